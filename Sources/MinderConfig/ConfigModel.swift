@@ -1,0 +1,179 @@
+// The effective configuration: what a parsed and expanded supervisord-style
+// file means, with supervisord's defaults filled in.
+
+public enum LogTarget: Sendable, Equatable {
+    /// No log file (NONE/OFF).
+    case none
+    /// A file under childlogdir, named when the process is spawned (AUTO).
+    case auto
+    case path(String)
+}
+
+public struct ChannelLog: Sendable, Equatable {
+    public var target: LogTarget = .auto
+    public var maxBytes = 50 * 1024 * 1024
+    public var backups = 10
+    public var captureMaxBytes = 0
+    public var eventsEnabled = false
+    public var syslog = false
+}
+
+/// One process: a program section expands to numprocs of these.
+public struct ProcessConfig: Sendable, Equatable {
+    public var name: String
+    /// The section's own name (the x in [program:x]).
+    public var programName: String
+    public var processNum: Int
+    public var command: String
+    /// The command split as it will be executed; nil when it cannot be split.
+    public var argv: [String]?
+    public var priority = 999
+    public var autostart = true
+    public var autorestart = AutoRestart.unexpected
+    public var startsecs = 1
+    public var startretries = 3
+    public var exitcodes = [0]
+    public var stopsignal: Int32 = 15
+    public var stopwaitsecs = 10
+    public var stopasgroup = false
+    public var killasgroup = false
+    public var user: String?
+    public var uid: UInt32?
+    public var directory: String?
+    public var umask: Int?
+    public var redirectStderr = false
+    public var stdout = ChannelLog()
+    public var stderr = ChannelLog()
+    /// What the child gets on top of minderd's environment: [supervisord]'s, overlaid by the program's.
+    public var environment: [String: String] = [:]
+    /// SUPERVISOR_SERVER_URL for the child; nil means AUTO.
+    public var serverurl: String?
+    /// The section it comes from ([program:x], [fcgi-program:x], [eventlistener:x]).
+    public var section: String
+    public var location: SourceLocation
+}
+
+public enum GroupKind: String, Sendable, Equatable {
+    /// A [program:x] section: a group of its numprocs processes.
+    case program
+    /// A [group:x] section gathering programs.
+    case group
+    case eventlistener
+    case fcgiProgram = "fcgi-program"
+}
+
+public struct EventListenerSettings: Sendable, Equatable {
+    public var events: [String]
+    public var bufferSize: Int
+    public var resultHandler: String
+}
+
+public struct FastCGISocket: Sendable, Equatable {
+    public var url: String
+    public var owner: (uid: Int, gid: Int)?
+    public var mode: Int?
+    public var backlog: Int?
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.url == b.url && a.owner?.uid == b.owner?.uid && a.owner?.gid == b.owner?.gid && a.mode == b.mode
+            && a.backlog == b.backlog
+    }
+}
+
+public struct GroupConfig: Sendable, Equatable {
+    public var name: String
+    public var kind: GroupKind
+    public var priority: Int
+    public var processes: [ProcessConfig]
+    public var eventListener: EventListenerSettings?
+    public var fcgiSocket: FastCGISocket?
+    public var location: SourceLocation
+    /// The section this group comes from ([program:x], [group:x], ...).
+    public var section: String
+}
+
+public struct SupervisordSettings: Sendable, Equatable {
+    public var logfile = "supervisord.log"
+    public var logfileMaxBytes = 50 * 1024 * 1024
+    public var logfileBackups = 10
+    public var loglevel = "info"
+    public var pidfile = "supervisord.pid"
+    public var nodaemon = false
+    public var silent = false
+    public var minfds = 1024
+    public var minprocs = 200
+    public var umask = 0o022
+    public var user: String?
+    public var uid: UInt32?
+    public var directory: String?
+    public var identifier = "supervisor"
+    public var childlogdir = "/tmp"
+    public var nocleanup = false
+    public var stripAnsi = false
+    public var environment: [String: String] = [:]
+}
+
+public enum ServerConfig: Sendable, Equatable {
+    case unix(UnixServer)
+    case inet(InetServer)
+}
+
+public struct UnixServer: Sendable, Equatable {
+    public var section: String
+    public var file: String
+    public var chmod = 0o700
+    /// -1 means unchanged, as in supervisord.
+    public var chownUID = -1
+    public var chownGID = -1
+    public var username: String?
+    public var password: String?
+}
+
+public struct InetServer: Sendable, Equatable {
+    public var section: String
+    public var host: String
+    public var port: Int
+    public var username: String?
+    public var password: String?
+}
+
+/// The [supervisorctl] section, read for minderctl.
+public struct ControlClientSettings: Sendable, Equatable {
+    public var serverurl: String?
+    public var username: String?
+    public var password: String?
+    public var prompt = "supervisor"
+    public var historyFile: String?
+}
+
+public struct Config: Sendable, Equatable {
+    /// The main file as given.
+    public var path: String
+    /// Its directory, absolute: what %(here)s means in the main file.
+    public var here: String
+    public var supervisord = SupervisordSettings()
+    /// In supervisord's order: by priority, then name.
+    public var groups: [GroupConfig] = []
+    public var servers: [ServerConfig] = []
+    public var control = ControlClientSettings()
+    public var rpcInterfaces: [String] = []
+    /// Every section, in the order first seen.
+    public var sections: [String] = []
+    /// Files read through [include], in order.
+    public var includedFiles: [String] = []
+
+    public var processes: [ProcessConfig] { groups.flatMap(\.processes) }
+
+    public var unixServer: UnixServer? {
+        for case .unix(let server) in servers { return server }
+        return nil
+    }
+
+    /// Sections Minder parses but cannot run yet.
+    public var unsupportedSections: [(section: String, location: SourceLocation)] {
+        var seen = Set<String>()
+        return processes.filter { $0.section.hasPrefix("eventlistener:") || $0.section.hasPrefix("fcgi-program:") }
+            .filter { seen.insert($0.section).inserted }
+            .map { ($0.section, $0.location) }
+    }
+}

@@ -1,0 +1,169 @@
+// The value types of supervisord's config (its datatypes.py), with the same
+// leniency: what supervisord accepts is accepted, what it rejects is an error.
+
+public struct ValueError: Error, Sendable, Equatable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+}
+
+enum Values {
+    /// Python's `int(text)`: surrounding whitespace, a sign, `_` between digits.
+    static func integer(_ text: String) throws(ValueError) -> Int {
+        let t = text.pyStrip()
+        var body = Substring(t)
+        var negative = false
+        if let first = body.first, first == "+" || first == "-" {
+            negative = first == "-"
+            body = body.dropFirst()
+        }
+        let valid = !body.isEmpty && body.first != "_" && body.last != "_" && !body.contains("__")
+            && body.allSatisfy { $0 == "_" || ($0.isASCII && $0.isNumber) }
+        guard valid, let magnitude = Int(body.filter { $0 != "_" }) else {
+            throw ValueError("\(text.pyRepr) is not an integer")
+        }
+        return negative ? -magnitude : magnitude
+    }
+
+    static func boolean(_ text: String) throws(ValueError) -> Bool {
+        switch text.lowercased() {
+        case "yes", "true", "on", "1": return true
+        case "no", "false", "off", "0": return false
+        default: throw ValueError("\(text.pyRepr) is not a boolean (use true/false, yes/no, on/off or 1/0)")
+        }
+    }
+
+    /// A byte count with an optional KB/MB/GB suffix (powers of 1024, any case).
+    static func byteSize(_ text: String) throws(ValueError) -> Int {
+        let lower = text.lowercased()
+        for (suffix, multiplier) in [("kb", 1024), ("mb", 1024 * 1024), ("gb", 1024 * 1024 * 1024)]
+        where lower.hasSuffix(suffix) {
+            if let n = try? integer(String(lower.dropLast(2))) { return n * multiplier }
+            throw ValueError("\(text.pyRepr) is not a byte size (a number with an optional KB, MB or GB suffix)")
+        }
+        do { return try integer(lower) } catch {
+            throw ValueError("\(text.pyRepr) is not a byte size (a number with an optional KB, MB or GB suffix)")
+        }
+    }
+
+    /// Python's `int(text, 8)`.
+    static func octal(_ text: String) throws(ValueError) -> Int {
+        var t = text.pyStrip().lowercased()
+        var negative = false
+        if t.hasPrefix("-") || t.hasPrefix("+") {
+            negative = t.hasPrefix("-")
+            t.removeFirst()
+        }
+        if t.hasPrefix("0o") { t.removeFirst(2) }
+        let digits = t.filter { $0 != "_" }
+        guard !digits.isEmpty, !t.hasPrefix("_"), !t.hasSuffix("_"), !t.contains("__"),
+              let value = Int(digits, radix: 8) else {
+            throw ValueError("\(text.pyRepr) is not an octal number")
+        }
+        return negative ? -value : value
+    }
+
+    static func exitCodes(_ text: String) throws(ValueError) -> [Int] {
+        if text.isEmpty { return [] }
+        var codes: [Int] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let code = try? integer(String(part)), (0...255).contains(code) else {
+                throw ValueError("\(text.pyRepr) is not a list of exit codes (numbers 0-255 separated by commas)")
+            }
+            codes.append(code)
+        }
+        return codes
+    }
+
+    static let logLevels = ["critical", "error", "warn", "info", "debug", "trace", "blather"]
+
+    static func logLevel(_ text: String) throws(ValueError) -> String {
+        let lower = text.lowercased()
+        guard logLevels.contains(lower) else {
+            throw ValueError("\(text.pyRepr) is not a log level (one of \(logLevels.joined(separator: ", ")))")
+        }
+        return lower
+    }
+
+    /// Process and group names end up in URLs and the event protocol.
+    static func name(_ text: String) throws(ValueError) -> String {
+        let s = text.pyStrip()
+        for bad in [" ", ":", "/"] where s.contains(bad) {
+            throw ValueError("invalid name \(text.pyRepr): names may not contain \(bad.pyRepr)")
+        }
+        return s
+    }
+
+    static func autoRestart(_ text: String) throws(ValueError) -> AutoRestart {
+        switch text.lowercased() {
+        case "yes", "true", "on", "1": return .always
+        case "no", "false", "off", "0": return .never
+        case "unexpected": return .unexpected
+        default: throw ValueError("\(text.pyRepr) is not an autorestart policy (true, false or unexpected)")
+        }
+    }
+
+    /// A logfile value: NONE/OFF, AUTO, the deprecated `syslog`, or a path.
+    static func logFileName(_ text: String) -> LogFileName {
+        switch text.lowercased() {
+        case "none", "off": return .none
+        case "auto": return .auto
+        case "syslog": return .syslog
+        default: return .path(text)
+        }
+    }
+
+    /// supervisord's `signal_number`: a number or a name with or without SIG.
+    static func signal(_ text: String) throws(ValueError) -> Int32 {
+        if let number = try? integer(text) {
+            guard Signals.validNumbers.contains(number) else {
+                throw ValueError("\(text.pyRepr) is not a valid signal number")
+            }
+            return Int32(number)
+        }
+        var name = text.pyStrip().uppercased()
+        if !name.hasPrefix("SIG") { name = "SIG" + name }
+        guard let number = Signals.pythonNames[name] else {
+            throw ValueError("\(text.pyRepr) is not a signal name (such as TERM, HUP, INT, QUIT, KILL, USR1, USR2)")
+        }
+        return number
+    }
+}
+
+public enum AutoRestart: String, Sendable, Equatable {
+    case always, never, unexpected
+}
+
+enum LogFileName: Equatable {
+    case none, auto, syslog
+    case path(String)
+}
+
+/// Linux signal names and numbers, as Python's `signal` module names them.
+public enum Signals {
+    /// Every `SIG*` attribute of Python's signal module (supervisord accepts each).
+    static let pythonNames: [String: Int32] = [
+        "SIG_BLOCK": 0, "SIG_DFL": 0, "SIGHUP": 1, "SIG_IGN": 1, "SIG_UNBLOCK": 1, "SIGINT": 2, "SIG_SETMASK": 2,
+        "SIGQUIT": 3, "SIGILL": 4, "SIGTRAP": 5, "SIGABRT": 6, "SIGIOT": 6, "SIGBUS": 7, "SIGFPE": 8, "SIGKILL": 9,
+        "SIGUSR1": 10, "SIGSEGV": 11, "SIGUSR2": 12, "SIGPIPE": 13, "SIGALRM": 14, "SIGTERM": 15, "SIGSTKFLT": 16,
+        "SIGCHLD": 17, "SIGCLD": 17, "SIGCONT": 18, "SIGSTOP": 19, "SIGTSTP": 20, "SIGTTIN": 21, "SIGTTOU": 22,
+        "SIGURG": 23, "SIGXCPU": 24, "SIGXFSZ": 25, "SIGVTALRM": 26, "SIGPROF": 27, "SIGWINCH": 28, "SIGIO": 29,
+        "SIGPOLL": 29, "SIGPWR": 30, "SIGSYS": 31, "SIGRTMIN": 34, "SIGRTMAX": 64,
+    ]
+    static let validNumbers = Set(pythonNames.values.map(Int.init))
+
+    static let canonical: [Int32: String] = [
+        1: "HUP", 2: "INT", 3: "QUIT", 4: "ILL", 5: "TRAP", 6: "ABRT", 7: "BUS", 8: "FPE", 9: "KILL", 10: "USR1",
+        11: "SEGV", 12: "USR2", 13: "PIPE", 14: "ALRM", 15: "TERM", 16: "STKFLT", 17: "CHLD", 18: "CONT",
+        19: "STOP", 20: "TSTP", 21: "TTIN", 22: "TTOU", 23: "URG", 24: "XCPU", 25: "XFSZ", 26: "VTALRM",
+        27: "PROF", 28: "WINCH", 29: "IO", 30: "PWR", 31: "SYS", 34: "RTMIN", 64: "RTMAX",
+    ]
+
+    /// The name without `SIG` ("TERM"), or nil for 0.
+    public static func name(of number: Int32) -> String? { canonical[number] }
+
+    /// A signal given as a name (with or without SIG, any case) or a number, for API and CLI use.
+    public static func parse(_ text: String) -> Int32? {
+        guard let n = try? Values.signal(text), n > 0 else { return nil }
+        return n
+    }
+}

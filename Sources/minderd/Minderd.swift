@@ -1,0 +1,66 @@
+import ArgumentParser
+import Minder
+import MinderConfig
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct Minderd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "minderd",
+        abstract: "Minder's supervisor daemon: runs the programs of a supervisord-style config.")
+
+    @Option(name: [.customShort("c"), .customLong("configuration")],
+            help: "The config file (default: search as supervisord does, minder.conf before supervisord.conf).")
+    var configFile: String?
+
+    @Flag(name: .customLong("check-config"), help: "Validate the config, print the processes it defines, and exit.")
+    var checkConfig = false
+
+    @Flag(help: "With --check-config: print the verdict as JSON.")
+    var json = false
+
+    @Flag(help: "Treat warnings (unknown options and sections, ...) as errors.")
+    var strict = false
+
+    @Flag(name: [.customShort("n"), .customLong("nodaemon")], help: "Stay in the foreground.")
+    var nodaemon = false
+
+    mutating func run() throws {
+        let inputs = SystemInputs.current()
+        guard let path = configFile ?? ConfigSearch.find(executable: CommandLine.arguments[0], files: inputs.files) else {
+            let places = ConfigSearch.candidates(executable: CommandLine.arguments[0]).joined(separator: ", ")
+            printError("minderd: no config file found (looked for \(places)); use -c FILE")
+            throw ExitCode(2)
+        }
+        var result = ConfigLoader(inputs: inputs).load(path: path)
+        if strict { result = result.strict() }
+
+        if checkConfig && json {
+            print(Verdict.json(result).serialized())
+            throw ExitCode(result.config == nil ? 2 : 0)
+        }
+        for diagnostic in result.diagnostics where diagnostic.severity != .error {
+            printError(diagnostic.description)
+        }
+        guard let config = result.config else {
+            for diagnostic in result.errors { printError(diagnostic.description) }
+            printError("minderd: \(path): \(result.errors.count) error(s); nothing was started")
+            throw ExitCode(2)
+        }
+        if checkConfig {
+            print(Verdict.table(config))
+            print("\(path): OK, \(config.processes.count) process(es) in \(config.groups.count) group(s)")
+            return
+        }
+        if let unsupported = config.unsupportedSections.first {
+            printError("\(unsupported.location): [\(unsupported.section)]: Minder cannot run this section type yet; refusing to start without it")
+            throw ExitCode(2)
+        }
+        printError("minderd: \(path) is valid, but this build of minderd only checks configs (--check-config); nothing was started")
+        throw ExitCode(2)
+    }
+}
+

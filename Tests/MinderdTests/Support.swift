@@ -1,0 +1,58 @@
+import Foundation
+import MinderConfig
+
+/// The package's root directory, from this file's place in it.
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+extension JSONValue {
+    var intValue: Int? {
+        if case .int(let i) = self { return i }
+        return nil
+    }
+}
+
+/// A user and group table that does not depend on the machine.
+struct FixedAccounts: AccountDatabase {
+    var users: [UserAccount]
+    var groups: [GroupAccount]
+
+    func user(named name: String) -> UserAccount? { users.first { $0.name == name } }
+    func user(id: UInt32) -> UserAccount? { users.first { $0.uid == id } }
+    func group(named name: String) -> GroupAccount? { groups.first { $0.name == name } }
+    func group(id: UInt32) -> GroupAccount? { groups.first { $0.gid == id } }
+
+    /// Debian 12's base-passwd accounts.
+    static let debianUsers: [UserAccount] = [
+        ("root", 0, 0, "/root"), ("daemon", 1, 1, "/usr/sbin"), ("bin", 2, 2, "/bin"), ("sys", 3, 3, "/dev"),
+        ("sync", 4, 65534, "/bin"), ("games", 5, 60, "/usr/games"), ("man", 6, 12, "/var/cache/man"),
+        ("lp", 7, 7, "/var/spool/lpd"), ("mail", 8, 8, "/var/mail"), ("news", 9, 9, "/var/spool/news"),
+        ("uucp", 10, 10, "/var/spool/uucp"), ("proxy", 13, 13, "/bin"), ("www-data", 33, 33, "/var/www"),
+        ("backup", 34, 34, "/var/backups"), ("list", 38, 38, "/var/list"), ("irc", 39, 39, "/run/ircd"),
+        ("_apt", 42, 65534, "/nonexistent"), ("nobody", 65534, 65534, "/nonexistent"),
+    ].map { UserAccount(name: $0.0, uid: $0.1, gid: $0.2, home: $0.3) }
+
+    static let debianGroups: [GroupAccount] = [
+        ("root", 0), ("daemon", 1), ("bin", 2), ("sys", 3), ("adm", 4), ("tty", 5), ("disk", 6), ("lp", 7),
+        ("mail", 8), ("news", 9), ("uucp", 10), ("man", 12), ("proxy", 13), ("kmem", 15), ("dialout", 20),
+        ("fax", 21), ("voice", 22), ("cdrom", 24), ("floppy", 25), ("tape", 26), ("sudo", 27), ("audio", 29),
+        ("dip", 30), ("www-data", 33), ("backup", 34), ("operator", 37), ("list", 38), ("irc", 39), ("src", 40),
+        ("shadow", 42), ("utmp", 43), ("video", 44), ("sasl", 45), ("plugdev", 46), ("staff", 50), ("games", 60),
+        ("users", 100), ("nogroup", 65534),
+    ].map { GroupAccount(name: $0.0, gid: $0.1) }
+}
+
+/// A fresh directory under /tmp (short, so socket paths fit), removed when released.
+final class TemporaryDirectory: @unchecked Sendable {
+    let path: String
+
+    init() throws {
+        var template = Array("/tmp/minder-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw CocoaError(.fileWriteUnknown)
+        }
+        path = String(cString: made)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
