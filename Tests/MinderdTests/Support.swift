@@ -56,3 +56,45 @@ final class TemporaryDirectory: @unchecked Sendable {
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
+
+/// The minderd built beside this test bundle.
+let minderdPath: String = {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("minderd").path
+}()
+
+struct RunResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs a program to completion; a hang is killed after `timeout` seconds and fails the caller.
+func run(_ executable: String, _ arguments: [String], cwd: String? = nil, timeout: Double = 60) throws -> RunResult {
+    let dir = try TemporaryDirectory()
+    let outPath = dir.path + "/out", errPath = dir.path + "/err"
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+    process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+    let done = DispatchSemaphore(value: 0)
+    process.terminationHandler = { _ in done.signal() }
+    try process.run()
+    if done.wait(timeout: .now() + timeout) == .timedOut {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        throw Failure("\(executable) \(arguments) did not finish within \(timeout) s")
+    }
+    return RunResult(status: process.terminationStatus,
+                     stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+                     stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+}
+
+struct Failure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,361 @@
+import Testing
+@testable import MinderConfig
+
+@Suite struct OptionTests {
+    @Test func programDefaultsAreSupervisords() throws {
+        let c = try config("[supervisord]\n[program:web]\ncommand=/usr/bin/web --port 80\n")
+        let p = try #require(c.process("web"))
+        #expect(p.argv == ["/usr/bin/web", "--port", "80"])
+        #expect(p.priority == 999 && p.autostart && p.autorestart == .unexpected)
+        #expect(p.startsecs == 1 && p.startretries == 3 && p.exitcodes == [0])
+        #expect(p.stopsignal == 15 && p.stopwaitsecs == 10 && !p.stopasgroup && !p.killasgroup)
+        #expect(p.user == nil && p.uid == nil && p.directory == nil && p.umask == nil && p.serverurl == nil)
+        #expect(!p.redirectStderr && p.environment.isEmpty)
+        for log in [p.stdout, p.stderr] {
+            #expect(log == ChannelLog(target: .auto, maxBytes: 52_428_800, backups: 10, captureMaxBytes: 0,
+                                      eventsEnabled: false, syslog: false))
+        }
+        #expect(c.groups.map(\.name) == ["web"] && c.groups[0].kind == .program && c.groups[0].priority == 999)
+    }
+
+    @Test func everyProgramOption() throws {
+        let c = try config("""
+            [supervisord]
+            [program:api]
+            command = /srv/api/bin/api -c "/srv/api/conf file.yml"
+            process_name = %(program_name)s-%(process_num)d
+            numprocs = 2
+            numprocs_start = 5
+            priority = -5
+            autostart = no
+            startsecs = 0
+            startretries = 10
+            autorestart = true
+            exitcodes = 0, 2,255
+            stopsignal = sigquit
+            stopwaitsecs = 600
+            stopasgroup = true
+            killasgroup = true
+            user = www-data
+            redirect_stderr = false
+            stdout_logfile = /var/log/api-%(process_num)d.log
+            stdout_logfile_maxbytes = 1KB
+            stdout_logfile_backups = 0
+            stdout_capture_maxbytes = 50 mb
+            stdout_events_enabled = on
+            stdout_syslog = 1
+            stderr_logfile = NONE
+            stderr_logfile_maxbytes = 2GB
+            stderr_logfile_backups = 3
+            stderr_capture_maxbytes = 10
+            stderr_events_enabled = True
+            stderr_syslog = off
+            environment = A="1",B=two,C='x y'
+            directory = /srv/api
+            umask = 027
+            serverurl = unix:///tmp/x.sock
+            """)
+        #expect(c.processes.map(\.name) == ["api-5", "api-6"])
+        let p = try #require(c.process("api-6"))
+        #expect(p.processNum == 6)
+        #expect(p.argv == ["/srv/api/bin/api", "-c", "/srv/api/conf file.yml"])
+        #expect(p.priority == -5 && !p.autostart && p.autorestart == .always)
+        #expect(p.startsecs == 0 && p.startretries == 10 && p.exitcodes == [0, 2, 255])
+        #expect(p.stopsignal == 3 && p.stopwaitsecs == 600 && p.stopasgroup && p.killasgroup)
+        #expect(p.user == "www-data" && p.uid == 33)
+        #expect(p.stdout == ChannelLog(target: .path("/var/log/api-6.log"), maxBytes: 1024, backups: 0,
+                                       captureMaxBytes: 50 * 1024 * 1024, eventsEnabled: true, syslog: true))
+        #expect(p.stderr == ChannelLog(target: .none, maxBytes: 2 * 1024 * 1024 * 1024, backups: 3,
+                                       captureMaxBytes: 10, eventsEnabled: true, syslog: false))
+        #expect(p.environment == ["A": "1", "B": "two", "C": "x y"])
+        #expect(p.directory == "/srv/api" && p.umask == 0o027 && p.serverurl == "unix:///tmp/x.sock")
+    }
+
+    @Test func supervisordSection() throws {
+        let c = try config("""
+            [supervisord]
+            logfile = /var/log/minderd.log
+            logfile_maxbytes = 0
+            logfile_backups = 2
+            loglevel = DEBUG
+            pidfile = /tmp/minderd.pid
+            nodaemon = true
+            minfds = 40000
+            minprocs = 500
+            umask = 002
+            user = app
+            directory = /srv
+            identifier = box1
+            childlogdir = /var/log
+            nocleanup = yes
+            environment = LANG="C.UTF-8",CONF=%(here)s
+            """)
+        let s = c.supervisord
+        #expect(s.logfile == "/var/log/minderd.log" && s.logfileMaxBytes == 0 && s.logfileBackups == 2)
+        #expect(s.loglevel == "debug" && s.pidfile == "/tmp/minderd.pid" && s.nodaemon)
+        #expect(s.minfds == 40000 && s.minprocs == 500 && s.umask == 0o002)
+        #expect(s.user == "app" && s.uid == 1000 && s.directory == "/srv" && s.identifier == "box1")
+        #expect(s.childlogdir == "/var/log" && s.nocleanup && s.environment == ["LANG": "C.UTF-8", "CONF": "/etc/minder"])
+    }
+
+    @Test func supervisordDefaults() throws {
+        let s = try config("[supervisord]\n").supervisord
+        #expect(s.logfile == "supervisord.log" && s.pidfile == "supervisord.pid" && s.childlogdir == "/tmp")
+        #expect(s.logfileMaxBytes == 52_428_800 && s.logfileBackups == 10 && s.loglevel == "info")
+        #expect(s.minfds == 1024 && s.minprocs == 200 && s.umask == 0o022 && s.identifier == "supervisor")
+        #expect(!s.nodaemon && !s.nocleanup && s.user == nil && s.directory == nil)
+    }
+
+    @Test func expansions() throws {
+        let c = try config("""
+            [supervisord]
+            environment = SHARED="s"
+            [program:w]
+            command = %(here)s/run %(program_name)s %(group_name)s %(host_node_name)s %(process_num)03d/%(numprocs)d %(ENV_HOME)s %(ENV_SHARED)s %(ENV_OWN)s 100%%
+            process_name = w%(process_num)x
+            numprocs = 11
+            environment = OWN="o%(process_num)d"
+            """)
+        #expect(c.processes.count == 11)
+        let p = try #require(c.process("wa"))
+        #expect(p.command == "/etc/minder/run w w box 010/11 /root s o10 100%")
+        #expect(p.environment == ["SHARED": "s", "OWN": "o10"])
+    }
+
+    @Test func programEnvironmentOverridesSupervisords() throws {
+        let c = try config("""
+            [supervisord]
+            environment = A="global",B="global"
+            [program:p]
+            command = x
+            environment = B="own"
+            """)
+        #expect(c.process("p")?.environment == ["A": "global", "B": "own"])
+    }
+
+    @Test func heterogeneousGroup() throws {
+        let c = try config("""
+            [supervisord]
+            [program:a]
+            command = a
+            priority = 5
+            [program:b]
+            command = b %(group_name)s
+            [program:c]
+            command = c
+            [group:backend]
+            programs = b, a
+            priority = 1
+            """)
+        #expect(c.groups.map(\.name) == ["backend", "c"])
+        let g = c.groups[0]
+        #expect(g.kind == .group && g.priority == 1)
+        #expect(g.processes.map(\.name) == ["b", "a"], "members keep the order of programs=")
+        #expect(g.processes.map(\.priority) == [999, 5], "each keeps its own priority")
+        #expect(g.processes[0].command == "b backend")
+    }
+
+    @Test func groupsSortByPriorityThenName() throws {
+        let c = try config("""
+            [supervisord]
+            [program:zeta]
+            command = z
+            priority = 1
+            [program:beta]
+            command = b
+            [program:alpha]
+            command = a
+            """)
+        #expect(c.groups.map(\.name) == ["zeta", "alpha", "beta"])
+    }
+
+    @Test func includesAreReadInSortedOrderRelativeToTheMainFile() throws {
+        let result = load("""
+            [supervisord]
+            [include]
+            files = conf.d/*.conf extra.ini missing/*.conf
+            """, others: [
+                "/etc/minder/conf.d/b.conf": "[program:b]\ncommand = %(here)s/b\n",
+                "/etc/minder/conf.d/a.conf": "[program:a]\ncommand = a\n[program:b]\ncommand=overridden\n",
+                "/etc/minder/conf.d/.hidden.conf": "[program:hidden]\ncommand = h\n",
+                "/etc/minder/extra.ini": "[program:e]\ncommand = e\n",
+            ])
+        let c = try #require(result.config)
+        #expect(c.includedFiles == ["/etc/minder/conf.d/a.conf", "/etc/minder/conf.d/b.conf", "/etc/minder/extra.ini"])
+        #expect(c.processes.map(\.name).sorted() == ["a", "b", "e"])
+        #expect(c.process("b")?.command == "/etc/minder/conf.d/b", "b.conf, read last, wins; %(here)s is its own directory")
+        let warning = try #require(result.warnings.first)
+        #expect(warning.description.hasPrefix("/etc/minder/minder.conf:3: [include] files: warning: no file matches"))
+    }
+
+    @Test func includedFilesCannotIncludeFurther() throws {
+        let result = load("[supervisord]\n[include]\nfiles = a.conf\n", others: [
+            "/etc/minder/a.conf": "[include]\nfiles = b.conf\n",
+            "/etc/minder/b.conf": "[program:b]\ncommand = b\n",
+        ])
+        #expect(result.config?.processes.isEmpty == true)
+        #expect(result.warnings.map(\.description) == [
+            "/etc/minder/a.conf:2: [include] files: warning: an included file cannot include further files; this line is ignored",
+        ])
+    }
+
+    @Test func servers() throws {
+        let result = load("""
+            [supervisord]
+            [unix_http_server]
+            file = %(here)s/../run/minder.sock
+            chmod = 0770
+            chown = app:www-data
+            username = admin
+            password = {SHA}0123
+            [inet_http_server]
+            port = *:9001
+            [supervisorctl]
+            serverurl = unix://%(here)s/x.sock
+            username = admin
+            password = secret
+            prompt = box
+            history_file = ~/.minderctl_history
+            """)
+        let c = try #require(result.config)
+        #expect(c.unixServer == UnixServer(section: "unix_http_server", file: "/etc/run/minder.sock", chmod: 0o770,
+                                           chownUID: 1000, chownGID: 33, username: "admin", password: "{SHA}0123"))
+        #expect(c.servers.first == .inet(InetServer(section: "inet_http_server", host: "", port: 9001, username: nil, password: nil)))
+        #expect(c.control == ControlClientSettings(serverurl: "unix:///etc/minder/x.sock", username: "admin",
+                                                   password: "secret", prompt: "box", historyFile: "~/.minderctl_history"))
+        #expect(result.notes.contains { $0.section == "inet_http_server" && $0.message.contains("only on the [unix_http_server] socket") })
+    }
+
+    @Test func eventListenersAndFastCGIAreParsedButNotRunnable() throws {
+        let c = try config("""
+            [supervisord]
+            [eventlistener:watch]
+            command = watcher
+            events = PROCESS_STATE, tick_60
+            [fcgi-program:php]
+            command = php-cgi
+            socket = unix:///run/%(program_name)s.sock
+            socket_owner = www-data
+            socket_mode = 0660
+            user = www-data
+            [fcgi-program:tcp]
+            command = app
+            socket = tcp://LocalHost:9000
+            socket_backlog = 128
+            """)
+        let watch = try #require(c.groups.first { $0.name == "watch" })
+        #expect(watch.priority == -1 && watch.eventListener?.events == ["PROCESS_STATE", "TICK_60"])
+        #expect(watch.eventListener?.bufferSize == 10)
+        let php = try #require(c.groups.first { $0.name == "php" })
+        #expect(php.fcgiSocket == FastCGISocket(url: "unix:///run/php.sock", owner: (33, -1), mode: 0o660, backlog: nil))
+        let tcp = try #require(c.groups.first { $0.name == "tcp" })
+        #expect(tcp.fcgiSocket == FastCGISocket(url: "tcp://localhost:9000", owner: nil, mode: nil, backlog: 128))
+        #expect(c.unsupportedSections.map(\.section) == ["eventlistener:watch", "fcgi-program:php", "fcgi-program:tcp"])
+        #expect(c.unsupportedSections[0].location == SourceLocation(file: mainPath, line: 2))
+    }
+
+    @Test func valueSpellingsSupervisordAccepts() throws {
+        let c = try config("""
+            [supervisord]
+            [program:a]
+            Command: a
+            autostart = YES
+            autorestart = Unexpected
+            stopsignal = 9
+            stdout_logfile = off
+            stderr_logfile = Auto
+            [program: spaced ]
+            command = s
+            stopsignal = hup
+            stdout_logfile = syslog
+            """)
+        let a = try #require(c.process("a"))
+        #expect(a.command == "a" && a.autostart && a.autorestart == .unexpected && a.stopsignal == 9)
+        #expect(a.stdout.target == .none && a.stderr.target == .auto)
+        let s = try #require(c.process("spaced"))
+        #expect(s.stopsignal == 1 && s.stdout.target == .none && s.stdout.syslog)
+    }
+
+    @Test func redirectStderrDropsTheStderrLog() throws {
+        let result = load("[supervisord]\n[program:a]\ncommand = a\nredirect_stderr = true\nstderr_logfile = /var/log/a.err\n")
+        let a = try #require(result.config?.process("a"))
+        #expect(a.redirectStderr && a.stderr.target == .none)
+        #expect(result.warnings.map(\.description) == [
+            "/etc/minder/minder.conf:5: [program:a] stderr_logfile: warning: ignored: redirect_stderr=true sends stderr to the stdout log",
+        ])
+    }
+
+    @Test func killasgroupFollowsStopasgroup() throws {
+        let c = try config("[supervisord]\n[program:a]\ncommand = a\nstopasgroup = true\n")
+        #expect(c.process("a")?.killasgroup == true)
+    }
+
+    @Test func numprocsZeroGivesAnEmptyGroup() throws {
+        let c = try config("[supervisord]\n[program:a]\ncommand = a\nnumprocs = 0\n")
+        #expect(c.groups.count == 1 && c.processes.isEmpty)
+    }
+
+    @Test func defaultSectionAppliesEverywhere() throws {
+        let c = try config("[DEFAULT]\nuser = app\n[supervisord]\n[program:a]\ncommand = a\n[program:b]\ncommand = b\n")
+        #expect(c.processes.map(\.uid) == [1000, 1000] && c.supervisord.uid == 1000)
+    }
+
+    @Test func duplicateSectionsMergeLaterValuesWin() throws {
+        let c = try config("[supervisord]\n[program:a]\ncommand = a\npriority = 10\n[program:a]\ncommand = b\n")
+        #expect(c.process("a")?.command == "b" && c.process("a")?.priority == 10)
+    }
+
+    @Test func environmentQuirksMatchSupervisord() throws {
+        let c = try config(#"""
+            [supervisord]
+            [program:a]
+            command = a
+            environment = A="x,y",B='',C=path/to.file,D=1;F="''nested''",E=two words
+            """#)
+        #expect(c.process("a")?.environment == ["A": "x,y", "B": "", "C": "path/to.file", "D": "1", "F": "nested", "E": "two"])
+    }
+
+    @Test func unknownThingsWarnWithTheirLineAndStrictRejects() throws {
+        let result = load("""
+            [supervisord]
+            silent = true
+            [program:a]
+            command = a
+            autostrat = true
+            stdout_logfile_max_bytes = 1MB
+            capabilities = CAP_NET_RAW
+            [programs:typo]
+            x = 1
+            """)
+        #expect(result.config != nil)
+        #expect(result.warnings.map(\.description) == [
+            "/etc/minder/minder.conf:2: [supervisord] silent: warning: a supervisord option Minder does not implement yet; ignored",
+            "/etc/minder/minder.conf:5: [program:a] autostrat: warning: unknown option, ignored (did you mean autostart?)",
+            "/etc/minder/minder.conf:6: [program:a] stdout_logfile_max_bytes: warning: unknown option, ignored (did you mean stdout_logfile_maxbytes?)",
+            "/etc/minder/minder.conf:7: [program:a] capabilities: warning: a Minder option that is not implemented yet; ignored",
+            "/etc/minder/minder.conf:8: [programs:typo]: warning: unknown section, ignored (did you mean [program:…]?)",
+        ])
+        let strict = result.strict()
+        #expect(strict.config == nil && strict.errors.count == 5)
+    }
+
+    @Test func unclosedSectionHeaderIsAnOptionWithAHint() throws {
+        let result = load("[supervisord]\n[program:web\ncommand = x\n")
+        #expect(result.config?.processes.isEmpty == true)
+        #expect(result.warnings.first?.description
+            == "/etc/minder/minder.conf:2: [supervisord] [program: warning: looks like a section header without its closing ']'; read as an option and ignored")
+    }
+
+    @Test func searchOrderPrefersMinderConf() {
+        #expect(Array(ConfigSearch.candidates(executable: "/opt/minder/bin/minderd").prefix(6)) == [
+            "/opt/minder/etc/minder.conf", "/opt/minder/etc/supervisord.conf",
+            "/opt/minder/minder.conf", "/opt/minder/supervisord.conf",
+            "minder.conf", "supervisord.conf",
+        ])
+        #expect(ConfigSearch.candidates(executable: "minderd").suffix(4) == [
+            "/etc/minder.conf", "/etc/supervisord.conf", "/etc/supervisor/minder.conf", "/etc/supervisor/supervisord.conf",
+        ])
+        let fs = MemoryFileSystem(files: ["/etc/supervisord.conf": "", "/etc/supervisor/minder.conf": ""])
+        #expect(ConfigSearch.find(executable: "/usr/bin/minderd", files: fs) == "/etc/supervisord.conf")
+    }
+}
