@@ -83,7 +83,7 @@ public struct ConfigInputs: Sendable {
 }
 
 /// Path helpers with Python's os.path semantics, on strings.
-enum Paths {
+public enum Paths {
     static func isAbsolute(_ path: String) -> Bool { path.hasPrefix("/") }
 
     static func join(_ base: String, _ path: String) -> String {
@@ -91,7 +91,7 @@ enum Paths {
         return base.hasSuffix("/") ? base + path : base + "/" + path
     }
 
-    static func dirname(_ path: String) -> String {
+    public static func dirname(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "" }
         let head = String(path[...slash])
         // Keep a root made of slashes; otherwise drop trailing ones.
@@ -124,7 +124,8 @@ enum Paths {
         return result.isEmpty ? "." : result
     }
 
-    static func absolute(_ path: String, cwd: String) -> String {
+    /// os.path.normpath(os.path.join(cwd, path))
+    public static func absolute(_ path: String, cwd: String) -> String {
         normpath(join(cwd, path))
     }
 

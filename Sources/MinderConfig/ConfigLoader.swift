@@ -13,8 +13,11 @@ public struct ConfigLoader: Sendable {
     public func load(path: String) -> ConfigLoadResult {
         var session = LoadSession(inputs: inputs, path: path)
         let config = session.run()
-        let hasErrors = session.diagnostics.contains { $0.severity == .error }
-        return ConfigLoadResult(config: hasErrors ? nil : config, diagnostics: session.diagnostics)
+        // An option read for two purposes (a program's priority is also its group's) is reported once.
+        var seen = Set<String>()
+        let diagnostics = session.diagnostics.filter { seen.insert("\($0.severity)\($0)").inserted }
+        let hasErrors = diagnostics.contains { $0.severity == .error }
+        return ConfigLoadResult(config: hasErrors ? nil : config, diagnostics: diagnostics)
     }
 }
 
@@ -200,17 +203,22 @@ private struct LoadSession {
         }
         let expansions: Expansions = ["here": .string(here), "host_node_name": .string(inputs.hostname)]
         guard let files = string("include", "files", expansions) else { return false }
+        // Warnings point at the main file's files= line, even once an included file has its own.
+        let filesLocation = doc.entry("include", "files")!.location
+        func includeWarning(_ message: String) {
+            diagnostics.append(ConfigDiagnostic(.warning, filesLocation, section: "include", option: "files", message))
+        }
         let base = Paths.dirname(Paths.absolute(path, cwd: inputs.workingDirectory))
         for pattern in files.pySplit() {
             let full = Paths.join(base, pattern)
             let matches = Glob.glob(full, files: inputs.files).sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }
             if matches.isEmpty {
-                warning("include", "files", "no file matches \(full.pyRepr)")
+                includeWarning("no file matches \(full.pyRepr)")
                 continue
             }
             for file in matches {
                 if inputs.files.isDirectory(file) {
-                    warning("include", "files", "\(file) is a directory; skipped")
+                    includeWarning("\(file) is a directory; skipped")
                     continue
                 }
                 let before = Set(doc.sectionNames)
@@ -235,7 +243,7 @@ private struct LoadSession {
         } catch {
             let why: String
             switch error {
-            case .notFound: why = required ? "could not find config file \(file)" : "included file disappeared while reading"
+            case .notFound: why = required ? "could not find config file \(file)" : "included file \(file) cannot be opened (a dangling symlink?)"
             case .unreadable(let reason): why = "cannot read \(required ? "config" : "included") file: \(reason)"
             }
             diagnostics.append(ConfigDiagnostic(.error, SourceLocation(file: file, line: 0), why))

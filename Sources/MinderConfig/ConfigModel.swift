@@ -51,6 +51,18 @@ public struct ProcessConfig: Sendable, Equatable {
     /// The section it comes from ([program:x], [fcgi-program:x], [eventlistener:x]).
     public var section: String
     public var location: SourceLocation
+
+    /// Everything else starts at supervisord's default.
+    public init(name: String, programName: String, processNum: Int, command: String, argv: [String]? = nil,
+                section: String, location: SourceLocation) {
+        self.name = name
+        self.programName = programName
+        self.processNum = processNum
+        self.command = command
+        self.argv = argv
+        self.section = section
+        self.location = location
+    }
 }
 
 public enum GroupKind: String, Sendable, Equatable {

@@ -4,10 +4,10 @@
 enum KnownOptions {
     static let supervisord: Set<String> = [
         "logfile", "logfile_maxbytes", "logfile_backups", "loglevel", "pidfile", "nodaemon", "minfds", "minprocs",
-        "umask", "user", "directory", "identifier", "childlogdir", "nocleanup", "environment",
+        "umask", "user", "directory", "identifier", "childlogdir", "nocleanup", "environment", "silent",
     ]
     /// supervisord options Minder reads but does not act on yet.
-    static let supervisordNotYet: Set<String> = ["silent", "strip_ansi"]
+    static let supervisordNotYet: Set<String> = ["strip_ansi"]
     /// Minder's own options, planned but not built yet.
     static let supervisordPlanned: Set<String> = ["stats_group", "stats_interval", "no_new_privs"]
 

@@ -285,6 +285,18 @@ import Testing
         ])
     }
 
+    @Test func anOptionReadTwiceIsReportedOnce() {
+        let result = load("[supervisord]\n[program:g]\ncommand=x\npriority=z\n")
+        #expect(result.errors.map(\.description) == ["/etc/minder/minder.conf:4: [program:g] priority: 'z' is not an integer"])
+    }
+
+    @Test func includeWarningsNameTheMainFilesLine() {
+        let result = load("[supervisord]\n[include]\nfiles = conf.d/*.conf nomatch/*.conf\n", others: [
+            "/etc/minder/conf.d/c.conf": "[include]\nfiles=x.conf\n",
+        ])
+        #expect(result.warnings.map(\.description).last == "/etc/minder/minder.conf:3: [include] files: warning: no file matches '/etc/minder/nomatch/*.conf'")
+    }
+
     @Test func killasgroupFollowsStopasgroup() throws {
         let c = try config("[supervisord]\n[program:a]\ncommand = a\nstopasgroup = true\n")
         #expect(c.process("a")?.killasgroup == true)
@@ -318,7 +330,7 @@ import Testing
     @Test func unknownThingsWarnWithTheirLineAndStrictRejects() throws {
         let result = load("""
             [supervisord]
-            silent = true
+            strip_ansi = true
             [program:a]
             command = a
             autostrat = true
@@ -329,7 +341,7 @@ import Testing
             """)
         #expect(result.config != nil)
         #expect(result.warnings.map(\.description) == [
-            "/etc/minder/minder.conf:2: [supervisord] silent: warning: a supervisord option Minder does not implement yet; ignored",
+            "/etc/minder/minder.conf:2: [supervisord] strip_ansi: warning: a supervisord option Minder does not implement yet; ignored",
             "/etc/minder/minder.conf:5: [program:a] autostrat: warning: unknown option, ignored (did you mean autostart?)",
             "/etc/minder/minder.conf:6: [program:a] stdout_logfile_max_bytes: warning: unknown option, ignored (did you mean stdout_logfile_maxbytes?)",
             "/etc/minder/minder.conf:7: [program:a] capabilities: warning: a Minder option that is not implemented yet; ignored",
