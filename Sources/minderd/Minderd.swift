@@ -29,6 +29,8 @@ struct Minderd: ParsableCommand {
     var nodaemon = false
 
     mutating func run() throws {
+        // Before anything can start a thread: the loop reads these through a signalfd.
+        Daemon.blockSignals()
         let inputs = SystemInputs.current()
         guard let path = configFile ?? ConfigSearch.find(executable: CommandLine.arguments[0], files: inputs.files) else {
             let places = ConfigSearch.candidates(executable: CommandLine.arguments[0]).joined(separator: ", ")
@@ -59,8 +61,14 @@ struct Minderd: ParsableCommand {
             printError("\(unsupported.location): [\(unsupported.section)]: Minder cannot run this section type yet; refusing to start without it")
             throw ExitCode(2)
         }
-        printError("minderd: \(path) is valid, but this build of minderd only checks configs (--check-config); nothing was started")
-        throw ExitCode(2)
+        let foreground = nodaemon || config.supervisord.nodaemon
+        let loader = ConfigLoader(inputs: inputs)
+        let strict = self.strict
+        let status = Daemon.run(config: config, inputs: inputs, foreground: foreground) {
+            let result = loader.load(path: path)
+            return strict ? result.strict() : result
+        }
+        throw ExitCode(status)
     }
 }
 

@@ -1,0 +1,273 @@
+#define _GNU_SOURCE
+#include "cminder.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+struct child_args {
+    const mn_spawn_attr *attr;
+    int errpipe;
+};
+
+// Reports the failed stage and errno to the parent, then exits. Only write and _exit.
+static void child_fail(int errpipe, int stage) {
+    int msg[2] = {stage, errno};
+    ssize_t unused = write(errpipe, msg, sizeof msg);
+    (void)unused;
+    _exit(127);
+}
+
+// Runs in the child, which shares the parent's memory (CLONE_VM): no malloc,
+// no locks, and raw syscalls for credentials (glibc's wrappers would signal
+// every thread of the parent to change theirs too).
+static int child_main(void *p) {
+    struct child_args *c = p;
+    const mn_spawn_attr *a = c->attr;
+
+    // Default dispositions for every signal, then an empty mask (set just before exec).
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; s++) {
+        if (s == SIGKILL || s == SIGSTOP) continue;
+        sigaction(s, &dfl, NULL);
+    }
+
+    // Own process group, so a terminal's signals to minderd do not reach it.
+    if (setpgid(0, 0) != 0) child_fail(c->errpipe, MN_STAGE_SETPGID);
+
+    // Move the stdio sources above 2 first, so none is overwritten by another's dup2.
+    int src[3] = {a->stdin_fd, a->stdout_fd, a->stderr_fd};
+    for (int i = 0; i < 3; i++) {
+        if (src[i] < 0) continue;
+        int moved = fcntl(src[i], F_DUPFD_CLOEXEC, 3);
+        if (moved < 0) child_fail(c->errpipe, MN_STAGE_DUP);
+        src[i] = moved;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (src[i] < 0) continue;
+        if (dup2(src[i], i) < 0) child_fail(c->errpipe, MN_STAGE_DUP);
+    }
+    // Everything else closes at exec; the error pipe stays open until then.
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+        for (int fd = 3; fd < 65536; fd++) {
+            if (fd != c->errpipe) fcntl(fd, F_SETFD, FD_CLOEXEC);
+        }
+    }
+
+    if (a->nofile_soft >= 0) {
+        struct rlimit rl = {(rlim_t)a->nofile_soft, (rlim_t)a->nofile_hard};
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) child_fail(c->errpipe, MN_STAGE_RLIMIT);
+    }
+    // Groups before gid before uid: each step needs the privilege the next one drops.
+    if (a->uid >= 0) {
+        if (syscall(SYS_setgroups, (size_t)a->ngroups, a->groups) != 0) child_fail(c->errpipe, MN_STAGE_GROUPS);
+    }
+    if (a->gid >= 0) {
+        if (syscall(SYS_setresgid, (gid_t)a->gid, (gid_t)a->gid, (gid_t)a->gid) != 0) child_fail(c->errpipe, MN_STAGE_SETGID);
+    }
+    if (a->uid >= 0) {
+        if (syscall(SYS_setresuid, (uid_t)a->uid, (uid_t)a->uid, (uid_t)a->uid) != 0) child_fail(c->errpipe, MN_STAGE_SETUID);
+    }
+    if (a->directory && chdir(a->directory) != 0) child_fail(c->errpipe, MN_STAGE_CHDIR);
+    if (a->umask >= 0) umask((mode_t)a->umask);
+
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(a->path, a->argv, a->envp);
+    child_fail(c->errpipe, MN_STAGE_EXEC);
+    return 127;
+}
+
+int mn_spawn(const mn_spawn_attr *attr, pid_t *pid, int *stage, int *err) {
+    *stage = MN_STAGE_NONE;
+    *err = 0;
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) != 0) {
+        *stage = MN_STAGE_PIPE;
+        *err = errno;
+        return -1;
+    }
+    const size_t stack_size = 64 * 1024;
+    void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+        *stage = MN_STAGE_CLONE;
+        *err = errno;
+        close(errpipe[0]);
+        close(errpipe[1]);
+        return -1;
+    }
+    struct child_args args = {attr, errpipe[1]};
+
+    // No signal handler may run in the child while it shares our memory.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t child = clone(child_main, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+    int clone_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    // CLONE_VFORK: we resume once the child has exec'd or exited.
+    munmap(stack, stack_size);
+    close(errpipe[1]);
+    if (child < 0) {
+        close(errpipe[0]);
+        *stage = MN_STAGE_CLONE;
+        *err = clone_errno;
+        return -1;
+    }
+    int msg[2];
+    ssize_t n;
+    do {
+        n = read(errpipe[0], msg, sizeof msg);
+    } while (n < 0 && errno == EINTR);
+    close(errpipe[0]);
+    if (n == (ssize_t)sizeof msg) {
+        *stage = msg[0];
+        *err = msg[1];
+        int status;
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+        return -1;
+    }
+    *pid = child;
+    return 0;
+}
+
+int mn_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int mn_epoll_add(int epfd, int fd, uint64_t token) {
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = token};
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int mn_epoll_del(int epfd, int fd) { return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL); }
+
+int mn_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms) {
+    struct epoll_event events[64];
+    if (max > 64) max = 64;
+    int n = epoll_wait(epfd, events, max, timeout_ms);
+    for (int i = 0; i < n; i++) tokens[i] = events[i].data.u64;
+    return n;
+}
+
+static void fill_set(sigset_t *set, const int *signals, int count) {
+    sigemptyset(set);
+    for (int i = 0; i < count; i++) sigaddset(set, signals[i]);
+}
+
+int mn_block_signals(const int *signals, int count) {
+    sigset_t set;
+    fill_set(&set, signals, count);
+    return pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int mn_signalfd(const int *signals, int count) {
+    sigset_t set;
+    fill_set(&set, signals, count);
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int mn_signalfd_read(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    if (n != (ssize_t)sizeof info) return 0;
+    return (int)info.ssi_signo;
+}
+
+int mn_timerfd(void) { return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC); }
+
+int mn_timerfd_set(int fd, int64_t ns) {
+    struct itimerspec spec;
+    memset(&spec, 0, sizeof spec);
+    if (ns > 0) {
+        spec.it_value.tv_sec = ns / 1000000000;
+        spec.it_value.tv_nsec = ns % 1000000000;
+    }
+    return timerfd_settime(fd, TFD_TIMER_ABSTIME, &spec, NULL);
+}
+
+void mn_timerfd_drain(int fd) {
+    uint64_t n;
+    ssize_t unused = read(fd, &n, sizeof n);
+    (void)unused;
+}
+
+int64_t mn_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int mn_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+void mn_eventfd_signal(int fd) {
+    uint64_t one = 1;
+    ssize_t unused = write(fd, &one, sizeof one);
+    (void)unused;
+}
+
+void mn_eventfd_drain(int fd) {
+    uint64_t n;
+    ssize_t unused = read(fd, &n, sizeof n);
+    (void)unused;
+}
+
+int mn_pipe(int fds[2], int nonblock_read) {
+    if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+    if (nonblock_read) fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+    return 0;
+}
+
+int mn_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+int mn_daemonize(const char *directory) {
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid > 0) _exit(0);
+    if (setsid() < 0) return -1;
+    if (directory && chdir(directory) != 0) return -1;
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        if (null > 2) close(null);
+    }
+    return 0;
+}
+
+int mn_get_nofile(int64_t *soft, int64_t *hard) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return -1;
+    *soft = rl.rlim_cur == RLIM_INFINITY ? -1 : (int64_t)rl.rlim_cur;
+    *hard = rl.rlim_max == RLIM_INFINITY ? -1 : (int64_t)rl.rlim_max;
+    return 0;
+}
+
+int mn_set_nofile(int64_t soft, int64_t hard) {
+    struct rlimit rl = {soft < 0 ? RLIM_INFINITY : (rlim_t)soft, hard < 0 ? RLIM_INFINITY : (rlim_t)hard};
+    return setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+int mn_try_lock(int fd) { return flock(fd, LOCK_EX | LOCK_NB); }

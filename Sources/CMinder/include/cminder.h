@@ -1,0 +1,79 @@
+// Minder's C side: the child path between clone and exec (only
+// async-signal-safe work is allowed there, which Swift cannot promise) and
+// thin fixed-argument wrappers for Linux calls Swift's Glibc module lacks.
+#ifndef CMINDER_H
+#define CMINDER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/// What the child does before exec. Every pointer is owned by the caller and
+/// must stay valid for the duration of mn_spawn.
+typedef struct {
+    const char *path;          // absolute path to execute
+    char *const *argv;         // NULL-terminated
+    char *const *envp;         // NULL-terminated
+    const char *directory;     // chdir target, or NULL
+    int umask;                 // -1: inherit
+    int stdin_fd, stdout_fd, stderr_fd;
+    int64_t uid, gid;          // -1: unchanged
+    const gid_t *groups;       // supplementary groups when uid is set
+    int ngroups;
+    int64_t nofile_soft, nofile_hard;  // RLIMIT_NOFILE to restore; -1: leave
+} mn_spawn_attr;
+
+/// Where a failed spawn stopped (reported through the close-on-exec pipe).
+enum {
+    MN_STAGE_NONE = 0,
+    MN_STAGE_PIPE = 1,
+    MN_STAGE_CLONE = 2,
+    MN_STAGE_SETPGID = 3,
+    MN_STAGE_DUP = 4,
+    MN_STAGE_RLIMIT = 5,
+    MN_STAGE_GROUPS = 6,
+    MN_STAGE_SETGID = 7,
+    MN_STAGE_SETUID = 8,
+    MN_STAGE_CHDIR = 9,
+    MN_STAGE_EXEC = 10,
+};
+
+/// Starts a child in its own process group. Returns 0 and sets *pid when the
+/// exec succeeded; otherwise returns -1 with *stage and *err telling why (the
+/// failed child has already been reaped).
+int mn_spawn(const mn_spawn_attr *attr, pid_t *pid, int *stage, int *err);
+
+// Event sources for the supervisor's loop.
+int mn_epoll_create(void);
+int mn_epoll_add(int epfd, int fd, uint64_t token);
+int mn_epoll_del(int epfd, int fd);
+/// Waits for one batch; fills tokens, returns the count (or -1 with errno).
+int mn_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms);
+
+/// Blocks the given signals in the calling thread (do it first in main, before any thread exists).
+int mn_block_signals(const int *signals, int count);
+/// A signalfd for those signals, non-blocking and close-on-exec.
+int mn_signalfd(const int *signals, int count);
+/// Reads one pending signal from a signalfd: its number, or 0 when none is pending.
+int mn_signalfd_read(int fd);
+
+int mn_timerfd(void);
+/// Arms a one-shot timer at an absolute CLOCK_MONOTONIC time in nanoseconds; 0 disarms.
+int mn_timerfd_set(int fd, int64_t monotonic_ns);
+void mn_timerfd_drain(int fd);
+int64_t mn_monotonic_ns(void);
+
+int mn_eventfd(void);
+void mn_eventfd_signal(int fd);
+void mn_eventfd_drain(int fd);
+
+/// pipe2 with O_CLOEXEC; the read end also O_NONBLOCK when nonblock_read.
+int mn_pipe(int fds[2], int nonblock_read);
+int mn_set_child_subreaper(void);
+/// Detaches into the background as supervisord does: fork (parent exits 0), setsid, chdir, /dev/null on 0-2.
+int mn_daemonize(const char *directory);
+
+int mn_get_nofile(int64_t *soft, int64_t *hard);
+int mn_set_nofile(int64_t soft, int64_t hard);
+/// flock(LOCK_EX | LOCK_NB): 0 when taken, -1 with errno (EWOULDBLOCK when another holds it).
+int mn_try_lock(int fd);
+#endif

@@ -1,0 +1,85 @@
+// minderd's start-up, in the order that matters: lock, daemonize, block the
+// signals the loop reads, and only then start a thread.
+
+import CMinder
+import Foundation
+import Logging
+import MinderConfig
+
+public enum Daemon {
+    /// Blocks the loop's signals in the calling thread; call it before any other thread exists.
+    public static func blockSignals() {
+        Supervisor.handledSignals.withUnsafeBufferPointer { _ = mn_block_signals($0.baseAddress, Int32($0.count)) }
+    }
+
+    /// Supervises `config` until told to stop; returns the exit status.
+    public static func run(config: Config, inputs: ConfigInputs, foreground: Bool,
+                           reload: @escaping () -> ConfigLoadResult) -> Int32 {
+        let s = config.supervisord
+        let cwd = inputs.workingDirectory
+        let pidfile = Paths.absolute(s.pidfile, cwd: cwd)
+
+        // One minderd per config: the pidfile's lock is taken before anything is touched.
+        let lockFD = open(pidfile, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lockFD >= 0 else {
+            printError("minderd: cannot open pidfile \(pidfile): \(errnoText())")
+            return 2
+        }
+        if mn_try_lock(lockFD) != 0 {
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let n = pread(lockFD, &buffer, 31, 0)
+            let pid = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+            printError("minderd: another minderd is already running with this config (pid \(pid), pidfile \(pidfile))")
+            return 2
+        }
+
+        var originalSoft: Int64 = -1, originalHard: Int64 = -1
+        _ = mn_get_nofile(&originalSoft, &originalHard)
+        if originalSoft >= 0 && originalSoft < s.minfds {
+            let hard = originalHard < 0 ? -1 : max(originalHard, Int64(s.minfds))
+            if mn_set_nofile(Int64(s.minfds), hard) != 0 {
+                printError("minderd: minfds=\(s.minfds) but this environment allows only \(originalSoft) open files (hard limit \(originalHard)); raise the limit or lower minfds")
+                return 2
+            }
+        }
+
+        if !foreground {
+            if mn_daemonize(s.directory) != 0 {
+                printError("minderd: could not daemonize: \(errnoText())")
+                return 2
+            }
+            umask(mode_t(s.umask))
+        }
+        blockSignals()
+        _ = mn_set_child_subreaper()
+        _ = ftruncate(lockFD, 0)
+        let pidText = Array("\(getpid())\n".utf8)
+        _ = pwrite(lockFD, pidText, pidText.count, 0)
+
+        let capture = LogCapture()
+        capture.start()
+        var sinks: [LogSink] = []
+        if s.logfile != "syslog" {
+            sinks.append(LogSink(path: Paths.absolute(s.logfile, cwd: cwd), maxBytes: s.logfileMaxBytes, backups: s.logfileBackups))
+        }
+        if foreground && !s.silent { sinks.append(LogSink(path: "/dev/stderr", maxBytes: 0, backups: 0)) }
+        let logger = Logger(label: "minderd") { _ in
+            MainLogHandler(capture: capture, sinks: sinks, level: MainLogHandler.level(s.loglevel))
+        }
+        logger.info("minderd started with pid \(getpid())")
+
+        let context = SpawnContext(
+            environment: inputs.environment,
+            serverURL: config.unixServer.map { "unix://\($0.file)" },
+            childLogDirectory: s.childlogdir, identifier: s.identifier,
+            originalNoFile: originalSoft >= 0 || originalHard >= 0 ? (originalSoft, originalHard) : nil)
+        let supervisor = Supervisor(config: config, context: context, capture: capture, logger: logger, reload: reload)
+        supervisor.run()
+
+        logger.info("minderd stopped; no process left")
+        capture.stop()
+        unlink(pidfile)
+        close(lockFD)
+        return 0
+    }
+}

@@ -1,0 +1,200 @@
+// The log thread: reads every child's stdout/stderr pipe and writes the
+// bytes, unchanged, into rotated files. File writes can block whatever
+// O_NONBLOCK says, so they never happen on the supervisor's loop.
+
+import CMinder
+import Foundation
+import Synchronization
+
+/// Where a stream of bytes goes and how it rotates.
+public struct LogSink: Sendable, Hashable {
+    public var path: String
+    /// 0: never rotate (the only setting that works for /dev/stdout and pipes).
+    public var maxBytes: Int
+    public var backups: Int
+
+    public init(path: String, maxBytes: Int, backups: Int) {
+        self.path = path
+        self.maxBytes = maxBytes
+        self.backups = backups
+    }
+}
+
+public final class LogCapture: @unchecked Sendable {
+    private enum Command {
+        case capture(fd: Int32, sink: LogSink)
+        case write([UInt8], sink: LogSink)
+        case reopen
+        case stop
+    }
+
+    private let commands = Mutex<[Command]>([])
+    private let wakeFD: Int32
+    private let epollFD: Int32
+    private let finished = Mutex<Bool>(false)
+    private let finishedSignal = DispatchSemaphore(value: 0)
+
+    // Owned by the log thread alone.
+    private var files: [String: RotatingFile] = [:]
+    private var captures: [Int32: LogSink] = [:]
+    private var buffer = [UInt8](repeating: 0, count: 128 * 1024)
+
+    public init() {
+        wakeFD = mn_eventfd()
+        epollFD = mn_epoll_create()
+        _ = mn_epoll_add(epollFD, wakeFD, UInt64(UInt32.max))
+    }
+
+    public func start() {
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "minder-log"
+        thread.start()
+    }
+
+    /// Hands a pipe's read end over: its bytes go to `sink` until EOF, then it is closed.
+    public func capture(fd: Int32, into sink: LogSink) { send(.capture(fd: fd, sink: sink)) }
+
+    public func write(_ bytes: [UInt8], to sink: LogSink) { send(.write(bytes, sink: sink)) }
+
+    /// SIGUSR2: close and reopen every file (after an external logrotate renamed them).
+    public func reopen() { send(.reopen) }
+
+    /// Drains what is queued, closes everything, and returns once the thread is done.
+    public func stop() {
+        send(.stop)
+        finishedSignal.wait()
+    }
+
+    private func send(_ command: Command) {
+        commands.withLock { $0.append(command) }
+        mn_eventfd_signal(wakeFD)
+    }
+
+    private func loop() {
+        var tokens = [UInt64](repeating: 0, count: 64)
+        while true {
+            let n = tokens.withUnsafeMutableBufferPointer { mn_epoll_wait(epollFD, $0.baseAddress, 64, -1) }
+            if n < 0 { continue }  // EINTR
+            for token in tokens.prefix(Int(n)) {
+                if token == UInt64(UInt32.max) {
+                    mn_eventfd_drain(wakeFD)
+                    if runCommands() { return finish() }
+                } else {
+                    drain(Int32(truncatingIfNeeded: token))
+                }
+            }
+        }
+    }
+
+    /// Returns true on stop.
+    private func runCommands() -> Bool {
+        let pending = commands.withLock { queue -> [Command] in
+            defer { queue.removeAll() }
+            return queue
+        }
+        for command in pending {
+            switch command {
+            case .capture(let fd, let sink):
+                captures[fd] = sink
+                _ = mn_epoll_add(epollFD, fd, UInt64(UInt32(bitPattern: fd)))
+            case .write(let bytes, let sink):
+                file(for: sink).write(bytes[...])
+            case .reopen:
+                for file in files.values { file.reopen() }
+            case .stop:
+                return true
+            }
+        }
+        return false
+    }
+
+    private func file(for sink: LogSink) -> RotatingFile {
+        if let existing = files[sink.path] { return existing }
+        let created = RotatingFile(sink: sink)
+        files[sink.path] = created
+        return created
+    }
+
+    /// Reads what a pipe has now; EOF closes it.
+    private func drain(_ fd: Int32) {
+        guard let sink = captures[fd] else { return }
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 {
+                file(for: sink).write(buffer[0..<n])
+                continue
+            }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            _ = mn_epoll_del(epollFD, fd)
+            close(fd)
+            captures[fd] = nil
+            return
+        }
+    }
+
+    private func finish() {
+        // Whatever the children already wrote is still taken.
+        for fd in Array(captures.keys) { drain(fd) }
+        for file in files.values { file.close() }
+        finishedSignal.signal()
+    }
+}
+
+/// A log file rotated by size as supervisord does: after a write that
+/// reaches maxBytes, .N-1 → .N ... base → .1, and a fresh base.
+final class RotatingFile {
+    let sink: LogSink
+    private var fd: Int32 = -1
+    private var size = 0
+
+    init(sink: LogSink) {
+        self.sink = sink
+        open()
+    }
+
+    private func open() {
+        fd = Glibc.open(sink.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        var st = stat()
+        size = fd >= 0 && fstat(fd, &st) == 0 ? Int(st.st_size) : 0
+    }
+
+    func write(_ bytes: ArraySlice<UInt8>) {
+        if fd < 0 { open() }
+        guard fd >= 0 else { return }
+        var offset = bytes.startIndex
+        while offset < bytes.endIndex {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            offset += n
+        }
+        size += bytes.count
+        if sink.maxBytes > 0 && size >= sink.maxBytes { rotate() }
+    }
+
+    private func rotate() {
+        Glibc.close(fd)
+        if sink.backups > 0 {
+            for i in stride(from: sink.backups - 1, through: 1, by: -1) {
+                rename("\(sink.path).\(i)", "\(sink.path).\(i + 1)")
+            }
+            rename(sink.path, "\(sink.path).1")
+        } else {
+            truncate(sink.path, 0)
+        }
+        open()
+    }
+
+    func reopen() {
+        close()
+        open()
+    }
+
+    func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+    }
+}

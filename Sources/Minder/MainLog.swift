@@ -1,0 +1,69 @@
+// minderd's own log, in supervisord's format
+// (`2026-11-26 06:46:11,484 INFO spawned: 'x' with pid 12`), written by the
+// log thread to `logfile` (rotated) and, in the foreground, to stderr.
+
+import Foundation
+import Logging
+import MinderConfig
+
+public struct MainLogHandler: LogHandler {
+    let capture: LogCapture
+    let sinks: [LogSink]
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+
+    public init(capture: LogCapture, sinks: [LogSink], level: Logger.Level) {
+        self.capture = capture
+        self.sinks = sinks
+        self.logLevel = level
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        let bytes = Array("\(Self.timestamp()) \(Self.name(event.level)) \(event.message)\n".utf8)
+        for sink in sinks { capture.write(bytes, to: sink) }
+    }
+
+    static func name(_ level: Logger.Level) -> String {
+        switch level {
+        case .trace: "TRAC"
+        case .debug: "DEBG"
+        case .info, .notice: "INFO"
+        case .warning: "WARN"
+        case .error: "ERRO"
+        case .critical: "CRIT"
+        }
+    }
+
+    /// The config's loglevel as swift-log's.
+    public static func level(_ loglevel: String) -> Logger.Level {
+        switch loglevel {
+        case "critical": .critical
+        case "error": .error
+        case "warn": .warning
+        case "debug": .debug
+        case "trace", "blather": .trace
+        default: .info
+        }
+    }
+
+    static func timestamp() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var t = now.tv_sec
+        var parts = tm()
+        localtime_r(&t, &parts)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let millis = Int(now.tv_nsec / 1_000_000)
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday)) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)),\(String(millis).leftPadded(3))"
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+}

@@ -1,0 +1,244 @@
+// One process's lifecycle with supervisord's states and transitions. Pure:
+// the supervisor feeds it events and carries out the actions it returns, so
+// every transition is testable without a process.
+
+import MinderConfig
+
+/// supervisord's process states, with its numeric codes.
+public enum ProcessState: Int, Sendable, CustomStringConvertible {
+    case stopped = 0
+    case starting = 10
+    case running = 20
+    case backoff = 30
+    case stopping = 40
+    case exited = 100
+    case fatal = 200
+    case unknown = 1000
+
+    public var description: String {
+        switch self {
+        case .stopped: "STOPPED"
+        case .starting: "STARTING"
+        case .running: "RUNNING"
+        case .backoff: "BACKOFF"
+        case .stopping: "STOPPING"
+        case .exited: "EXITED"
+        case .fatal: "FATAL"
+        case .unknown: "UNKNOWN"
+        }
+    }
+
+    /// supervisord's RUNNING_STATES: the process is (or is about to be) up.
+    public var isRunningState: Bool { self == .running || self == .starting || self == .backoff }
+}
+
+/// How a child ended, as waitpid reports it.
+public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
+    case exited(Int32)
+    case signaled(Int32)
+
+    public var description: String {
+        switch self {
+        case .exited(let code): "exit status \(code)"
+        case .signaled(let sig): "terminated by SIG\(Signals.name(of: sig) ?? String(sig))"
+        }
+    }
+}
+
+public enum ProcessEvent: Sendable, Equatable {
+    /// An explicit or automatic start request.
+    case start
+    case stop
+    case spawned(pid: Int32)
+    case spawnFailed(String)
+    case exited(ProcessExit)
+    /// The deadline the machine asked for has come.
+    case deadline
+}
+
+public enum ProcessAction: Sendable, Equatable {
+    case spawn
+    /// Send a signal to the process, or to its whole group.
+    case signal(Int32, group: Bool)
+    case log(LogLevel, String)
+}
+
+public enum LogLevel: String, Sendable, Comparable {
+    case critical = "CRIT", error = "ERRO", warn = "WARN", info = "INFO", debug = "DEBG"
+
+    static let order: [LogLevel] = [.debug, .info, .warn, .error, .critical]
+    public static func < (a: Self, b: Self) -> Bool { order.firstIndex(of: a)! < order.firstIndex(of: b)! }
+}
+
+public struct ProcessMachine: Sendable {
+    /// A process that keeps dying is respawned at most this often per second,
+    /// so millisecond restarts cannot turn a crash loop into a CPU burner.
+    public static let maxSpawnsPerSecond = 10
+
+    public let config: ProcessConfig
+    public private(set) var state = ProcessState.stopped
+    public private(set) var pid: Int32?
+    /// When the machine next needs a `.deadline` event (monotonic seconds).
+    public private(set) var deadline: Double?
+    public private(set) var lastStart: Double = 0
+    public private(set) var lastExit: ProcessExit?
+    public private(set) var spawnError: String?
+    public private(set) var restarts = 0
+    /// No automatic (re)start while minderd shuts down or reloads.
+    public var autoRestartAllowed = true
+    private var backoff = 0
+    private var recentSpawns: [Double] = []
+    private var restartPending = false
+    private var hasStarted = false
+
+    public init(config: ProcessConfig) {
+        self.config = config
+    }
+
+    public var name: String { config.name }
+
+    /// Feeds one event at monotonic time `now`; returns what to do.
+    public mutating func handle(_ event: ProcessEvent, now: Double) -> [ProcessAction] {
+        if restartPending {
+            // A (re)start held back by the rate limit.
+            if event == .deadline {
+                restartPending = false
+                return spawn(now: now)
+            }
+            if event == .stop {
+                restartPending = false
+                state = .stopped
+                deadline = nil
+                return []
+            }
+        }
+        switch (event, state) {
+        case (.start, .stopped), (.start, .exited), (.start, .fatal), (.start, .backoff), (.start, .unknown):
+            backoff = 0
+            restartPending = false
+            return spawn(now: now)
+
+        case (.spawned(let pid), .starting):
+            self.pid = pid
+            spawnError = nil
+            var actions: [ProcessAction] = [.log(.info, "spawned: '\(name)' with pid \(pid)")]
+            if config.startsecs <= 0 {
+                actions += becomeRunning()
+            } else {
+                deadline = lastStart + Double(config.startsecs)
+            }
+            return actions
+
+        case (.spawnFailed(let reason), .starting):
+            spawnError = reason
+            return [.log(.info, "spawnerr: \(reason)")] + enterBackoff(now: now)
+
+        case (.deadline, .starting):
+            return now - lastStart >= Double(config.startsecs) ? becomeRunning() : []
+
+        case (.exited(let status), .starting):
+            pid = nil
+            lastExit = status
+            if now - lastStart < Double(config.startsecs) {
+                spawnError = "Exited too quickly (process log may have details)"
+                return [.log(.info, "exited: \(name) (\(status); not expected)")] + enterBackoff(now: now)
+            }
+            // It outlived startsecs; the RUNNING transition just had not run yet.
+            return becomeRunning() + exitedFromRunning(status, now: now)
+
+        case (.exited(let status), .running):
+            pid = nil
+            lastExit = status
+            return exitedFromRunning(status, now: now)
+
+        case (.deadline, .backoff):
+            return spawn(now: now)
+
+        case (.stop, .running), (.stop, .starting):
+            state = .stopping
+            deadline = now + Double(config.stopwaitsecs)
+            return [.log(.debug, "stopping: \(name)"), .signal(config.stopsignal, group: config.stopasgroup)]
+
+        case (.stop, .backoff), (.stop, .exited):
+            state = .stopped
+            deadline = nil
+            restartPending = false
+            return []
+
+        case (.deadline, .stopping):
+            deadline = now + Double(config.stopwaitsecs)
+            return [.log(.warn, "killing '\(name)' (\(pid ?? 0)) with SIGKILL"), .signal(9, group: config.killasgroup)]
+
+        case (.exited(let status), .stopping):
+            pid = nil
+            lastExit = status
+            state = .stopped
+            deadline = nil
+            let expected: Bool = if case .exited(let code) = status { config.exitcodes.contains(Int(code)) } else { false }
+            return [.log(expected ? .info : .warn, "stopped: \(name) (\(status))")]
+
+        case (.exited(let status), _):
+            // Exit of a process we no longer track as running: record it only.
+            pid = nil
+            lastExit = status
+            return []
+
+        default:
+            return []
+        }
+    }
+
+    private mutating func spawn(now: Double) -> [ProcessAction] {
+        // The rate limit: wait until the oldest of the last spawns is a second old.
+        if recentSpawns.count >= Self.maxSpawnsPerSecond, let oldest = recentSpawns.first, now < oldest + 1 {
+            deadline = oldest + 1
+            restartPending = true
+            return [.log(.debug, "delaying restart of \(name): \(Self.maxSpawnsPerSecond) spawns in the last second")]
+        }
+        recentSpawns.append(now)
+        if recentSpawns.count > Self.maxSpawnsPerSecond { recentSpawns.removeFirst() }
+        if hasStarted { restarts += 1 }
+        hasStarted = true
+        state = .starting
+        lastStart = now
+        deadline = nil
+        return [.spawn]
+    }
+
+    private mutating func becomeRunning() -> [ProcessAction] {
+        state = .running
+        backoff = 0
+        deadline = nil
+        return [.log(.info, "success: \(name) entered RUNNING state, process has stayed up for > than \(config.startsecs) seconds (startsecs)")]
+    }
+
+    private mutating func enterBackoff(now: Double) -> [ProcessAction] {
+        backoff += 1
+        if backoff > config.startretries || !autoRestartAllowed {
+            state = .fatal
+            deadline = nil
+            backoff = 0
+            return [.log(.info, "gave up: \(name) entered FATAL state, too many start retries too quickly")]
+        }
+        state = .backoff
+        deadline = now + Double(backoff)
+        return []
+    }
+
+    private mutating func exitedFromRunning(_ status: ProcessExit, now: Double) -> [ProcessAction] {
+        state = .exited
+        backoff = 0
+        deadline = nil
+        let expected: Bool = if case .exited(let code) = status { config.exitcodes.contains(Int(code)) } else { false }
+        var actions: [ProcessAction] = [.log(expected ? .info : .warn, "exited: \(name) (\(status); \(expected ? "expected" : "not expected"))")]
+        let restart = switch config.autorestart {
+        case .always: true
+        case .never: false
+        case .unexpected: !expected
+        }
+        if restart && autoRestartAllowed {
+            actions += spawn(now: now)
+        }
+        return actions
+    }
+}

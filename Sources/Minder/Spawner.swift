@@ -1,0 +1,192 @@
+// Starting one child: resolve the command, build its environment and
+// credentials in the parent, then hand everything to the C child path.
+
+import CMinder
+import Foundation
+import MinderConfig
+
+public struct SpawnedChild {
+    public var pid: Int32
+    /// Our end of the child's stdin.
+    public var stdinFD: Int32
+    /// Read ends to capture, with where they go.
+    public var outputs: [(fd: Int32, sink: LogSink)]
+}
+
+public struct SpawnContext: Sendable {
+    /// minderd's environment when it started.
+    public var environment: [String: String]
+    /// SUPERVISOR_SERVER_URL when a socket exists.
+    public var serverURL: String?
+    public var childLogDirectory: String
+    public var identifier: String
+    /// RLIMIT_NOFILE as minderd found it, given back to every child.
+    public var originalNoFile: (soft: Int64, hard: Int64)?
+}
+
+enum Spawner {
+    static func spawn(_ p: ProcessConfig, group: String, context: SpawnContext) -> Result<SpawnedChild, SpawnFailure> {
+        guard let argv = p.argv, let command = argv.first else {
+            return .failure(SpawnFailure("the command cannot be split: \(p.command)"))
+        }
+        var env = context.environment
+        env["SUPERVISOR_ENABLED"] = "1"
+        env["SUPERVISOR_PROCESS_NAME"] = p.name
+        env["SUPERVISOR_GROUP_NAME"] = group
+        if let url = p.serverurl ?? context.serverURL { env["SUPERVISOR_SERVER_URL"] = url }
+        for (key, value) in p.environment { env[key] = value }
+
+        guard let path = resolve(command, path: env["PATH"], directory: p.directory) else {
+            return .failure(SpawnFailure("can't find command '\(command)'"))
+        }
+
+        var uid: Int64 = -1, gid: Int64 = -1
+        var groups: [gid_t] = []
+        if let wanted = p.uid {
+            if geteuid() == 0 {
+                guard let account = SystemAccounts().user(id: wanted) else {
+                    return .failure(SpawnFailure("no user with id \(wanted)"))
+                }
+                uid = Int64(account.uid)
+                gid = Int64(account.gid)
+                groups = supplementaryGroups(account.name, account.gid)
+            } else if wanted != geteuid() {
+                return .failure(SpawnFailure("cannot run as user \(p.user ?? String(wanted)): minderd is not root"))
+            }
+        }
+
+        // Pipes: the child gets the write ends (read end for stdin); ours are close-on-exec.
+        var fdsToClose: [Int32] = []
+        defer { for fd in fdsToClose { close(fd) } }
+        var stdinPipe: [Int32] = [-1, -1]
+        guard mn_pipe(&stdinPipe, 0) == 0 else { return .failure(SpawnFailure("pipe: \(errnoText())")) }
+        fdsToClose.append(stdinPipe[0])
+        var outputs: [(fd: Int32, sink: LogSink)] = []
+        var childFD: [Int32] = [stdinPipe[0], -1, -1]
+        let channels: [(Int, ChannelLog)] = p.redirectStderr ? [(1, p.stdout)] : [(1, p.stdout), (2, p.stderr)]
+        for (index, log) in channels {
+            guard let sink = sink(for: log, channel: index == 1 ? "stdout" : "stderr", p, context) else {
+                let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
+                fdsToClose.append(null)
+                childFD[index] = null
+                continue
+            }
+            var pipe: [Int32] = [-1, -1]
+            guard mn_pipe(&pipe, 1) == 0 else {
+                for o in outputs { close(o.fd) }
+                close(stdinPipe[1])
+                return .failure(SpawnFailure("pipe: \(errnoText())"))
+            }
+            fdsToClose.append(pipe[1])
+            outputs.append((pipe[0], sink))
+            childFD[index] = pipe[1]
+        }
+        if p.redirectStderr { childFD[2] = childFD[1] }
+
+        var pid: pid_t = 0, stage: Int32 = 0, err: Int32 = 0
+        let rc = withCStrings(argv) { argvPtr in
+            withCStrings(env.map { "\($0.key)=\($0.value)" }) { envPtr in
+                groups.withUnsafeBufferPointer { groupsPtr in
+                    path.withCString { pathPtr in
+                        withOptionalCString(p.directory) { dirPtr in
+                            var attr = mn_spawn_attr(
+                                path: pathPtr, argv: argvPtr, envp: envPtr, directory: dirPtr,
+                                umask: Int32(p.umask ?? -1),
+                                stdin_fd: childFD[0], stdout_fd: childFD[1], stderr_fd: childFD[2],
+                                uid: uid, gid: gid, groups: groupsPtr.baseAddress, ngroups: Int32(groups.count),
+                                nofile_soft: context.originalNoFile?.soft ?? -1, nofile_hard: context.originalNoFile?.hard ?? -1)
+                            return mn_spawn(&attr, &pid, &stage, &err)
+                        }
+                    }
+                }
+            }
+        }
+        guard rc == 0 else {
+            for o in outputs { close(o.fd) }
+            close(stdinPipe[1])
+            return .failure(SpawnFailure(stage: stage, errno: err, path: path, directory: p.directory))
+        }
+        return .success(SpawnedChild(pid: pid, stdinFD: stdinPipe[1], outputs: outputs))
+    }
+
+    /// The command as supervisord finds it: with a slash as given, else along PATH.
+    static func resolve(_ command: String, path: String?, directory: String?) -> String? {
+        if command.contains("/") {
+            if command.hasPrefix("/") { return command }
+            let base = directory ?? FileManager.default.currentDirectoryPath
+            return base + "/" + command
+        }
+        for dir in (path ?? "/bin:/usr/bin:/usr/local/bin").split(separator: ":") {
+            let candidate = "\(dir)/\(command)"
+            var st = stat()
+            if stat(candidate, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, access(candidate, X_OK) == 0 {
+                return candidate
+            }
+        }
+        return nil
+    }
+
+    static func sink(for log: ChannelLog, channel: String, _ p: ProcessConfig, _ context: SpawnContext) -> LogSink? {
+        switch log.target {
+        case .none:
+            return nil
+        case .path(let path):
+            return LogSink(path: path, maxBytes: log.maxBytes, backups: log.backups)
+        case .auto:
+            let suffix = String(UInt64.random(in: 0..<UInt64.max), radix: 36)
+            let path = "\(context.childLogDirectory)/\(p.name)-\(channel)---\(context.identifier)-\(suffix).log"
+            return LogSink(path: path, maxBytes: log.maxBytes, backups: log.backups)
+        }
+    }
+
+    static func supplementaryGroups(_ user: String, _ gid: UInt32) -> [gid_t] {
+        var count: Int32 = 64
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        while getgrouplist(user, gid, &groups, &count) < 0 {
+            groups = [gid_t](repeating: 0, count: Int(count) * 2)
+            count = Int32(groups.count)
+        }
+        return Array(groups.prefix(Int(count)))
+    }
+}
+
+public struct SpawnFailure: Error, Sendable, CustomStringConvertible {
+    public var description: String
+
+    init(_ description: String) { self.description = description }
+
+    init(stage: Int32, errno err: Int32, path: String, directory: String?) {
+        let why = String(cString: strerror(err))
+        switch Int(stage) {
+        case Int(MN_STAGE_EXEC): description = "couldn't exec \(path): \(errnoName(err)) (\(why))"
+        case Int(MN_STAGE_CHDIR): description = "couldn't chdir to \(directory ?? "?"): \(errnoName(err)) (\(why))"
+        case Int(MN_STAGE_SETUID), Int(MN_STAGE_SETGID), Int(MN_STAGE_GROUPS): description = "couldn't setuid: \(why)"
+        default: description = "couldn't spawn \(path) (stage \(stage)): \(why)"
+        }
+    }
+}
+
+func errnoText() -> String { String(cString: strerror(errno)) }
+
+func errnoName(_ err: Int32) -> String {
+    switch err {
+    case ENOENT: "ENOENT"
+    case EACCES: "EACCES"
+    case ENOEXEC: "ENOEXEC"
+    case ENOTDIR: "ENOTDIR"
+    case EPERM: "EPERM"
+    default: "errno \(err)"
+    }
+}
+
+/// A NULL-terminated array of C strings valid inside `body`.
+func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    let pointers = strings.map { strdup($0) } + [nil]
+    defer { for p in pointers { free(p) } }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    guard let string else { return body(nil) }
+    return string.withCString { body($0) }
+}

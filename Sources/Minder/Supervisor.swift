@@ -1,0 +1,282 @@
+// The supervisor's loop: the one owner of the process table. The kernel
+// wakes it (signalfd for SIGCHLD and the daemon's own signals, a timerfd for
+// the nearest deadline); with nothing pending it sleeps without a timeout.
+
+import CMinder
+import Foundation
+import Logging
+import MinderConfig
+
+public final class Supervisor {
+    struct Entry {
+        var machine: ProcessMachine
+        let group: String
+        var stdinFD: Int32 = -1
+    }
+
+    enum Mood { case running, shuttingDown, reloading(Config) }
+
+    private var config: Config
+    private var entries: [Entry] = []
+    private var byPID: [Int32: Int] = [:]
+    private var mood = Mood.running
+    private var finished = false
+    private let logger: Logger
+    private let capture: LogCapture
+    private var context: SpawnContext
+    private let reload: () -> ConfigLoadResult
+    private let epollFD = mn_epoll_create()
+    private let signalFD: Int32
+    private let timerFD = mn_timerfd()
+
+    /// The signals the loop reads; they must be blocked in every thread before any starts.
+    public static let handledSignals: [Int32] = [SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR2]
+
+    public init(config: Config, context: SpawnContext, capture: LogCapture, logger: Logger,
+                reload: @escaping () -> ConfigLoadResult) {
+        self.config = config
+        self.context = context
+        self.capture = capture
+        self.logger = logger
+        self.reload = reload
+        signalFD = Self.handledSignals.withUnsafeBufferPointer { mn_signalfd($0.baseAddress, Int32($0.count)) }
+        _ = mn_epoll_add(epollFD, signalFD, 1)
+        _ = mn_epoll_add(epollFD, timerFD, 2)
+        entries = Self.entries(for: config)
+    }
+
+    static func entries(for config: Config) -> [Entry] {
+        config.groups.flatMap { g in g.processes.map { Entry(machine: ProcessMachine(config: $0), group: g.name) } }
+    }
+
+    /// Runs until a shutdown request has stopped every program.
+    public func run() {
+        startAll()
+        var tokens = [UInt64](repeating: 0, count: 8)
+        while !finished {
+            armTimer()
+            let n = tokens.withUnsafeMutableBufferPointer { mn_epoll_wait(epollFD, $0.baseAddress, 8, -1) }
+            if n < 0 { continue }
+            for token in tokens.prefix(Int(n)) {
+                if token == 1 { handleSignals() } else { fireDeadlines() }
+            }
+            advanceStopSequence()
+        }
+        closeStdins()
+    }
+
+    /// Processes in start order, with their state.
+    public var processStates: [(name: String, group: String, state: ProcessState, pid: Int32?)] {
+        entries.map { ($0.machine.name, $0.group, $0.machine.state, $0.machine.pid) }
+    }
+
+    // MARK: events
+
+    private func startAll() {
+        // Priority order in one pass: a lower priority is spawned first.
+        for i in entries.indices where entries[i].machine.config.autostart {
+            feed(i, .start)
+        }
+    }
+
+    private func handleSignals() {
+        while true {
+            let signal = mn_signalfd_read(signalFD)
+            guard signal > 0 else { return }
+            switch signal {
+            case SIGCHLD: reap()
+            case SIGTERM, SIGINT, SIGQUIT:
+                guard case .running = mood else { continue }
+                logger.warning("received SIG\(Signals.name(of: signal) ?? "") indicating exit request")
+                beginStopping(.shuttingDown)
+            case SIGHUP:
+                guard case .running = mood else { continue }
+                logger.warning("received SIGHUP indicating restart request")
+                let result = reload()
+                guard let newConfig = result.config else {
+                    // Unlike supervisord, a broken config changes nothing: the old one keeps running.
+                    for e in result.errors { logger.error("reload aborted, config kept: \(e)") }
+                    continue
+                }
+                for w in result.warnings { logger.warning("\(w)") }
+                beginStopping(.reloading(newConfig))
+            case SIGUSR2:
+                logger.info("received SIGUSR2 indicating log reopen request")
+                capture.reopen()
+            default: break
+            }
+        }
+    }
+
+    private func reap() {
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            guard pid > 0 else { return }
+            guard let i = byPID.removeValue(forKey: pid) else {
+                logger.debug("reaped unknown pid \(pid)")
+                continue
+            }
+            let exit: ProcessExit = (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
+            if entries[i].stdinFD >= 0 {
+                close(entries[i].stdinFD)
+                entries[i].stdinFD = -1
+            }
+            feed(i, .exited(exit))
+        }
+    }
+
+    private func fireDeadlines() {
+        mn_timerfd_drain(timerFD)
+        let now = Self.now()
+        for i in entries.indices {
+            if let deadline = entries[i].machine.deadline, deadline <= now + 0.0005 {
+                feed(i, .deadline)
+            }
+        }
+    }
+
+    private func armTimer() {
+        let next = entries.compactMap(\.machine.deadline).min()
+        _ = mn_timerfd_set(timerFD, next.map { max(1, Int64($0 * 1e9)) } ?? 0)
+    }
+
+    static func now() -> Double { Double(mn_monotonic_ns()) / 1e9 }
+
+    // MARK: actions
+
+    private func feed(_ i: Int, _ event: ProcessEvent) {
+        let actions = entries[i].machine.handle(event, now: Self.now())
+        for action in actions {
+            switch action {
+            case .spawn: spawn(i)
+            case .signal(let signal, let group):
+                guard let pid = entries[i].machine.pid else { continue }
+                if kill(group ? -pid : pid, signal) != 0 && errno != ESRCH {
+                    logger.error("could not send SIG\(Signals.name(of: signal) ?? String(signal)) to \(entries[i].machine.name): \(errnoText())")
+                }
+            case .log(let level, let message):
+                logger.log(level: level.swiftLog, "\(message)")
+            }
+        }
+    }
+
+    private func spawn(_ i: Int) {
+        let entry = entries[i]
+        switch Spawner.spawn(entry.machine.config, group: entry.group, context: context) {
+        case .success(let child):
+            entries[i].stdinFD = child.stdinFD
+            byPID[child.pid] = i
+            for output in child.outputs { capture.capture(fd: output.fd, into: output.sink) }
+            feed(i, .spawned(pid: child.pid))
+        case .failure(let failure):
+            feed(i, .spawnFailed(failure.description))
+        }
+    }
+
+    // MARK: stopping
+
+    private func beginStopping(_ newMood: Mood) {
+        mood = newMood
+        for i in entries.indices {
+            entries[i].machine.autoRestartAllowed = false
+            // Restarts held back by the rate limit are cancelled.
+            if !entries[i].machine.state.isRunningState && entries[i].machine.state != .stopping,
+               entries[i].machine.deadline != nil {
+                feed(i, .stop)
+            }
+        }
+    }
+
+    /// Stops in reverse priority: a lower priority only once every higher one is gone.
+    private func advanceStopSequence() {
+        if case .running = mood { return }
+        let alive = entries.indices.filter { entries[$0].machine.state.isRunningState || entries[$0].machine.state == .stopping }
+        guard let top = alive.map({ entries[$0].machine.config.priority }).max() else {
+            finishStopping()
+            return
+        }
+        for i in alive where entries[i].machine.config.priority == top && entries[i].machine.state != .stopping {
+            feed(i, .stop)
+        }
+        let waiting = alive.filter { entries[$0].machine.state == .stopping }.map { entries[$0].machine.name }
+        if !waiting.isEmpty && alive.count == waiting.count {
+            logger.debug("waiting for \(waiting.joined(separator: ", ")) to die")
+        }
+        // Stops that completed at once (BACKOFF) may let the next priority go now.
+        if alive.allSatisfy({ !entries[$0].machine.state.isRunningState && entries[$0].machine.state != .stopping }) {
+            advanceStopSequence()
+        }
+    }
+
+    private func finishStopping() {
+        switch mood {
+        case .running: return
+        case .shuttingDown:
+            killOrphans()
+            finished = true
+        case .reloading(let newConfig):
+            closeStdins()
+            config = newConfig
+            entries = Self.entries(for: newConfig)
+            byPID = [:]
+            mood = .running
+            logger.info("reloaded \(newConfig.path): \(entries.count) process(es)")
+            startAll()
+        }
+    }
+
+    private func closeStdins() {
+        for i in entries.indices where entries[i].stdinFD >= 0 {
+            close(entries[i].stdinFD)
+            entries[i].stdinFD = -1
+        }
+    }
+
+    /// Descendants that left their program's process group were re-parented
+    /// to minderd (it is a subreaper); none may outlive it.
+    private func killOrphans() {
+        let deadline = Self.now() + 5
+        var signal = SIGTERM
+        while true {
+            let orphans = Self.children()
+            if orphans.isEmpty { break }
+            if Self.now() > deadline { signal = SIGKILL }
+            for pid in orphans { kill(pid, signal) }
+            // Wait for SIGCHLD (or a short bound) and reap.
+            var token: UInt64 = 0
+            _ = mn_epoll_wait(epollFD, &token, 1, signal == SIGKILL ? 100 : 500)
+            while mn_signalfd_read(signalFD) > 0 {}
+            var status: Int32 = 0
+            while waitpid(-1, &status, WNOHANG) > 0 {}
+            if signal != SIGKILL && Self.now() > deadline { signal = SIGKILL }
+        }
+        var status: Int32 = 0
+        while waitpid(-1, &status, WNOHANG) > 0 {}
+    }
+
+    /// Live children of this process, from /proc.
+    static func children() -> [Int32] {
+        let me = getpid()
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return names.compactMap { name -> Int32? in
+            guard let pid = Int32(name), let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 2, fields[0] != "Z", Int32(fields[1]) == me else { return nil }
+            return pid
+        }
+    }
+}
+
+extension LogLevel {
+    var swiftLog: Logger.Level {
+        switch self {
+        case .critical: .critical
+        case .error: .error
+        case .warn: .warning
+        case .info: .info
+        case .debug: .debug
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import Testing
+@testable import Minder
+import MinderConfig
+
+/// Transitions fed by hand, checked against supervisord's state table.
+@Suite struct ProcessStateMachineTests {
+    func machine(_ tweak: (inout ProcessConfig) -> Void = { _ in }) -> ProcessMachine {
+        var config = ProcessConfig(name: "p", programName: "p", processNum: 0, command: "p", argv: ["p"],
+                                   section: "program:p", location: SourceLocation(file: "t", line: 1))
+        tweak(&config)
+        return ProcessMachine(config: config)
+    }
+
+    func logs(_ actions: [ProcessAction]) -> [String] {
+        actions.compactMap { if case .log(_, let m) = $0 { m } else { nil } }
+    }
+
+    @Test func startThenRunningAfterStartsecs() {
+        var m = machine()
+        #expect(m.handle(.start, now: 100) == [.spawn])
+        #expect(m.state == .starting)
+        #expect(logs(m.handle(.spawned(pid: 42), now: 100)) == ["spawned: 'p' with pid 42"])
+        #expect(m.deadline == 101)
+        #expect(m.handle(.deadline, now: 100.5).isEmpty && m.state == .starting)
+        #expect(logs(m.handle(.deadline, now: 101)) == ["success: p entered RUNNING state, process has stayed up for > than 1 seconds (startsecs)"])
+        #expect(m.state == .running && m.pid == 42 && m.deadline == nil)
+    }
+
+    @Test func startsecsZeroIsRunningAtOnce() {
+        var m = machine { $0.startsecs = 0 }
+        _ = m.handle(.start, now: 1)
+        _ = m.handle(.spawned(pid: 7), now: 1)
+        #expect(m.state == .running)
+    }
+
+    @Test func quickExitsBackOffOneTwoThreeSecondsThenFatal() {
+        var m = machine { $0.startretries = 3 }
+        var now = 10.0
+        var spawns = 0
+        while m.state != .fatal {
+            let actions = m.state == .backoff ? m.handle(.deadline, now: now) : m.handle(.start, now: now)
+            if actions.contains(.spawn) { spawns += 1 }
+            _ = m.handle(.spawned(pid: Int32(spawns)), now: now)
+            _ = m.handle(.exited(.exited(1)), now: now + 0.1)
+            if m.state == .backoff {
+                #expect(m.deadline == now + 0.1 + Double(spawns), "waits 1 s, 2 s, 3 s")
+                now = m.deadline!
+            }
+        }
+        #expect(spawns == 4, "startretries + 1 attempts")
+        #expect(m.spawnError == "Exited too quickly (process log may have details)")
+    }
+
+    @Test func spawnErrorGoesBackoffThenFatal() {
+        var m = machine { $0.startretries = 1 }
+        _ = m.handle(.start, now: 0)
+        #expect(logs(m.handle(.spawnFailed("can't find command 'nope'"), now: 0)) == ["spawnerr: can't find command 'nope'"])
+        #expect(m.state == .backoff && m.deadline == 1)
+        #expect(m.handle(.deadline, now: 1) == [.spawn])
+        let last = m.handle(.spawnFailed("can't find command 'nope'"), now: 1)
+        #expect(m.state == .fatal)
+        #expect(logs(last).last == "gave up: p entered FATAL state, too many start retries too quickly")
+    }
+
+    @Test func autorestartPolicies() {
+        func afterExit(_ policy: AutoRestart, _ status: ProcessExit) -> ProcessMachine {
+            var m = machine { $0.autorestart = policy; $0.exitcodes = [0, 2]; $0.startsecs = 0 }
+            _ = m.handle(.start, now: 0)
+            _ = m.handle(.spawned(pid: 1), now: 0)
+            _ = m.handle(.exited(status), now: 5)
+            return m
+        }
+        #expect(afterExit(.unexpected, .exited(2)).state == .exited)
+        #expect(afterExit(.unexpected, .exited(1)).state == .starting)
+        #expect(afterExit(.unexpected, .signaled(9)).state == .starting, "death by signal is never expected")
+        #expect(afterExit(.always, .exited(0)).state == .starting)
+        #expect(afterExit(.never, .exited(1)).state == .exited)
+        #expect(afterExit(.always, .exited(0)).restarts == 1)
+    }
+
+    @Test func exitAfterStartsecsBeforeTheTimerCountsAsRunning() {
+        var m = machine { $0.autorestart = .never }
+        _ = m.handle(.start, now: 0)
+        _ = m.handle(.spawned(pid: 1), now: 0)
+        let actions = logs(m.handle(.exited(.exited(0)), now: 1.5))
+        #expect(m.state == .exited)
+        #expect(actions.first?.hasPrefix("success: p entered RUNNING") == true)
+        #expect(actions.last == "exited: p (exit status 0; expected)")
+    }
+
+    @Test func stopSignalsThenKillsAfterStopwaitsecs() {
+        var m = machine { $0.stopsignal = 2; $0.stopwaitsecs = 5; $0.stopasgroup = true; $0.killasgroup = true }
+        _ = m.handle(.start, now: 0)
+        _ = m.handle(.spawned(pid: 9), now: 0)
+        _ = m.handle(.deadline, now: 1)
+        #expect(m.handle(.stop, now: 10).contains(.signal(2, group: true)))
+        #expect(m.state == .stopping && m.deadline == 15)
+        #expect(m.handle(.deadline, now: 15).contains(.signal(9, group: true)))
+        #expect(logs(m.handle(.exited(.signaled(9)), now: 15.1)) == ["stopped: p (terminated by SIGKILL)"])
+        #expect(m.state == .stopped && m.pid == nil)
+    }
+
+    @Test func stopInBackoffIsImmediate() {
+        var m = machine()
+        _ = m.handle(.start, now: 0)
+        _ = m.handle(.spawnFailed("x"), now: 0)
+        #expect(m.handle(.stop, now: 0.5).isEmpty && m.state == .stopped && m.deadline == nil)
+    }
+
+    @Test func noAutomaticRestartWhileShuttingDown() {
+        var m = machine { $0.autorestart = .always; $0.startsecs = 0 }
+        _ = m.handle(.start, now: 0)
+        _ = m.handle(.spawned(pid: 1), now: 0)
+        m.autoRestartAllowed = false
+        _ = m.handle(.exited(.exited(1)), now: 3)
+        #expect(m.state == .exited)
+    }
+
+    @Test func crashLoopIsRateLimited() {
+        var m = machine { $0.autorestart = .always; $0.startsecs = 0 }
+        var now = 0.0
+        var spawnTimes: [Double] = []
+        var actions = m.handle(.start, now: now)
+        while spawnTimes.count < 25 {
+            if actions.contains(.spawn) {
+                spawnTimes.append(now)
+                _ = m.handle(.spawned(pid: 1), now: now)
+                now += 0.001
+                actions = m.handle(.exited(.exited(1)), now: now)
+            } else {
+                let deadline = m.deadline!
+                #expect(deadline > now)
+                now = deadline
+                actions = m.handle(.deadline, now: now)
+            }
+        }
+        // Never more than 10 spawns inside any one-second window.
+        for (i, t) in spawnTimes.enumerated() where i >= ProcessMachine.maxSpawnsPerSecond {
+            #expect(t - spawnTimes[i - ProcessMachine.maxSpawnsPerSecond] >= 1 - 1e-9)
+        }
+        #expect(spawnTimes[9] < 0.1, "the first ten restarts are immediate")
+    }
+}

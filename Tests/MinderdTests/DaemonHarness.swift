@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+
+/// One real minderd in the foreground, in its own temporary directory, with
+/// its own config. Whatever happens in the test, every process it started is
+/// killed by pid at the end.
+final class DaemonHarness: @unchecked Sendable {
+    let dir: TemporaryDirectory
+    let configPath: String
+    let process = Process()
+    private let exited = DispatchSemaphore(value: 0)
+    private var exitStatus: Int32?
+
+    var logPath: String { dir.path + "/minderd.log" }
+    var pid: Int32 { process.processIdentifier }
+
+    /// `programs` is the config after the [supervisord] section.
+    init(_ programs: String, supervisord: String = "", start: Bool = true) throws {
+        dir = try TemporaryDirectory()
+        configPath = dir.path + "/minder.conf"
+        try Self.config(programs, supervisord: supervisord).write(toFile: configPath, atomically: true, encoding: .utf8)
+        if start { try launch() }
+    }
+
+    static func config(_ programs: String, supervisord: String = "") -> String {
+        """
+        [supervisord]
+        logfile=%(here)s/minderd.log
+        pidfile=%(here)s/minderd.pid
+        childlogdir=%(here)s
+        loglevel=debug
+        \(supervisord)
+
+        \(programs)
+        """
+    }
+
+    func launch() throws {
+        process.executableURL = URL(fileURLWithPath: minderdPath)
+        process.arguments = ["-n", "-c", configPath]
+        process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/null"))
+        process.terminationHandler = { [exited] _ in exited.signal() }
+        try process.run()
+    }
+
+    /// The main log so far.
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Waits until the log holds `count` lines containing `text`; fails after `timeout` (a hang, not a timing).
+    @discardableResult
+    func waitForLog(_ text: String, count: Int = 1, timeout: Double = 30) throws -> [String] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let lines = log.split(separator: "\n").filter { $0.contains(text) }.map(String.init)
+            if lines.count >= count { return lines }
+            if Date() > deadline {
+                throw Failure("no \(count)× \(text.debugDescription) in the log after \(timeout) s:\n\(log)")
+            }
+            usleep(20_000)
+        }
+    }
+
+    /// pid from the last "spawned: 'name' with pid N" line.
+    func pid(of name: String) throws -> Int32 {
+        let line = try waitForLog("spawned: '\(name)' with pid").last!
+        return Int32(line.split(separator: " ").last!)!
+    }
+
+    func signal(_ sig: Int32) { kill(pid, sig) }
+
+    /// Sends SIGTERM and waits for minderd to exit; returns its status.
+    @discardableResult
+    func stop(timeout: Double = 60) throws -> Int32 {
+        signal(SIGTERM)
+        return try waitForExit(timeout: timeout)
+    }
+
+    func waitForExit(timeout: Double = 60) throws -> Int32 {
+        if let exitStatus { return exitStatus }
+        guard exited.wait(timeout: .now() + timeout) == .success else {
+            throw Failure("minderd did not exit within \(timeout) s")
+        }
+        exitStatus = process.terminationStatus
+        return process.terminationStatus
+    }
+
+    /// Every pid minderd reported spawning.
+    var spawnedPIDs: [Int32] {
+        log.split(separator: "\n").filter { $0.contains("spawned: '") }.compactMap { Int32($0.split(separator: " ").last!) }
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(pid, SIGTERM)
+            if exited.wait(timeout: .now() + 15) == .timedOut { kill(pid, SIGKILL) }
+        }
+        for child in spawnedPIDs where isAlive(child) { kill(child, SIGKILL) }
+    }
+}
+
+/// True while `pid` exists and is not a zombie.
+func isAlive(_ pid: Int32) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    guard let close = stat.lastIndex(of: ")") else { return false }
+    return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
+}
+
+/// Waits until `condition` holds; fails after `timeout` seconds.
+func waitUntil(_ what: String, timeout: Double = 30, _ condition: () -> Bool) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while !condition() {
+        if Date() > deadline { throw Failure("timed out waiting for \(what)") }
+        usleep(20_000)
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import Testing
+
+/// The real minderd supervising real children.
+@Suite(.serialized) struct DaemonTests {
+    @Test func programsRunCrashesRestartAndQuickFailuresGoFatal() throws {
+        let d = try DaemonHarness("""
+            [program:sleeper]
+            command=sleep 1000
+            startsecs=1
+
+            [program:crasher]
+            command=/bin/sh -c 'sleep 0.2;exit 1'
+            startsecs=0
+            autorestart=true
+
+            [program:quick]
+            command=/bin/false
+            startretries=1
+
+            [program:missing]
+            command=/nonexistent/program
+            startretries=0
+            """)
+        try d.waitForLog("success: sleeper entered RUNNING state")
+        try d.waitForLog("spawned: 'crasher'", count: 3)
+        try d.waitForLog("gave up: quick entered FATAL state")
+        try d.waitForLog("spawnerr: couldn't exec /nonexistent/program: ENOENT")
+        try d.waitForLog("gave up: missing entered FATAL state")
+        #expect(d.log.split(separator: "\n").filter { $0.contains("spawned: 'quick'") }.count == 2, "startretries + 1 attempts")
+        let sleeper = try d.pid(of: "sleeper")
+        #expect(isAlive(sleeper))
+        #expect(try d.stop() == 0)
+        #expect(!isAlive(sleeper))
+    }
+
+    @Test func expectedAndUnexpectedExitCodes() throws {
+        let d = try DaemonHarness("""
+            [program:expected]
+            command=/bin/sh -c 'sleep 0.2;exit 2'
+            startsecs=0
+            exitcodes=0,2
+            autorestart=unexpected
+
+            [program:unexpected]
+            command=/bin/sh -c 'sleep 0.2;exit 3'
+            startsecs=0
+            exitcodes=0,2
+            autorestart=unexpected
+            """)
+        try d.waitForLog("exited: expected (exit status 2; expected)")
+        try d.waitForLog("spawned: 'unexpected'", count: 3)
+        try d.waitForLog("exited: unexpected (exit status 3; not expected)", count: 2)
+        #expect(d.log.split(separator: "\n").filter { $0.contains("spawned: 'expected'") }.count == 1)
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func childIgnoringTermIsKilledAfterStopwaitsecs() throws {
+        let d = try DaemonHarness("""
+            [program:stubborn]
+            command=/bin/sh -c "trap '' TERM;while :;do sleep 1;done"
+            startsecs=0
+            stopwaitsecs=1
+            """)
+        let pid = try d.pid(of: "stubborn")
+        try d.waitForLog("success: stubborn entered RUNNING")
+        #expect(try d.stop() == 0)
+        #expect(d.log.contains("killing 'stubborn' (\(pid)) with SIGKILL"))
+        #expect(d.log.contains("stopped: stubborn (terminated by SIGKILL)"))
+        #expect(!isAlive(pid))
+    }
+
+    @Test func stopasgroupTakesDownGrandchildren() throws {
+        let d = try DaemonHarness("""
+            [program:family]
+            command=/bin/sh -c 'sleep 1000 & echo $! > %(here)s/grandchild.pid;wait'
+            startsecs=0
+            stopasgroup=true
+            """)
+        let pidFile = d.dir.path + "/grandchild.pid"
+        try waitUntil("the grandchild's pid") { FileManager.default.fileExists(atPath: pidFile) && (try? String(contentsOfFile: pidFile, encoding: .utf8))?.isEmpty == false }
+        let grandchild = Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
+        #expect(isAlive(grandchild))
+        #expect(try d.stop() == 0)
+        #expect(d.log.contains("stopped: family (terminated by SIGTERM)"))
+        try waitUntil("the grandchild to die", timeout: 10) { !isAlive(grandchild) }
+    }
+
+    @Test func shutdownLeavesNoDescendantBehind() throws {
+        let d = try DaemonHarness("""
+            [program:escapes]
+            command=/bin/sh -c 'setsid sleep 1000 & echo $! > %(here)s/setsid.pid;(setsid sh -c "sleep 1000 & echo \\$! > %(here)s/daemon.pid" &);exec sleep 1000'
+            startsecs=0
+            """)
+        let files = [d.dir.path + "/setsid.pid", d.dir.path + "/daemon.pid"]
+        try waitUntil("both escaped pids") {
+            files.allSatisfy { (try? String(contentsOfFile: $0, encoding: .utf8))?.hasSuffix("\n") == true }
+        }
+        let escaped = try files.map { Int32(try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))! }
+        defer { for pid in escaped { kill(pid, SIGKILL) } }
+        #expect(escaped.allSatisfy(isAlive))
+        let child = try d.pid(of: "escapes")
+        #expect(try d.stop() == 0)
+        #expect(!isAlive(child))
+        for pid in escaped { #expect(!isAlive(pid), "pid \(pid) outlived minderd") }
+    }
+
+    @Test func brokenConfigOnSighupKeepsTheOldProgramsRunning() throws {
+        let d = try DaemonHarness("[program:steady]\ncommand=sleep 1000\nstartsecs=0\n")
+        let before = try d.pid(of: "steady")
+        try "[supervisord]\n[program:steady]\ncommand=sleep 1000\nautostart=maybe\n".write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        d.signal(SIGHUP)
+        try d.waitForLog("reload aborted, config kept")
+        #expect(d.log.contains("autostart: 'maybe' is not a boolean"))
+        let kept = try d.pid(of: "steady")
+        #expect(isAlive(before) && kept == before)
+
+        // A valid config reloads: every program restarts, as in supervisord.
+        try DaemonHarness.config("[program:steady]\ncommand=sleep 1000\nstartsecs=0\n")
+            .write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        d.signal(SIGHUP)
+        try d.waitForLog("spawned: 'steady'", count: 2)
+        let restarted = try d.pid(of: "steady")
+        #expect(!isAlive(before) && restarted != before)
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func secondMinderdForTheSameConfigExits2() throws {
+        let d = try DaemonHarness("[program:one]\ncommand=sleep 1000\nstartsecs=0\n")
+        try d.waitForLog("success: one entered RUNNING")
+        let second = try run(minderdPath, ["-n", "-c", d.configPath])
+        #expect(second.status == 2)
+        #expect(second.stderr.contains("another minderd is already running with this config (pid \(d.pid)"))
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func idleMinderdMakesNoVoluntaryContextSwitches() throws {
+        let d = try DaemonHarness("[program:idle]\ncommand=sleep 1000\nstartsecs=0\n")
+        try d.waitForLog("success: idle entered RUNNING")
+        usleep(300_000)
+        let before = try voluntarySwitches(d.pid)
+        sleep(3)
+        let after = try voluntarySwitches(d.pid)
+        #expect(after - before == 0, "an idle minderd woke up \(after - before) times in 3 s")
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func crashLoopIsRateLimitedAndLeavesNoZombieOrDescriptor() throws {
+        let d = try DaemonHarness("""
+            [program:crashy]
+            command=/bin/true
+            process_name=%(program_name)s_%(process_num)d
+            numprocs=10
+            startsecs=0
+            autorestart=true
+            """)
+        try d.waitForLog("spawned: 'crashy_", count: 20)
+        let fdsEarly = try openDescriptors(d.pid)
+        let startedAt = Date()
+        try d.waitForLog("spawned: 'crashy_", count: 220)
+        let elapsed = Date().timeIntervalSince(startedAt)
+        // 10 processes at most 10 spawns a second each: 200 more spawns take about 2 s, never much less.
+        #expect(elapsed > 1.5, "200 restarts in \(elapsed) s: the rate limit did not hold")
+        #expect(try openDescriptors(d.pid) <= fdsEarly + 2)
+        #expect(try zombieChildren(d.pid) <= 10, "only the latest exits can be waiting to be reaped")
+        #expect(try d.stop() == 0)
+    }
+}
+
+func voluntarySwitches(_ pid: Int32) throws -> Int {
+    let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
+    return tasks.reduce(0) { sum, task in
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("voluntary_ctxt_switches:") }
+        return sum + (line.flatMap { Int($0.split(separator: "\t").last!.trimmingCharacters(in: .whitespaces)) } ?? 0)
+    }
+}
+
+func openDescriptors(_ pid: Int32) throws -> Int {
+    try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count
+}
+
+func zombieChildren(_ pid: Int32) throws -> Int {
+    try FileManager.default.contentsOfDirectory(atPath: "/proc").filter { name in
+        guard Int32(name) != nil, let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 2 && fields[0] == "Z" && Int32(fields[1]) == pid
+    }.count
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+
+/// Child output through pipes into rotated files: nothing lost, nothing duplicated.
+@Suite(.serialized) struct LogCaptureTests {
+    /// The base file and its backups, oldest first, concatenated.
+    func rotatedContents(_ base: String, backups: Int) -> Data {
+        var all = Data()
+        for i in stride(from: backups, through: 1, by: -1) {
+            if let d = FileManager.default.contents(atPath: "\(base).\(i)") { all.append(d) }
+        }
+        if let d = FileManager.default.contents(atPath: base) { all.append(d) }
+        return all
+    }
+
+    func totalSize(_ base: String, backups: Int) -> Int {
+        (0...backups).reduce(0) { sum, i in
+            let path = i == 0 ? base : "\(base).\(i)"
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+            return sum + (size ?? 0)
+        }
+    }
+
+    @Test func hundredMegabytesOfRecordsSurviveRotationByteForByte() throws {
+        let d = try DaemonHarness("""
+            [program:writer]
+            command=/bin/sh -c 'seq 1 12500000 > %(here)s/input.tmp && mv %(here)s/input.tmp %(here)s/input && cat %(here)s/input'
+            startsecs=0
+            autorestart=false
+            stdout_logfile=%(here)s/records.log
+            stdout_logfile_maxbytes=10MB
+            stdout_logfile_backups=30
+            """)
+        let base = d.dir.path + "/records.log"
+        try d.waitForLog("exited: writer (exit status 0; expected)", timeout: 120)
+        let input = try #require(FileManager.default.contents(atPath: d.dir.path + "/input"))
+        #expect(input.count > 100_000_000)
+        try waitUntil("all bytes in the log files", timeout: 60) { totalSize(base, backups: 30) >= input.count }
+        #expect(FileManager.default.fileExists(atPath: base + ".9"), "the output was rotated")
+        #expect(rotatedContents(base, backups: 30) == input)
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func outputWithoutNewlinesIsKeptWhole() throws {
+        let d = try DaemonHarness("""
+            [program:blob]
+            command=/bin/sh -c 'head -c 20000000 /dev/urandom | tr -d "\\n" > %(here)s/input.tmp && mv %(here)s/input.tmp %(here)s/input && cat %(here)s/input'
+            startsecs=0
+            autorestart=false
+            stdout_logfile=%(here)s/blob.log
+            stdout_logfile_maxbytes=3MB
+            stdout_logfile_backups=20
+            """)
+        let base = d.dir.path + "/blob.log"
+        try d.waitForLog("exited: blob (exit status 0; expected)", timeout: 120)
+        let input = try #require(FileManager.default.contents(atPath: d.dir.path + "/input"))
+        #expect(!input.contains(UInt8(ascii: "\n")) && input.count > 19_000_000)
+        try waitUntil("all bytes in the log files", timeout: 60) { totalSize(base, backups: 20) >= input.count }
+        #expect(rotatedContents(base, backups: 20) == input)
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func twoProgramsSharingOneFileLoseNothing() throws {
+        // Each record is one write(2), so records never split; their order within each program must hold.
+        let d = try DaemonHarness("", start: false)
+        try "import os, sys\nfor i in range(100000):\n    os.write(1, b'%s%08d\\n' % (sys.argv[1].encode(), i))\n"
+            .write(toFile: d.dir.path + "/writer.py", atomically: true, encoding: .utf8)
+        try DaemonHarness.config("""
+            [program:a]
+            command=python3 %(here)s/writer.py A
+            startsecs=0
+            autorestart=false
+            stdout_logfile=%(here)s/shared.log
+            stdout_logfile_maxbytes=500KB
+            stdout_logfile_backups=50
+
+            [program:b]
+            command=python3 %(here)s/writer.py B
+            startsecs=0
+            autorestart=false
+            stdout_logfile=%(here)s/shared.log
+            stdout_logfile_maxbytes=500KB
+            stdout_logfile_backups=50
+            """).write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        try d.launch()
+        let base = d.dir.path + "/shared.log"
+        try d.waitForLog("exited: a (exit status 0; expected)", timeout: 120)
+        try d.waitForLog("exited: b (exit status 0; expected)", timeout: 120)
+        try waitUntil("all records in the log files", timeout: 60) { totalSize(base, backups: 50) >= 2 * 100_000 * 10 }
+        let lines = String(decoding: rotatedContents(base, backups: 50), as: UTF8.self).split(separator: "\n")
+        for prefix in ["A", "B"] {
+            let mine = lines.filter { $0.hasPrefix(prefix) }
+            #expect(mine.count == 100_000, "\(prefix): \(mine.count) records")
+            #expect(mine.enumerated().allSatisfy { i, line in line == "\(prefix)\(String(format: "%08d", i))" }, "\(prefix) records out of order or damaged")
+        }
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func sigusr2ReopensLogFiles() throws {
+        let d = try DaemonHarness("""
+            [program:ticker]
+            command=/bin/sh -c 'while :;do echo tick;sleep 0.05;done'
+            startsecs=0
+            stdout_logfile=%(here)s/ticker.log
+            """)
+        let log = d.dir.path + "/ticker.log"
+        try waitUntil("first ticks") { (FileManager.default.contents(atPath: log)?.count ?? 0) > 20 }
+        try FileManager.default.moveItem(atPath: log, toPath: log + ".old")
+        d.signal(SIGUSR2)
+        try d.waitForLog("received SIGUSR2 indicating log reopen request")
+        try waitUntil("ticks in a fresh file") { (FileManager.default.contents(atPath: log)?.count ?? 0) > 20 }
+        let oldSize = FileManager.default.contents(atPath: log + ".old")?.count
+        usleep(300_000)
+        #expect(FileManager.default.contents(atPath: log + ".old")?.count == oldSize, "the renamed file no longer grows")
+        #expect(try d.stop() == 0)
+    }
+}
