@@ -46,12 +46,19 @@ static int child_main(void *p) {
     const mn_spawn_attr *a = c->attr;
 
     // Default dispositions for every signal, then an empty mask (set just before exec).
+    // glibc's sigaction refuses its two internal signals (32, 33), which an
+    // ignored disposition inherited from minderd's own parent would otherwise keep.
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     for (int s = 1; s < NSIG; s++) {
         if (s == SIGKILL || s == SIGSTOP) continue;
-        sigaction(s, &dfl, NULL);
+        if (sigaction(s, &dfl, NULL) != 0) {
+#if defined(__x86_64__)
+            struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } k = {SIG_DFL, 0, NULL, 0};
+            syscall(SYS_rt_sigaction, s, &k, NULL, sizeof k.mask);
+#endif
+        }
     }
 
     // Own process group, so a terminal's signals to minderd do not reach it.
@@ -241,7 +248,7 @@ int mn_pipe(int fds[2], int nonblock_read) {
 
 int mn_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
 
-int mn_daemonize(const char *directory) {
+int mn_daemonize(const char *directory, int keep_fd) {
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid > 0) _exit(0);
@@ -254,6 +261,8 @@ int mn_daemonize(const char *directory) {
         dup2(null, 2);
         if (null > 2) close(null);
     }
+    if (keep_fd > 3) syscall(SYS_close_range, 3U, (unsigned)keep_fd - 1, 0U);
+    syscall(SYS_close_range, (unsigned)(keep_fd >= 3 ? keep_fd + 1 : 3), ~0U, 0U);
     return 0;
 }
 

@@ -19,6 +19,13 @@ public enum Daemon {
         let cwd = inputs.workingDirectory
         let pidfile = Paths.absolute(s.pidfile, cwd: cwd)
 
+        // Dropping minderd's own privileges ([supervisord] user=) is not built yet: running on as
+        // root where the config asks for less would be worse than not starting.
+        if let uid = s.uid, uid != geteuid() {
+            printError("minderd: [supervisord] user=\(s.user ?? String(uid)) asks minderd to switch users, which this version cannot do yet; start minderd as that user instead")
+            return 2
+        }
+
         // One minderd per config: the pidfile's lock is taken before anything is touched.
         let lockFD = open(pidfile, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard lockFD >= 0 else {
@@ -44,7 +51,7 @@ public enum Daemon {
         }
 
         if !foreground {
-            if mn_daemonize(s.directory) != 0 {
+            if mn_daemonize(s.directory, lockFD) != 0 {
                 printError("minderd: could not daemonize: \(errnoText())")
                 return 2
             }
@@ -62,7 +69,7 @@ public enum Daemon {
         if s.logfile != "syslog" {
             sinks.append(LogSink(path: Paths.absolute(s.logfile, cwd: cwd), maxBytes: s.logfileMaxBytes, backups: s.logfileBackups))
         }
-        if foreground && !s.silent { sinks.append(LogSink(path: "/dev/stderr", maxBytes: 0, backups: 0)) }
+        if foreground && !s.silent { sinks.append(LogSink(path: "/dev/stdout", maxBytes: 0, backups: 0)) }
         let logger = Logger(label: "minderd") { _ in
             MainLogHandler(capture: capture, sinks: sinks, level: MainLogHandler.level(s.loglevel))
         }

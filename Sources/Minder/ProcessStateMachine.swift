@@ -152,6 +152,11 @@ public struct ProcessMachine: Sendable {
             return exitedFromRunning(status, now: now)
 
         case (.deadline, .backoff):
+            guard autoRestartAllowed else {
+                state = .stopped
+                deadline = nil
+                return []
+            }
             return spawn(now: now)
 
         case (.stop, .running), (.stop, .starting):

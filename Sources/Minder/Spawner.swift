@@ -25,7 +25,15 @@ public struct SpawnContext: Sendable {
 }
 
 enum Spawner {
-    static func spawn(_ p: ProcessConfig, group: String, context: SpawnContext) -> Result<SpawnedChild, SpawnFailure> {
+    /// Where a process's stdout and stderr go (nil: /dev/null). An AUTO name is drawn here, once per
+    /// process, so restarts keep appending to the same files.
+    static func logSinks(for p: ProcessConfig, context: SpawnContext) -> (stdout: LogSink?, stderr: LogSink?) {
+        (sink(for: p.stdout, channel: "stdout", p, context),
+         p.redirectStderr ? nil : sink(for: p.stderr, channel: "stderr", p, context))
+    }
+
+    static func spawn(_ p: ProcessConfig, group: String, sinks: (stdout: LogSink?, stderr: LogSink?),
+                      context: SpawnContext) -> Result<SpawnedChild, SpawnFailure> {
         guard let argv = p.argv, let command = argv.first else {
             return .failure(SpawnFailure("the command cannot be split: \(p.command)"))
         }
@@ -63,9 +71,9 @@ enum Spawner {
         fdsToClose.append(stdinPipe[0])
         var outputs: [(fd: Int32, sink: LogSink)] = []
         var childFD: [Int32] = [stdinPipe[0], -1, -1]
-        let channels: [(Int, ChannelLog)] = p.redirectStderr ? [(1, p.stdout)] : [(1, p.stdout), (2, p.stderr)]
-        for (index, log) in channels {
-            guard let sink = sink(for: log, channel: index == 1 ? "stdout" : "stderr", p, context) else {
+        let channels: [(Int, LogSink?)] = p.redirectStderr ? [(1, sinks.stdout)] : [(1, sinks.stdout), (2, sinks.stderr)]
+        for (index, channelSink) in channels {
+            guard let sink = channelSink else {
                 let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
                 fdsToClose.append(null)
                 childFD[index] = null

@@ -12,6 +12,8 @@ public final class Supervisor {
         var machine: ProcessMachine
         let group: String
         var stdinFD: Int32 = -1
+        /// Chosen at the first spawn and kept (AUTO names are random).
+        var sinks: (stdout: LogSink?, stderr: LogSink?)?
     }
 
     enum Mood { case running, shuttingDown, reloading(Config) }
@@ -86,7 +88,8 @@ public final class Supervisor {
             switch signal {
             case SIGCHLD: reap()
             case SIGTERM, SIGINT, SIGQUIT:
-                guard case .running = mood else { continue }
+                if case .shuttingDown = mood { continue }
+                // Also during a reload: the stop under way becomes a shutdown.
                 logger.warning("received SIG\(Signals.name(of: signal) ?? "") indicating exit request")
                 beginStopping(.shuttingDown)
             case SIGHUP:
@@ -96,6 +99,10 @@ public final class Supervisor {
                 guard let newConfig = result.config else {
                     // Unlike supervisord, a broken config changes nothing: the old one keeps running.
                     for e in result.errors { logger.error("reload aborted, config kept: \(e)") }
+                    continue
+                }
+                if let unsupported = newConfig.unsupportedSections.first {
+                    logger.error("reload aborted, config kept: \(unsupported.location): [\(unsupported.section)]: Minder cannot run this section type yet")
                     continue
                 }
                 for w in result.warnings { logger.warning("\(w)") }
@@ -163,7 +170,9 @@ public final class Supervisor {
 
     private func spawn(_ i: Int) {
         let entry = entries[i]
-        switch Spawner.spawn(entry.machine.config, group: entry.group, context: context) {
+        let sinks = entry.sinks ?? Spawner.logSinks(for: entry.machine.config, context: context)
+        entries[i].sinks = sinks
+        switch Spawner.spawn(entry.machine.config, group: entry.group, sinks: sinks, context: context) {
         case .success(let child):
             entries[i].stdinFD = child.stdinFD
             byPID[child.pid] = i
@@ -180,9 +189,9 @@ public final class Supervisor {
         mood = newMood
         for i in entries.indices {
             entries[i].machine.autoRestartAllowed = false
-            // Restarts held back by the rate limit are cancelled.
-            if !entries[i].machine.state.isRunningState && entries[i].machine.state != .stopping,
-               entries[i].machine.deadline != nil {
+            // Nothing runs in BACKOFF, and restarts held back by the rate limit are cancelled.
+            let state = entries[i].machine.state
+            if state == .backoff || (!state.isRunningState && state != .stopping && entries[i].machine.deadline != nil) {
                 feed(i, .stop)
             }
         }

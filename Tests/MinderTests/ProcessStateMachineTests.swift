@@ -116,6 +116,15 @@ import MinderConfig
         #expect(m.state == .exited)
     }
 
+    @Test func backoffDoesNotRespawnWhileStopping() {
+        var m = machine()
+        _ = m.handle(.start, now: 0)
+        _ = m.handle(.spawnFailed("x"), now: 0)
+        m.autoRestartAllowed = false
+        #expect(m.handle(.deadline, now: 1).isEmpty)
+        #expect(m.state == .stopped && m.deadline == nil)
+    }
+
     @Test func crashLoopIsRateLimited() {
         var m = machine { $0.autorestart = .always; $0.startsecs = 0 }
         var now = 0.0

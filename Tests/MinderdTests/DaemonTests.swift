@@ -125,6 +125,59 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    @Test func sigtermDuringAReloadShutsDown() throws {
+        let d = try DaemonHarness("""
+            [program:slow]
+            command=/bin/sh -c "trap 'sleep 1;exit 0' TERM;while :;do sleep 0.1;done"
+            startsecs=0
+            """)
+        try d.waitForLog("success: slow entered RUNNING")
+        d.signal(SIGHUP)
+        try d.waitForLog("received SIGHUP")
+        d.signal(SIGTERM)
+        #expect(try d.waitForExit() == 0)
+        #expect(d.log.contains("received SIGTERM indicating exit request"))
+        #expect(!d.log.contains("reloaded "), "the reload was abandoned for the shutdown")
+    }
+
+    @Test func sighupRefusesSectionsItCannotRun() throws {
+        let d = try DaemonHarness("[program:steady]\ncommand=sleep 1000\nstartsecs=0\n")
+        let before = try d.pid(of: "steady")
+        try DaemonHarness.config("[program:steady]\ncommand=sleep 1000\nstartsecs=0\n[eventlistener:ev]\ncommand=cat\nevents=TICK_5\n")
+            .write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        d.signal(SIGHUP)
+        try d.waitForLog("reload aborted, config kept")
+        #expect(d.log.contains("[eventlistener:ev]: Minder cannot run this section type yet"))
+        #expect(isAlive(before) && !d.log.contains("spawned: 'ev'"))
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func autoLogsKeepOneFilePerProcessAcrossRestarts() throws {
+        let d = try DaemonHarness("""
+            [program:boom]
+            command=/bin/sh -c 'echo boom;exit 1'
+            startsecs=0
+            autorestart=true
+            """)
+        try d.waitForLog("spawned: 'boom'", count: 30)
+        let early = try openDescriptors(d.pid)
+        try d.waitForLog("spawned: 'boom'", count: 60)
+        let files = try FileManager.default.contentsOfDirectory(atPath: d.dir.path).filter { $0.hasPrefix("boom-stdout---") }
+        #expect(files.count == 1, "\(files)")
+        #expect(try openDescriptors(d.pid) <= early + 2)
+        #expect(try d.stop() == 0)
+        let output = try String(contentsOfFile: d.dir.path + "/" + files[0], encoding: .utf8)
+        #expect(output.split(separator: "\n").count >= 60 && Set(output.split(separator: "\n")) == ["boom"])
+    }
+
+    @Test func refusesToRunAsAnotherUserItCannotSwitchTo() throws {
+        guard geteuid() == 0 else { return }
+        let d = try DaemonHarness("[program:x]\ncommand=sleep 1000\n", supervisord: "user=nobody", start: false)
+        let r = try run(minderdPath, ["-n", "-c", d.configPath])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("[supervisord] user=nobody asks minderd to switch users"))
+    }
+
     @Test func secondMinderdForTheSameConfigExits2() throws {
         let d = try DaemonHarness("[program:one]\ncommand=sleep 1000\nstartsecs=0\n")
         try d.waitForLog("success: one entered RUNNING")

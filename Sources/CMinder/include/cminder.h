@@ -69,8 +69,9 @@ void mn_eventfd_drain(int fd);
 /// pipe2 with O_CLOEXEC; the read end also O_NONBLOCK when nonblock_read.
 int mn_pipe(int fds[2], int nonblock_read);
 int mn_set_child_subreaper(void);
-/// Detaches into the background as supervisord does: fork (parent exits 0), setsid, chdir, /dev/null on 0-2.
-int mn_daemonize(const char *directory);
+/// Detaches into the background as supervisord does: fork (parent exits 0), setsid, chdir, /dev/null on
+/// 0-2. Every other inherited descriptor but keep_fd is closed, so whoever started minderd sees it exit.
+int mn_daemonize(const char *directory, int keep_fd);
 
 int mn_get_nofile(int64_t *soft, int64_t *hard);
 int mn_set_nofile(int64_t soft, int64_t hard);

@@ -1,0 +1,121 @@
+import Foundation
+import Testing
+
+/// What a child finds when it starts: environment, signals, descriptors, limits, credentials.
+@Suite(.serialized) struct ChildSetupTests {
+    func status(_ pid: Int32) -> [String: String] {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        var out: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            if parts.count == 2 { out[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces) }
+        }
+        return out
+    }
+
+    @Test func environmentSignalsDescriptorsAndLimits() throws {
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:probe]
+            command=/bin/sh -c 'env > %(here)s/env.txt;ls /proc/self/fd > %(here)s/fds.txt;exec sleep 1000'
+            startsecs=0
+            environment=OWN="own value"
+            """, supervisord: "minfds=4096\nenvironment=GLOBAL=\"g\"")
+        let pid = try d.pid(of: "probe")
+        try waitUntil("the probe's files") { FileManager.default.fileExists(atPath: d.dir.path + "/fds.txt") }
+        try waitUntil("the probe to exec sleep") { (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) == "sleep\n" }
+        let env = try String(contentsOfFile: d.dir.path + "/env.txt", encoding: .utf8)
+        for line in ["SUPERVISOR_ENABLED=1", "SUPERVISOR_PROCESS_NAME=probe", "SUPERVISOR_GROUP_NAME=probe",
+                     "SUPERVISOR_SERVER_URL=unix://\(d.dir.path)/m.sock", "OWN=own value", "GLOBAL=g"] {
+            #expect(env.split(separator: "\n").contains(Substring(line)), "missing \(line)")
+        }
+        let s = status(pid)
+        #expect(s["SigBlk"] == "0000000000000000", "empty signal mask")
+        #expect(s["SigIgn"] == "0000000000000000", "no ignored signal (supervisord leaves SIGPIPE ignored)")
+        // ls itself holds one descriptor for /proc/self/fd while listing; nothing of minderd's leaks.
+        let fds = try String(contentsOfFile: d.dir.path + "/fds.txt", encoding: .utf8).split(separator: "\n").compactMap { Int($0) }
+        #expect(fds.filter { $0 > 3 }.isEmpty, "only stdio reaches the child: \(fds)")
+        // minderd raised its own limit to minfds; the child gets back the one minderd started with.
+        let limits = try String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
+        let minderdLimits = try String(contentsOfFile: "/proc/\(d.pid)/limits", encoding: .utf8)
+        let ours = try String(contentsOfFile: "/proc/self/limits", encoding: .utf8)
+        func openFiles(_ text: String) -> String? { text.split(separator: "\n").first { $0.hasPrefix("Max open files") }.map(String.init) }
+        #expect(openFiles(limits) == openFiles(ours))
+        #expect(openFiles(minderdLimits)?.contains("4096") == true || openFiles(ours) == openFiles(minderdLimits))
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func ownProcessGroupAndPipelinesWork() throws {
+        let d = try DaemonHarness("""
+            [program:pipeline]
+            command=/bin/sh -c 'yes | head -n 3 > %(here)s/yes.txt;echo "status $?" >> %(here)s/yes.txt;exec sleep 1000'
+            startsecs=0
+            """)
+        let pid = try d.pid(of: "pipeline")
+        try waitUntil("the pipeline's output") { (try? String(contentsOfFile: d.dir.path + "/yes.txt", encoding: .utf8))?.contains("status") == true }
+        #expect(try String(contentsOfFile: d.dir.path + "/yes.txt", encoding: .utf8) == "y\ny\ny\nstatus 0\n")
+        #expect(getpgid(pid) == pid, "the child leads its own process group")
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func execFailuresAreReportedWithTheirReason() throws {
+        let d = try DaemonHarness("""
+            [program:notexec]
+            command=%(here)s/plain.txt
+            startretries=0
+
+            [program:nodir]
+            command=/bin/true
+            directory=/nonexistent/dir
+            startretries=0
+            """, start: false)
+        try "not a program".write(toFile: d.dir.path + "/plain.txt", atomically: true, encoding: .utf8)
+        try d.launch()
+        try d.waitForLog("spawnerr: couldn't exec \(d.dir.path)/plain.txt: EACCES")
+        try d.waitForLog("spawnerr: couldn't chdir to /nonexistent/dir: ENOENT")
+        try d.waitForLog("gave up: notexec entered FATAL state")
+        try d.waitForLog("gave up: nodir entered FATAL state")
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func runsAsAnotherUser() throws {
+        guard geteuid() == 0 else {
+            print("ChildSetupTests.runsAsAnotherUser: needs root; skipped")
+            return
+        }
+        let d = try DaemonHarness("""
+            [program:unprivileged]
+            command=sleep 1000
+            startsecs=0
+            user=nobody
+            """)
+        let pid = try d.pid(of: "unprivileged")
+        let s = status(pid)
+        #expect(s["Uid"]?.split(separator: "\t").allSatisfy { $0 == "65534" } == true, "\(s["Uid"] ?? "-")")
+        #expect(s["Gid"]?.split(separator: "\t").allSatisfy { $0 == "65534" } == true, "\(s["Gid"] ?? "-")")
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func daemonizesAndWritesThePidfile() throws {
+        let dir = try TemporaryDirectory()
+        let config = dir.path + "/minder.conf"
+        try DaemonHarness.config("[program:bg]\ncommand=sleep 1000\nstartsecs=0\n").write(toFile: config, atomically: true, encoding: .utf8)
+        let launcher = try run(minderdPath, ["-c", config], cwd: dir.path)
+        #expect(launcher.status == 0, "the launching process exits once the daemon is detached: \(launcher.stderr)")
+        let pidfile = dir.path + "/minderd.pid"
+        try waitUntil("the pidfile") { (try? String(contentsOfFile: pidfile, encoding: .utf8))?.hasSuffix("\n") == true }
+        let pid = Int32(try String(contentsOfFile: pidfile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
+        defer { kill(pid, SIGKILL) }
+        #expect(isAlive(pid))
+        #expect(getsid(pid) == pid, "the daemon leads its own session")
+        try waitUntil("bg to start") { (try? String(contentsOfFile: dir.path + "/minderd.log", encoding: .utf8))?.contains("spawned: 'bg'") == true }
+        kill(pid, SIGTERM)
+        try waitUntil("the daemon to exit", timeout: 30) { !isAlive(pid) }
+        #expect(!FileManager.default.fileExists(atPath: pidfile), "the pidfile is removed on exit")
+        let log = try String(contentsOfFile: dir.path + "/minderd.log", encoding: .utf8)
+        let child = Int32(log.split(separator: "\n").first { $0.contains("spawned: 'bg'") }!.split(separator: " ").last!)!
+        #expect(!isAlive(child))
+    }
+}
