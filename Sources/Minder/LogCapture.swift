@@ -115,10 +115,12 @@ public final class LogCapture: @unchecked Sendable {
         return created
     }
 
-    /// Reads what a pipe has now; EOF closes it.
-    private func drain(_ fd: Int32) {
+    /// Reads what a pipe has now, up to a bound so that a program that never stops writing
+    /// cannot starve the others (epoll is level-triggered: the rest comes on the next turn).
+    /// EOF closes it.
+    private func drain(_ fd: Int32, limit: Int = 8) {
         guard let sink = captures[fd] else { return }
-        while true {
+        for _ in 0..<limit {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n > 0 {
                 file(for: sink).write(buffer[0..<n])
@@ -135,7 +137,7 @@ public final class LogCapture: @unchecked Sendable {
 
     private func finish() {
         // Whatever the children already wrote is still taken.
-        for fd in Array(captures.keys) { drain(fd) }
+        for fd in Array(captures.keys) { drain(fd, limit: .max) }
         for file in files.values { file.close() }
         finishedSignal.signal()
     }

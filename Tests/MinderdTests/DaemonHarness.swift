@@ -15,6 +15,9 @@ final class DaemonHarness: @unchecked Sendable {
     var pid: Int32 { process.processIdentifier }
 
     /// `programs` is the config after the [supervisord] section.
+    /// minderd's own stdout goes here when set (the main log in the foreground, /dev/stdout logs).
+    var stdoutPath: String?
+
     init(_ programs: String, supervisord: String = "", start: Bool = true) throws {
         dir = try TemporaryDirectory()
         configPath = dir.path + "/minder.conf"
@@ -39,7 +42,12 @@ final class DaemonHarness: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: minderdPath)
         process.arguments = ["-n", "-c", configPath]
         process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
-        process.standardOutput = FileHandle.nullDevice
+        if let stdoutPath {
+            _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+        }
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/null"))
         process.terminationHandler = { [exited] _ in exited.signal() }
         try process.run()

@@ -96,6 +96,26 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    @Test func devStdoutAndRedirectedStderr() throws {
+        let d = try DaemonHarness("""
+            [program:container]
+            command=/bin/sh -c 'echo to-stdout;echo to-stderr >&2;exec sleep 1000'
+            startsecs=0
+            redirect_stderr=true
+            stdout_logfile=/dev/stdout
+            stdout_logfile_maxbytes=0
+            """, start: false)
+        d.stdoutPath = d.dir.path + "/minderd.stdout"
+        try d.launch()
+        try waitUntil("both lines on minderd's stdout") {
+            let out = (try? String(contentsOfFile: d.dir.path + "/minderd.stdout", encoding: .utf8)) ?? ""
+            return out.contains("to-stdout\n") && out.contains("to-stderr\n")
+        }
+        let out = try String(contentsOfFile: d.dir.path + "/minderd.stdout", encoding: .utf8)
+        #expect(out.contains("INFO spawned: 'container'"), "the main log is copied to stdout in the foreground")
+        #expect(try d.stop() == 0)
+    }
+
     @Test func sigusr2ReopensLogFiles() throws {
         let d = try DaemonHarness("""
             [program:ticker]
