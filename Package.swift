@@ -6,11 +6,13 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "minderd", targets: ["minderd"]),
+        .executable(name: "minderctl", targets: ["minderctl"]),
         .library(name: "Minder", targets: ["Minder"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         // supervisord's config dialect: pure, every outside fact comes in through ConfigInputs.
@@ -19,21 +21,35 @@ let package = Package(
         .target(name: "CMinder"),
         // The supervisor library: what touches the real system.
         .target(name: "Minder", dependencies: [
-            "MinderConfig", "CMinder",
+            "MinderConfig", "CMinder", "MinderControl",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .executableTarget(
             name: "minderd",
             dependencies: [
                 "Minder",
                 "MinderConfig",
+                "MinderControl",
                 "CMinder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The client: a blocking HTTP/1.1 client on the Unix socket is all it needs.
+        .executableTarget(
+            name: "minderctl",
+            dependencies: [
+                "MinderConfig",
+                "MinderControl",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        // What minderd and minderctl share about the control API: names, faults, JSON shapes.
+        .target(name: "MinderControl", dependencies: ["MinderConfig"]),
         .testTarget(name: "MinderConfigTests", dependencies: ["MinderConfig"]),
         .testTarget(name: "MinderTests", dependencies: ["Minder", "MinderConfig"]),
-        .testTarget(name: "MinderdTests", dependencies: ["Minder", "MinderConfig"]),
+        .testTarget(name: "MinderdTests", dependencies: ["Minder", "MinderConfig", "MinderControl"]),
     ],
     swiftLanguageModes: [.v6]
 )

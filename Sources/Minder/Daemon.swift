@@ -5,6 +5,7 @@ import CMinder
 import Foundation
 import Logging
 import MinderConfig
+import MinderControl
 
 public enum Daemon {
     /// Blocks the loop's signals in the calling thread; call it before any other thread exists.
@@ -14,7 +15,7 @@ public enum Daemon {
 
     /// Supervises `config` until told to stop; returns the exit status.
     public static func run(config: Config, inputs: ConfigInputs, foreground: Bool,
-                           reload: @escaping () -> ConfigLoadResult) -> Int32 {
+                           reload: @escaping @Sendable () -> ConfigLoadResult) -> Int32 {
         let s = config.supervisord
         let cwd = inputs.workingDirectory
         let pidfile = Paths.absolute(s.pidfile, cwd: cwd)
@@ -80,8 +81,26 @@ public enum Daemon {
             serverURL: config.unixServer.map { "unix://\($0.file)" },
             childLogDirectory: s.childlogdir, identifier: s.identifier,
             originalNoFile: originalSoft >= 0 || originalHard >= 0 ? (originalSoft, originalHard) : nil)
-        let supervisor = Supervisor(config: config, context: context, capture: capture, logger: logger, reload: reload)
+        var bridge: ControlBridge?
+        var server: ControlServer?
+        if let unix = config.unixServer {
+            bridge = ControlBridge()
+            do {
+                server = try ControlServer(server: unix, bridge: bridge!, logger: logger, loadConfig: reload)
+                if unix.username == nil {
+                    logger.info("control socket \(unix.file) has no username/password; the socket's owner and mode guard it")
+                }
+            } catch {
+                logger.critical("cannot serve the control socket \(unix.file): \(error)")
+                capture.stop()
+                unlink(pidfile)
+                return 2
+            }
+        }
+        let supervisor = Supervisor(config: config, context: context, capture: capture, logger: logger, bridge: bridge,
+                                    reload: reload)
         supervisor.run()
+        server?.stop()
 
         logger.info("minderd stopped; no process left")
         capture.stop()

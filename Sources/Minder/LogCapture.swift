@@ -25,6 +25,7 @@ public final class LogCapture: @unchecked Sendable {
         case capture(fd: Int32, sink: LogSink)
         case write([UInt8], sink: LogSink)
         case reopen
+        case truncate(LogSink)
         case stop
     }
 
@@ -55,6 +56,9 @@ public final class LogCapture: @unchecked Sendable {
     public func capture(fd: Int32, into sink: LogSink) { send(.capture(fd: fd, sink: sink)) }
 
     public func write(_ bytes: [UInt8], to sink: LogSink) { send(.write(bytes, sink: sink)) }
+
+    /// Empties a log file (supervisorctl's clear).
+    public func truncate(_ sink: LogSink) { send(.truncate(sink)) }
 
     /// SIGUSR2: close and reopen every file (after an external logrotate renamed them).
     public func reopen() { send(.reopen) }
@@ -101,6 +105,8 @@ public final class LogCapture: @unchecked Sendable {
                 file(for: sink).write(bytes[...])
             case .reopen:
                 for file in files.values { file.reopen() }
+            case .truncate(let sink):
+                file(for: sink).truncate()
             case .stop:
                 return true
             }
@@ -185,7 +191,7 @@ final class RotatingFile {
             }
             rename(sink.path, "\(sink.path).1")
         } else {
-            truncate(sink.path, 0)
+            _ = Glibc.truncate(sink.path, 0)
         }
         open()
     }
@@ -193,6 +199,11 @@ final class RotatingFile {
     func reopen() {
         close()
         open()
+    }
+
+    func truncate() {
+        if fd >= 0 { _ = ftruncate(fd, 0) } else { _ = Glibc.truncate(sink.path, 0) }
+        size = 0
     }
 
     func close() {

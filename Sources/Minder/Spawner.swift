@@ -4,6 +4,7 @@
 import CMinder
 import Foundation
 import MinderConfig
+import MinderControl
 
 public struct SpawnedChild {
     public var pid: Int32

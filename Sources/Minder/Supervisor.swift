@@ -6,6 +6,7 @@ import CMinder
 import Foundation
 import Logging
 import MinderConfig
+import MinderControl
 
 public final class Supervisor {
     struct Entry {
@@ -14,28 +15,38 @@ public final class Supervisor {
         var stdinFD: Int32 = -1
         /// Chosen at the first spawn and kept (AUTO names are random).
         var sinks: (stdout: LogSink?, stderr: LogSink?)?
+        /// Wall-clock times of the last start and stop (0: never), for status.
+        var startedAt: Double = 0
+        var stoppedAt: Double = 0
+
+        var namespec: String { group == machine.name ? group : "\(group):\(machine.name)" }
     }
 
     enum Mood { case running, shuttingDown, reloading(Config) }
 
-    private var config: Config
-    private var entries: [Entry] = []
-    private var byPID: [Int32: Int] = [:]
-    private var mood = Mood.running
-    private var finished = false
-    private let logger: Logger
-    private let capture: LogCapture
-    private var context: SpawnContext
-    private let reload: () -> ConfigLoadResult
-    private let epollFD = mn_epoll_create()
-    private let signalFD: Int32
-    private let timerFD = mn_timerfd()
+    var config: Config
+    var entries: [Entry] = []
+    var byPID: [Int32: Int] = [:]
+    var mood = Mood.running
+    var finished = false
+    let logger: Logger
+    let capture: LogCapture
+    var context: SpawnContext
+    let reload: () -> ConfigLoadResult
+    let epollFD = mn_epoll_create()
+    let signalFD: Int32
+    let timerFD = mn_timerfd()
 
     /// The signals the loop reads; they must be blocked in every thread before any starts.
     public static let handledSignals: [Int32] = [SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR2]
 
-    public init(config: Config, context: SpawnContext, capture: LogCapture, logger: Logger,
+    /// Requests from the control server, and those waiting for a state (start/stop with wait).
+    let bridge: ControlBridge?
+    var waiters: [Waiter] = []
+
+    public init(config: Config, context: SpawnContext, capture: LogCapture, logger: Logger, bridge: ControlBridge? = nil,
                 reload: @escaping () -> ConfigLoadResult) {
+        self.bridge = bridge
         self.config = config
         self.context = context
         self.capture = capture
@@ -44,6 +55,7 @@ public final class Supervisor {
         signalFD = Self.handledSignals.withUnsafeBufferPointer { mn_signalfd($0.baseAddress, Int32($0.count)) }
         _ = mn_epoll_add(epollFD, signalFD, 1)
         _ = mn_epoll_add(epollFD, timerFD, 2)
+        if let bridge { _ = mn_epoll_add(epollFD, bridge.wakeFD, 3) }
         entries = Self.entries(for: config)
     }
 
@@ -60,9 +72,14 @@ public final class Supervisor {
             let n = tokens.withUnsafeMutableBufferPointer { mn_epoll_wait(epollFD, $0.baseAddress, 8, -1) }
             if n < 0 { continue }
             for token in tokens.prefix(Int(n)) {
-                if token == 1 { handleSignals() } else { fireDeadlines() }
+                switch token {
+                case 1: handleSignals()
+                case 2: fireDeadlines()
+                default: handleControl()
+                }
             }
             advanceStopSequence()
+            checkWaiters()
         }
         closeStdins()
     }
@@ -74,14 +91,14 @@ public final class Supervisor {
 
     // MARK: events
 
-    private func startAll() {
+    func startAll() {
         // Priority order in one pass: a lower priority is spawned first.
         for i in entries.indices where entries[i].machine.config.autostart {
             feed(i, .start)
         }
     }
 
-    private func handleSignals() {
+    func handleSignals() {
         while true {
             let signal = mn_signalfd_read(signalFD)
             guard signal > 0 else { return }
@@ -115,7 +132,7 @@ public final class Supervisor {
         }
     }
 
-    private func reap() {
+    func reap() {
         while true {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
@@ -129,11 +146,12 @@ public final class Supervisor {
                 close(entries[i].stdinFD)
                 entries[i].stdinFD = -1
             }
+            entries[i].stoppedAt = Self.wallClock()
             feed(i, .exited(exit))
         }
     }
 
-    private func fireDeadlines() {
+    func fireDeadlines() {
         mn_timerfd_drain(timerFD)
         let now = Self.now()
         for i in entries.indices {
@@ -143,16 +161,22 @@ public final class Supervisor {
         }
     }
 
-    private func armTimer() {
+    func armTimer() {
         let next = entries.compactMap(\.machine.deadline).min()
         _ = mn_timerfd_set(timerFD, next.map { max(1, Int64($0 * 1e9)) } ?? 0)
     }
 
     static func now() -> Double { Double(mn_monotonic_ns()) / 1e9 }
 
+    static func wallClock() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
     // MARK: actions
 
-    private func feed(_ i: Int, _ event: ProcessEvent) {
+    func feed(_ i: Int, _ event: ProcessEvent) {
         let actions = entries[i].machine.handle(event, now: Self.now())
         for action in actions {
             switch action {
@@ -168,13 +192,14 @@ public final class Supervisor {
         }
     }
 
-    private func spawn(_ i: Int) {
+    func spawn(_ i: Int) {
         let entry = entries[i]
         let sinks = entry.sinks ?? Spawner.logSinks(for: entry.machine.config, context: context)
         entries[i].sinks = sinks
         switch Spawner.spawn(entry.machine.config, group: entry.group, sinks: sinks, context: context) {
         case .success(let child):
             entries[i].stdinFD = child.stdinFD
+            entries[i].startedAt = Self.wallClock()
             byPID[child.pid] = i
             for output in child.outputs { capture.capture(fd: output.fd, into: output.sink) }
             feed(i, .spawned(pid: child.pid))
@@ -185,7 +210,7 @@ public final class Supervisor {
 
     // MARK: stopping
 
-    private func beginStopping(_ newMood: Mood) {
+    func beginStopping(_ newMood: Mood) {
         mood = newMood
         for i in entries.indices {
             entries[i].machine.autoRestartAllowed = false
@@ -198,7 +223,7 @@ public final class Supervisor {
     }
 
     /// Stops in reverse priority: a lower priority only once every higher one is gone.
-    private func advanceStopSequence() {
+    func advanceStopSequence() {
         if case .running = mood { return }
         let alive = entries.indices.filter { entries[$0].machine.state.isRunningState || entries[$0].machine.state == .stopping }
         guard let top = alive.map({ entries[$0].machine.config.priority }).max() else {
@@ -218,12 +243,14 @@ public final class Supervisor {
         }
     }
 
-    private func finishStopping() {
+    func finishStopping() {
         switch mood {
         case .running: return
         case .shuttingDown:
             killOrphans()
             finished = true
+            for waiter in waiters { waiter.reply(.fault(.SHUTDOWN_STATE, "minderd is shutting down")) }
+            waiters = []
         case .reloading(let newConfig):
             closeStdins()
             config = newConfig
@@ -235,7 +262,7 @@ public final class Supervisor {
         }
     }
 
-    private func closeStdins() {
+    func closeStdins() {
         for i in entries.indices where entries[i].stdinFD >= 0 {
             close(entries[i].stdinFD)
             entries[i].stdinFD = -1
@@ -244,7 +271,7 @@ public final class Supervisor {
 
     /// Descendants that left their program's process group were re-parented
     /// to minderd (it is a subreaper); none may outlive it.
-    private func killOrphans() {
+    func killOrphans() {
         let deadline = Self.now() + 5
         var signal = SIGTERM
         while true {

@@ -17,7 +17,7 @@ public struct ConfigLoader: Sendable {
         var seen = Set<String>()
         let diagnostics = session.diagnostics.filter { seen.insert("\($0.severity)\($0)").inserted }
         let hasErrors = diagnostics.contains { $0.severity == .error }
-        return ConfigLoadResult(config: hasErrors ? nil : config, diagnostics: diagnostics)
+        return ConfigLoadResult(config: hasErrors ? nil : config, diagnostics: diagnostics, partial: config)
     }
 }
 
@@ -641,6 +641,9 @@ private struct LoadSession {
                 continue
             }
             var server = UnixServer(section: section, file: normalizePath(file.pyStrip()))
+            if server.file.utf8.count > 107 {
+                error(section, "file", "the socket path is \(server.file.utf8.count) bytes long; the kernel allows 107")
+            }
             (server.username, server.password) = credentials(section)
             if let chown = optionalValue(section, "chown", [:], userAndGroup) {
                 (server.chownUID, server.chownGID) = chown

@@ -40,6 +40,8 @@ public struct ConfigLoadResult: Sendable {
     /// nil when the file has errors: then nothing may be started.
     public var config: Config?
     public var diagnostics: [ConfigDiagnostic]
+    /// What could be read even when there are errors (minderctl only needs its own sections).
+    public var partial: Config?
 
     public var errors: [ConfigDiagnostic] { diagnostics.filter { $0.severity == .error } }
     public var warnings: [ConfigDiagnostic] { diagnostics.filter { $0.severity == .warning } }
@@ -53,6 +55,6 @@ public struct ConfigLoadResult: Sendable {
             if d.severity == .warning { d.severity = .error }
             return d
         }
-        return ConfigLoadResult(config: nil, diagnostics: promoted)
+        return ConfigLoadResult(config: nil, diagnostics: promoted, partial: partial)
     }
 }

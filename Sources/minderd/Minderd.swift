@@ -1,6 +1,7 @@
 import ArgumentParser
 import Minder
 import MinderConfig
+import MinderControl
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,6 @@
 import Foundation
 import Minder
+import MinderControl
 import MinderConfig
 import Testing
 

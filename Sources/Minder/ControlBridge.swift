@@ -1,0 +1,63 @@
+// How the control server (on NIO's thread) hands requests to the supervisor's
+// loop, which alone owns process state: a locked queue plus an eventfd that
+// wakes the loop. Replies go back through a callback that is safe to call
+// from the loop's thread.
+
+import CMinder
+import MinderConfig
+import MinderControl
+import Synchronization
+
+public enum ControlRequest: Sendable {
+    case supervisorInfo
+    case processInfo(NameSpec?)
+    case start(NameSpec, wait: Bool)
+    case stop(NameSpec, wait: Bool)
+    case restart(NameSpec, wait: Bool)
+    case signal(NameSpec, String)
+    case stdin(NameSpec, String)
+    /// Where a process's log is, for the server to read it off the loop.
+    case logPath(NameSpec, channel: String)
+    case mainLogPath
+    case clearLogs(NameSpec)
+    /// The config was read (off the loop); compare it with the running one.
+    case reread(ConfigLoadResult)
+    case update(ConfigLoadResult, groups: [String]?)
+    case reload(ConfigLoadResult)
+    case shutdown
+}
+
+public enum ControlReply: Sendable {
+    case json(status: Int, body: [UInt8])
+    /// A file the server reads itself.
+    case file(String)
+
+    static func ok<T: Encodable>(_ value: T) -> ControlReply { .json(status: 200, body: JSON.encode(value)) }
+
+    static func fault(_ fault: Fault, _ message: String) -> ControlReply {
+        .json(status: fault.httpStatus, body: JSON.encode(ErrorReply(fault, message)))
+    }
+}
+
+public final class ControlBridge: Sendable {
+    public typealias Reply = @Sendable (ControlReply) -> Void
+
+    private let queue = Mutex<[(ControlRequest, Reply)]>([])
+    let wakeFD = mn_eventfd()
+
+    public init() {}
+
+    /// From any thread: the request is handled on the supervisor's next turn.
+    public func submit(_ request: ControlRequest, reply: @escaping Reply) {
+        queue.withLock { $0.append((request, reply)) }
+        mn_eventfd_signal(wakeFD)
+    }
+
+    func take() -> [(ControlRequest, Reply)] {
+        mn_eventfd_drain(wakeFD)
+        return queue.withLock { pending in
+            defer { pending.removeAll() }
+            return pending
+        }
+    }
+}

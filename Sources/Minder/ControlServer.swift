@@ -1,0 +1,304 @@
+// The control API: HTTP/1.1 with JSON on the Unix socket of
+// [unix_http_server], on NIO's own thread. It owns no process state: every
+// request goes to the supervisor's loop through the bridge. Config files and
+// logs are read here, on a worker thread, so the loop never blocks on them.
+
+import Dispatch
+import Foundation
+import Logging
+import MinderConfig
+import MinderControl
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+public final class ControlServer: Sendable {
+    let group: MultiThreadedEventLoopGroup
+    let channel: any Channel
+    let path: String
+
+    /// Binds the socket (mode and owner from the config) and starts serving.
+    public init(server: UnixServer, bridge: ControlBridge, logger: Logger,
+                loadConfig: @escaping @Sendable () -> ConfigLoadResult) throws {
+        path = server.file
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var allowedUIDs: Set<UInt32> = [0, geteuid()]
+        if server.chownUID >= 0 { allowedUIDs.insert(UInt32(server.chownUID)) }
+        let allowedUIDsFinal = allowedUIDs
+        let allowedGID: UInt32? = server.chownGID >= 0 ? UInt32(server.chownGID) : nil
+        let credentials = server.username.map { (user: $0, password: server.password ?? "") }
+        let context = HandlerContext(bridge: bridge, logger: logger, loadConfig: loadConfig, credentials: credentials)
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelInitializer { channel in
+                Self.peerCredentials(channel).flatMap { peer in
+                    // Refused unless root, minderd's own user, or the socket's chown user or group.
+                    let allowed = peer.map { allowedUIDsFinal.contains($0.uid) || $0.gid == allowedGID } ?? false
+                    if !allowed {
+                        logger.warning("control socket: refused a client (pid \(peer?.pid ?? 0), uid \(peer.map { String($0.uid) } ?? "?"))")
+                    }
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                        try channel.pipeline.syncOperations.addHandler(ControlHTTPHandler(context: context, refused: !allowed))
+                    }
+                }
+            }
+            .childChannelOption(.allowRemoteHalfClosure, value: false)
+        // The socket is created under a tight umask, then given the configured mode: no window
+        // in which it is more open than asked.
+        let oldMask = umask(0o077)
+        defer { umask(oldMask) }
+        channel = try bootstrap.bind(unixDomainSocketPath: server.file, cleanupExistingSocketFile: true).wait()
+        chmod(server.file, mode_t(server.chmod))
+        if server.chownUID >= 0 || server.chownGID >= 0 {
+            chown(server.file, uid_t(bitPattern: Int32(server.chownUID)), gid_t(bitPattern: Int32(server.chownGID)))
+        }
+    }
+
+    public func stop() {
+        try? channel.close().wait()
+        try? group.syncShutdownGracefully()
+        unlink(path)
+    }
+
+    struct PeerCredentials {
+        var pid: Int32
+        var uid: UInt32
+        var gid: UInt32
+    }
+
+    /// SO_PEERCRED: who is at the other end of the socket.
+    static func peerCredentials(_ channel: any Channel) -> EventLoopFuture<PeerCredentials?> {
+        guard let provider = channel as? any SocketOptionProvider else {
+            return channel.eventLoop.makeSucceededFuture(nil)
+        }
+        let future: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
+            level: .socket, name: NIOBSDSocket.Option(rawValue: 17))  // SO_PEERCRED
+        return future.map { Optional($0) }.recover { _ in nil }
+    }
+}
+
+struct HandlerContext: Sendable {
+    let bridge: ControlBridge
+    let logger: Logger
+    let loadConfig: @Sendable () -> ConfigLoadResult
+    let credentials: (user: String, password: String)?
+}
+
+final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let context: HandlerContext
+    let refused: Bool
+    var head: HTTPRequestHead?
+    var body: [UInt8] = []
+    var tooLarge = false
+
+    init(context: HandlerContext, refused: Bool) {
+        self.context = context
+        self.refused = refused
+    }
+
+    func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+            body = []
+            tooLarge = (h.headers.first(name: "content-length").flatMap(Int.init) ?? 0) > ControlAPI.maxBodyBytes
+        case .body(var buffer):
+            if body.count + buffer.readableBytes > ControlAPI.maxBodyBytes {
+                tooLarge = true
+            } else if let bytes = buffer.readBytes(length: buffer.readableBytes) {
+                body += bytes
+            }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            respond(ctx, head)
+        }
+    }
+
+    func respond(_ ctx: ChannelHandlerContext, _ head: HTTPRequestHead) {
+        let keepAlive = head.isKeepAlive && !refused && !tooLarge
+        let send: @Sendable (ControlReply) -> Void = { [loop = ctx.eventLoop, ctx = NIOLoopBound(ctx, eventLoop: ctx.eventLoop)] reply in
+            loop.execute {
+                Self.write(reply, to: ctx.value, keepAlive: keepAlive, version: head.version)
+            }
+        }
+        if refused {
+            send(.fault(.FAILED, "this user may not use minderd's control socket").with(status: 403))
+            return
+        }
+        if tooLarge {
+            send(.fault(.INCORRECT_PARAMETERS, "request body larger than \(ControlAPI.maxBodyBytes) bytes").with(status: 413))
+            return
+        }
+        if let credentials = context.credentials, !authorized(head, credentials) {
+            send(.fault(.FAILED, "authentication required").with(status: 401))
+            return
+        }
+        Router(context: context).route(head, body, send)
+    }
+
+    func authorized(_ head: HTTPRequestHead, _ credentials: (user: String, password: String)) -> Bool {
+        guard let header = head.headers.first(name: "authorization"), header.hasPrefix("Basic "),
+              let decoded = Data(base64Encoded: String(header.dropFirst(6))),
+              let pair = String(data: decoded, encoding: .utf8) else { return false }
+        return pair == "\(credentials.user):\(credentials.password)"
+    }
+
+    static func write(_ reply: ControlReply, to ctx: ChannelHandlerContext, keepAlive: Bool, version: HTTPVersion) {
+        guard case .json(let status, let bytes) = reply else { return }
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "content-length", value: String(bytes.count))
+        headers.add(name: "connection", value: keepAlive ? "keep-alive" : "close")
+        let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: headers)
+        ctx.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+        var buffer = ctx.channel.allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        ctx.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))), promise: nil)
+        let done = ctx.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+        if !keepAlive {
+            done.whenComplete { [channel = ctx.channel] _ in channel.close(promise: nil) }
+        }
+    }
+}
+
+extension ControlReply {
+    func with(status: Int) -> ControlReply {
+        guard case .json(_, let body) = self else { return self }
+        return .json(status: status, body: body)
+    }
+}
+
+/// Paths and methods to supervisor requests; see docs/api.md.
+struct Router {
+    let context: HandlerContext
+
+    func route(_ head: HTTPRequestHead, _ body: [UInt8], _ send: @escaping @Sendable (ControlReply) -> Void) {
+        let (path, query) = Self.split(head.uri)
+        guard path.hasPrefix(ControlAPI.prefix + "/") || path == ControlAPI.prefix else {
+            return send(.fault(.UNKNOWN_METHOD, "no such endpoint: \(path)"))
+        }
+        let parts = path.dropFirst(ControlAPI.prefix.count).split(separator: "/").map {
+            String($0).removingPercentEncoding ?? String($0)
+        }
+        let method = head.method
+        let wait = query["wait"] != "false"
+        func submit(_ request: ControlRequest) { context.bridge.submit(request, reply: send) }
+        func wrongMethod(_ allowed: String) { send(.fault(.INCORRECT_PARAMETERS, "use \(allowed) here").with(status: 405)) }
+        func withConfig(_ make: @escaping @Sendable (ConfigLoadResult) -> ControlRequest) {
+            let load = context.loadConfig
+            let bridge = context.bridge
+            DispatchQueue.global().async { bridge.submit(make(load()), reply: send) }
+        }
+
+        switch parts.first {
+        case "supervisor" where parts.count == 1:
+            method == .GET ? submit(.supervisorInfo) : wrongMethod("GET")
+        case "processes" where parts.count == 1:
+            method == .GET ? submit(.processInfo(nil)) : wrongMethod("GET")
+        case "processes" where parts.count == 2:
+            method == .GET ? submit(.processInfo(NameSpec(parts[1]))) : wrongMethod("GET")
+        case "processes" where parts.count == 3 && parts[2] == "log":
+            method == .DELETE ? submit(.clearLogs(NameSpec(parts[1]))) : wrongMethod("DELETE")
+        case "processes" where parts.count == 3:
+            let spec = NameSpec(parts[1])
+            guard method == .POST else { return wrongMethod("POST") }
+            switch parts[2] {
+            case "start": submit(.start(spec, wait: wait))
+            case "stop": submit(.stop(spec, wait: wait))
+            case "restart": submit(.restart(spec, wait: wait))
+            case "signal":
+                guard let request = try? JSON.decode(SignalRequest.self, body) else {
+                    return send(.fault(.INCORRECT_PARAMETERS, "expected {\"signal\": \"HUP\"}"))
+                }
+                submit(.signal(spec, request.signal))
+            case "stdin":
+                guard let request = try? JSON.decode(StdinRequest.self, body) else {
+                    return send(.fault(.INCORRECT_PARAMETERS, "expected {\"data\": \"...\"}"))
+                }
+                submit(.stdin(spec, request.data))
+            default:
+                send(.fault(.UNKNOWN_METHOD, "no such endpoint: \(path)"))
+            }
+        case "processes" where parts.count == 4 && parts[2] == "log" && ["stdout", "stderr"].contains(parts[3]):
+            guard method == .GET else { return wrongMethod("GET") }
+            readLog(.logPath(NameSpec(parts[1]), channel: parts[3]), query, send)
+        case "log" where parts.count == 1:
+            method == .GET ? readLog(.mainLogPath, query, send) : wrongMethod("GET")
+        case "reread" where parts.count == 1:
+            method == .POST ? withConfig { .reread($0) } : wrongMethod("POST")
+        case "update" where parts.count == 1:
+            guard method == .POST else { return wrongMethod("POST") }
+            let groups = query["groups"].map { $0.split(separator: ",").map(String.init) }
+            withConfig { .update($0, groups: groups) }
+        case "reload" where parts.count == 1:
+            method == .POST ? withConfig { .reload($0) } : wrongMethod("POST")
+        case "shutdown" where parts.count == 1:
+            method == .POST ? submit(.shutdown) : wrongMethod("POST")
+        default:
+            send(.fault(.UNKNOWN_METHOD, "no such endpoint: \(path)"))
+        }
+    }
+
+    /// Asks the loop where the log is, then reads it on a worker thread.
+    func readLog(_ request: ControlRequest, _ query: [String: String], _ send: @escaping @Sendable (ControlReply) -> Void) {
+        let tail = query["tail"].flatMap(Int.init)
+        let offset = query["offset"].flatMap(Int.init)
+        let length = query["length"].flatMap(Int.init) ?? 1600
+        context.bridge.submit(request) { reply in
+            guard case .file(let path) = reply else { return send(reply) }
+            DispatchQueue.global().async {
+                send(LogReader.read(path: path, tail: offset == nil ? (tail ?? 1600) : nil, offset: offset ?? 0, length: length))
+            }
+        }
+    }
+
+    static func split(_ uri: String) -> (String, [String: String]) {
+        guard let q = uri.firstIndex(of: "?") else { return (uri, [:]) }
+        var query: [String: String] = [:]
+        for pair in uri[uri.index(after: q)...].split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).removingPercentEncoding ?? String($0) }
+            query[kv[0]] = kv.count > 1 ? kv[1] : ""
+        }
+        return (String(uri[..<q]), query)
+    }
+}
+
+/// Reading a log file as supervisord's readLog and tail do.
+enum LogReader {
+    static func read(path: String, tail: Int?, offset: Int, length: Int) -> ControlReply {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            // A log not written yet reads as empty, as in supervisord.
+            return errno == ENOENT ? .ok(LogChunk(data: "", offset: 0, overflow: false))
+                : .fault(.FAILED, "cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var st = stat()
+        fstat(fd, &st)
+        let size = Int(st.st_size)
+        var start: Int, count: Int, overflow = false, next = size
+        if let tail {
+            start = max(0, size - max(0, tail))
+            count = size - start
+        } else {
+            // The tail protocol of tailProcessStdoutLog(offset, length).
+            if offset > size { return .ok(LogChunk(data: "", offset: size, overflow: false)) }
+            if size - offset > length {
+                overflow = true
+                start = size - length
+            } else {
+                start = offset
+            }
+            count = size - start
+            next = size
+        }
+        var buffer = [UInt8](repeating: 0, count: count)
+        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(start)) }
+        return .ok(LogChunk(data: String(decoding: buffer.prefix(max(0, n)), as: UTF8.self), offset: next, overflow: overflow))
+    }
+}

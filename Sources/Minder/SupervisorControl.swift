@@ -1,0 +1,380 @@
+// The supervisor's side of the control API: requests are answered on the
+// loop that owns the process table; operations that wait (start, stop,
+// update) park a waiter that is checked after every turn of the loop.
+
+import Foundation
+import MinderConfig
+import MinderControl
+
+struct Waiter {
+    /// Returns the reply once the wait is over, nil while it goes on.
+    var check: (Supervisor) -> ControlReply?
+    var reply: ControlBridge.Reply
+}
+
+extension Supervisor {
+    func handleControl() {
+        guard let bridge else { return }
+        for (request, reply) in bridge.take() {
+            if let answer = answer(request, reply: reply) { reply(answer) }
+        }
+    }
+
+    func checkWaiters() {
+        var remaining: [Waiter] = []
+        for waiter in waiters {
+            if let answer = waiter.check(self) { waiter.reply(answer) } else { remaining.append(waiter) }
+        }
+        waiters = remaining
+    }
+
+    var isStopping: Bool {
+        if case .running = mood { return false }
+        return true
+    }
+
+    /// The reply now, or nil when a waiter will give it.
+    func answer(_ request: ControlRequest, reply: @escaping ControlBridge.Reply) -> ControlReply? {
+        switch request {
+        case .supervisorInfo:
+            let (name, code) = switch mood {
+            case .running: ("RUNNING", 1)
+            case .reloading: ("RESTARTING", 0)
+            case .shuttingDown: ("SHUTDOWN", -1)
+            }
+            return .ok(SupervisorInfo(statename: name, state: code, identifier: config.supervisord.identifier,
+                                      pid: getpid(), version: MinderVersion.current))
+        case .processInfo(let spec):
+            let indices: [Int]
+            if let spec {
+                switch resolve(spec) {
+                case .success(let found): indices = found
+                case .failure(let error): return error.reply
+                }
+            } else {
+                indices = Array(entries.indices)
+            }
+            return .ok(sortedForDisplay(indices).map(info))
+        case .mainLogPath:
+            return .file(Paths.absolute(config.supervisord.logfile, cwd: FileManager.default.currentDirectoryPath))
+        case .logPath(let spec, let channel):
+            guard case .process = spec else { return .fault(.BAD_NAME, "name a single process: \(spec)") }
+            switch resolve(spec) {
+            case .failure(let error): return error.reply
+            case .success(let found):
+                let entry = entries[found[0]]
+                let sinks = entry.sinks ?? Spawner.logSinks(for: entry.machine.config, context: context)
+                guard let sink = channel == "stderr" ? sinks.stderr : sinks.stdout else {
+                    return .fault(.NO_FILE, "\(entry.namespec) has no \(channel) log file")
+                }
+                return .file(sink.path)
+            }
+        default:
+            break
+        }
+        if isStopping { return .fault(.SHUTDOWN_STATE, "minderd is shutting down or reloading") }
+        switch request {
+        case .start(let spec, let wait):
+            return operate(spec, reply: reply) { i in self.start(i, wait: wait) }
+        case .stop(let spec, let wait):
+            return operate(spec, reply: reply) { i in self.stop(i, wait: wait) }
+        case .restart(let spec, let wait):
+            return operate(spec, reply: reply) { i in self.restart(i, wait: wait) }
+        case .signal(let spec, let name):
+            guard let number = Signals.parse(name) else { return .fault(.BAD_SIGNAL, "bad signal name \(name)") }
+            return operate(spec, reply: reply) { i in
+                let entry = self.entries[i]
+                guard let pid = entry.machine.pid,
+                      [.running, .starting, .stopping].contains(entry.machine.state) else {
+                    return { _ in (.NOT_RUNNING, "not running") }
+                }
+                kill(pid, number)
+                return { _ in (.SUCCESS, "signalled") }
+            }
+        case .stdin(let spec, let text):
+            guard case .process = spec else { return .fault(.BAD_NAME, "name a single process: \(spec)") }
+            switch resolve(spec) {
+            case .failure(let error): return error.reply
+            case .success(let found):
+                let entry = entries[found[0]]
+                guard entry.machine.state.isRunningState || entry.machine.state == .stopping, entry.stdinFD >= 0 else {
+                    return .fault(.NOT_RUNNING, "\(entry.namespec) is not running")
+                }
+                let bytes = Array(text.utf8)
+                let written = bytes.withUnsafeBytes { write(entry.stdinFD, $0.baseAddress, $0.count) }
+                guard written == bytes.count else {
+                    return .fault(.FAILED, "\(entry.namespec) is not reading its stdin")
+                }
+                return .ok(["written": written])
+            }
+        case .clearLogs(let spec):
+            return operate(spec, reply: reply) { i in
+                let entry = self.entries[i]
+                let sinks = entry.sinks ?? Spawner.logSinks(for: entry.machine.config, context: self.context)
+                for sink in [sinks.stdout, sinks.stderr].compactMap({ $0 }) { self.capture.truncate(sink) }
+                return { _ in (.SUCCESS, "cleared") }
+            }
+        case .reread(let result):
+            guard let newConfig = result.config else { return cantReread(result) }
+            return .ok(diff(against: newConfig))
+        case .update(let result, let groups):
+            guard let newConfig = result.config else { return cantReread(result) }
+            if let unsupported = newConfig.unsupportedSections.first {
+                return .fault(.CANT_REREAD, "\(unsupported.location): [\(unsupported.section)]: Minder cannot run this section type yet")
+            }
+            return update(to: newConfig, only: groups, reply: reply)
+        case .reload(let result):
+            guard let newConfig = result.config else { return cantReread(result) }
+            if let unsupported = newConfig.unsupportedSections.first {
+                return .fault(.CANT_REREAD, "\(unsupported.location): [\(unsupported.section)]: Minder cannot run this section type yet")
+            }
+            logger.warning("reload requested through the control API")
+            beginStopping(.reloading(newConfig))
+            return .ok(["result": "reloading"])
+        case .shutdown:
+            logger.warning("shutdown requested through the control API")
+            beginStopping(.shuttingDown)
+            return .ok(["result": "shutting down"])
+        default:
+            return nil
+        }
+    }
+
+    func cantReread(_ result: ConfigLoadResult) -> ControlReply {
+        .fault(.CANT_REREAD, result.errors.map(\.description).joined(separator: "\n"))
+    }
+
+    // MARK: names
+
+    func resolve(_ spec: NameSpec) -> Result<[Int], ControlReplyError> {
+        switch spec {
+        case .all:
+            return .success(Array(entries.indices))
+        case .group(let g):
+            let found = entries.indices.filter { entries[$0].group == g }
+            return found.isEmpty && !config.groups.contains(where: { $0.name == g })
+                ? .failure(ControlReplyError(.fault(.BAD_NAME, "no such group: \(g)"))) : .success(found)
+        case .process(let g, let n):
+            guard let i = entries.firstIndex(where: { $0.group == g && $0.machine.name == n }) else {
+                return .failure(ControlReplyError(.fault(.BAD_NAME, "no such process: \(spec)")))
+            }
+            return .success([i])
+        }
+    }
+
+    /// getAllProcessInfo's order: by group name, then process name.
+    func sortedForDisplay(_ indices: [Int]) -> [Int] {
+        indices.sorted { (entries[$0].group, entries[$0].machine.name) < (entries[$1].group, entries[$1].machine.name) }
+    }
+
+    func info(_ i: Int) -> ProcessStatus {
+        let e = entries[i]
+        let m = e.machine
+        let now = Self.wallClock()
+        let description: String
+        switch m.state {
+        case .running:
+            description = "pid \(m.pid ?? 0), uptime \(Self.uptime(max(0, now - e.startedAt)))"
+        case .backoff, .fatal:
+            description = m.spawnError ?? "unknown error (try \"tail \(e.namespec)\")"
+        case .stopped, .exited:
+            description = e.startedAt == 0 ? "Not started" : Self.stopTime(e.stoppedAt)
+        default:
+            description = ""
+        }
+        let exitStatus: Int = switch m.lastExit {
+        case .exited(let code)?: Int(code)
+        case .signaled?: -1
+        case nil: 0
+        }
+        let sinks = e.sinks ?? (nil, nil)
+        return ProcessStatus(name: m.name, group: e.group, statename: m.state.description, state: m.state.rawValue,
+                           description: description, pid: m.pid ?? 0, start: e.startedAt, stop: e.stoppedAt, now: now,
+                           spawnerr: m.spawnError ?? "", exitstatus: exitStatus, restarts: m.restarts,
+                           stdout_logfile: sinks.stdout?.path ?? "", stderr_logfile: sinks.stderr?.path ?? "")
+    }
+
+    /// Python's str(timedelta) over whole seconds: `0:05:12`, `1 day, 2:03:04`.
+    static func uptime(_ seconds: Double) -> String {
+        let total = Int(seconds)
+        let days = total / 86400, rest = total % 86400
+        let clock = "\(rest / 3600):\(String(format: "%02d", rest % 3600 / 60)):\(String(format: "%02d", rest % 60))"
+        return days == 0 ? clock : "\(days) day\(days == 1 ? "" : "s"), \(clock)"
+    }
+
+    /// supervisord's stop time: `Nov 26 06:46 AM` in local time.
+    static func stopTime(_ epoch: Double) -> String {
+        var t = time_t(epoch)
+        var parts = tm()
+        localtime_r(&t, &parts)
+        var buffer = [CChar](repeating: 0, count: 64)
+        let n = strftime(&buffer, buffer.count, "%b %d %I:%M %p", &parts)
+        return String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    // MARK: operations
+
+    /// An operation's outcome for one process, decided now or once the state settles.
+    typealias Outcome = (Supervisor) -> (Fault, String)?
+
+    /// Runs `act` on every named process; one process gets its fault as an error reply,
+    /// several get one result each.
+    func operate(_ spec: NameSpec, reply: @escaping ControlBridge.Reply, _ act: (Int) -> Outcome) -> ControlReply? {
+        let indices: [Int]
+        switch resolve(spec) {
+        case .success(let found): indices = found
+        case .failure(let error): return error.reply
+        }
+        let single: Bool = if case .process = spec { true } else { false }
+        let pending = indices.map { (entries[$0].namespec, act($0)) }
+        let finish: (Supervisor) -> ControlReply? = { supervisor in
+            var results: [ProcessResult] = []
+            for (namespec, outcome) in pending {
+                guard let (fault, text) = outcome(supervisor) else { return nil }
+                let group = namespec.split(separator: ":").first.map(String.init) ?? namespec
+                let name = namespec.split(separator: ":").last.map(String.init) ?? namespec
+                results.append(ProcessResult(name: name, group: group, code: fault, description: text))
+            }
+            if single, let only = results.first, only.code != .SUCCESS {
+                return .fault(only.code, "\(only.namespec): \(only.description)")
+            }
+            return .ok(results)
+        }
+        if let now = finish(self) { return now }
+        waiters.append(Waiter(check: finish, reply: reply))
+        return nil
+    }
+
+    func index(of namespec: String) -> Int? { entries.firstIndex { $0.namespec == namespec } }
+
+    func start(_ i: Int, wait: Bool) -> Outcome {
+        let namespec = entries[i].namespec
+        if entries[i].machine.state.isRunningState { return { _ in (.ALREADY_STARTED, "already started") } }
+        entries[i].machine.autoRestartAllowed = true
+        feed(i, .start)
+        guard wait else { return { _ in (.SUCCESS, "started") } }
+        return { s in
+            guard let j = s.index(of: namespec) else { return (.FAILED, "removed") }
+            let m = s.entries[j].machine
+            if m.state == .running { return (.SUCCESS, "started") }
+            if m.state == .backoff || m.state == .fatal, let error = m.spawnError { return (.SPAWN_ERROR, error) }
+            if m.state != .starting && m.state != .backoff { return (.ABNORMAL_TERMINATION, "abnormal termination") }
+            return nil
+        }
+    }
+
+    func stop(_ i: Int, wait: Bool) -> Outcome {
+        let namespec = entries[i].namespec
+        let state = entries[i].machine.state
+        guard state.isRunningState || state == .stopping else { return { _ in (.NOT_RUNNING, "not running") } }
+        feed(i, .stop)
+        guard wait else { return { _ in (.SUCCESS, "stopped") } }
+        return { s in
+            guard let j = s.index(of: namespec) else { return (.SUCCESS, "stopped") }
+            let state = s.entries[j].machine.state
+            return state.isRunningState || state == .stopping ? nil : (.SUCCESS, "stopped")
+        }
+    }
+
+    /// supervisorctl's restart: stop (if running), then start.
+    func restart(_ i: Int, wait: Bool) -> Outcome {
+        let namespec = entries[i].namespec
+        let state = entries[i].machine.state
+        if state.isRunningState || state == .stopping { feed(i, .stop) }
+        var started: Outcome?
+        return { s in
+            if let started { return started(s) }
+            guard let j = s.index(of: namespec) else { return (.FAILED, "removed") }
+            let m = s.entries[j].machine
+            if m.state.isRunningState || m.state == .stopping { return nil }
+            let outcome = s.start(j, wait: wait)
+            started = outcome
+            return outcome(s)
+        }
+    }
+
+    // MARK: reread and update
+
+    /// Groups compared without where they were written: moving a line is no change.
+    static func comparable(_ g: GroupConfig) -> GroupConfig {
+        var g = g
+        let nowhere = SourceLocation(file: "", line: 0)
+        g.location = nowhere
+        for i in g.processes.indices { g.processes[i].location = nowhere }
+        return g
+    }
+
+    func diff(against newConfig: Config) -> ConfigDiff {
+        let old = Dictionary(config.groups.map { ($0.name, Self.comparable($0)) }, uniquingKeysWith: { $1 })
+        let new = Dictionary(newConfig.groups.map { ($0.name, Self.comparable($0)) }, uniquingKeysWith: { $1 })
+        return ConfigDiff(added: new.keys.filter { old[$0] == nil }.sorted(),
+                          changed: new.keys.filter { old[$0] != nil && old[$0] != new[$0] }.sorted(),
+                          removed: old.keys.filter { new[$0] == nil }.sorted())
+    }
+
+    /// supervisorctl's update: stop and remove gone groups, restart changed ones, add new ones;
+    /// the others keep running untouched.
+    func update(to newConfig: Config, only groups: [String]?, reply: @escaping ControlBridge.Reply) -> ControlReply? {
+        var d = diff(against: newConfig)
+        if let groups {
+            d.added = d.added.filter(groups.contains)
+            d.changed = d.changed.filter(groups.contains)
+            d.removed = d.removed.filter(groups.contains)
+        }
+        let retiring = Set(d.changed + d.removed)
+        for i in entries.indices where retiring.contains(entries[i].group) {
+            entries[i].machine.autoRestartAllowed = false
+            let state = entries[i].machine.state
+            if state.isRunningState || state == .stopping || entries[i].machine.deadline != nil { feed(i, .stop) }
+        }
+        let finish: (Supervisor) -> ControlReply? = { s in
+            let busy = s.entries.contains {
+                retiring.contains($0.group) && ($0.machine.state.isRunningState || $0.machine.state == .stopping)
+            }
+            if busy { return nil }
+            s.applyUpdate(newConfig, diff: d)
+            return .ok(d)
+        }
+        if let now = finish(self) { return now }
+        waiters.append(Waiter(check: finish, reply: reply))
+        return nil
+    }
+
+    func applyUpdate(_ newConfig: Config, diff d: ConfigDiff) {
+        let replaced = Set(d.changed + d.removed)
+        for i in entries.indices where replaced.contains(entries[i].group) && entries[i].stdinFD >= 0 {
+            close(entries[i].stdinFD)
+        }
+        var kept = entries.filter { !replaced.contains($0.group) }
+        let incoming = Set(d.changed + d.added)
+        var fresh: [Entry] = []
+        for g in newConfig.groups where incoming.contains(g.name) {
+            fresh += g.processes.map { Entry(machine: ProcessMachine(config: $0), group: g.name) }
+        }
+        // Groups keep the new config's order, which is the start order.
+        let order = Dictionary(newConfig.groups.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        kept += fresh
+        entries = kept.enumerated().sorted { a, b in
+            let oa = order[a.element.group] ?? Int.max, ob = order[b.element.group] ?? Int.max
+            return oa != ob ? oa < ob : a.offset < b.offset
+        }.map(\.element)
+        config = newConfig
+        byPID = [:]
+        for (i, e) in entries.enumerated() { if let pid = e.machine.pid { byPID[pid] = i } }
+        for name in d.removed { logger.info("removed process group \(name)") }
+        for i in entries.indices where incoming.contains(entries[i].group) && entries[i].machine.config.autostart {
+            feed(i, .start)
+        }
+        for name in d.changed { logger.info("updated process group \(name)") }
+        for name in d.added { logger.info("added process group \(name)") }
+    }
+}
+
+struct ControlReplyError: Error {
+    var reply: ControlReply
+    init(_ reply: ControlReply) { self.reply = reply }
+}
+
+public enum MinderVersion {
+    public static let current = "0.1.0"
+}

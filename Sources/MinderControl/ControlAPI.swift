@@ -1,0 +1,231 @@
+// What minderd's control API and minderctl share: the fault codes, the JSON
+// shapes, and how a process is named. docs/api.md documents each endpoint.
+
+import Foundation
+
+public enum ControlAPI {
+    public static let version = "1.0"
+    public static let prefix = "/api/v1"
+    /// Bodies above this are refused with 413.
+    public static let maxBodyBytes = 1 << 20
+}
+
+/// supervisord's fault codes, with the HTTP status Minder answers them with.
+public enum Fault: String, Codable, Sendable, CaseIterable {
+    case UNKNOWN_METHOD, INCORRECT_PARAMETERS, BAD_ARGUMENTS, SHUTDOWN_STATE, BAD_NAME, BAD_SIGNAL, NO_FILE,
+         NOT_EXECUTABLE, FAILED, ABNORMAL_TERMINATION, SPAWN_ERROR, ALREADY_STARTED, NOT_RUNNING, SUCCESS,
+         ALREADY_ADDED, STILL_RUNNING, CANT_REREAD
+
+    public var code: Int {
+        switch self {
+        case .UNKNOWN_METHOD: 1
+        case .INCORRECT_PARAMETERS: 2
+        case .BAD_ARGUMENTS: 3
+        case .SHUTDOWN_STATE: 6
+        case .BAD_NAME: 10
+        case .BAD_SIGNAL: 11
+        case .NO_FILE: 20
+        case .NOT_EXECUTABLE: 21
+        case .FAILED: 30
+        case .ABNORMAL_TERMINATION: 40
+        case .SPAWN_ERROR: 50
+        case .ALREADY_STARTED: 60
+        case .NOT_RUNNING: 70
+        case .SUCCESS: 80
+        case .ALREADY_ADDED: 90
+        case .STILL_RUNNING: 91
+        case .CANT_REREAD: 92
+        }
+    }
+
+    public var httpStatus: Int {
+        switch self {
+        case .UNKNOWN_METHOD: 404
+        case .INCORRECT_PARAMETERS, .BAD_ARGUMENTS, .BAD_SIGNAL: 400
+        case .BAD_NAME, .NO_FILE: 404
+        case .SHUTDOWN_STATE: 503
+        case .ALREADY_STARTED, .NOT_RUNNING, .ALREADY_ADDED, .STILL_RUNNING: 409
+        case .CANT_REREAD: 422
+        case .SUCCESS: 200
+        case .NOT_EXECUTABLE, .FAILED, .ABNORMAL_TERMINATION, .SPAWN_ERROR: 500
+        }
+    }
+}
+
+/// An error reply: `{"error": {"code": "BAD_NAME", "fault": 10, "message": "..."}}`.
+public struct ErrorReply: Codable, Sendable, Error {
+    public struct Body: Codable, Sendable {
+        public var code: Fault
+        public var fault: Int
+        public var message: String
+    }
+
+    public var error: Body
+
+    public init(_ fault: Fault, _ message: String) {
+        error = Body(code: fault, fault: fault.code, message: message)
+    }
+}
+
+/// One process as getProcessInfo describes it.
+public struct ProcessStatus: Codable, Sendable, Equatable {
+    public var name: String
+    public var group: String
+    /// `group:name`, or `name` when the two are equal.
+    public var namespec: String
+    public var statename: String
+    public var state: Int
+    public var description: String
+    public var pid: Int32
+    /// Unix times in seconds; 0 when never.
+    public var start: Double
+    public var stop: Double
+    public var now: Double
+    public var spawnerr: String
+    public var exitstatus: Int
+    public var restarts: Int
+    public var stdout_logfile: String
+    public var stderr_logfile: String
+
+    public init(name: String, group: String, statename: String, state: Int, description: String, pid: Int32,
+                start: Double, stop: Double, now: Double, spawnerr: String, exitstatus: Int, restarts: Int,
+                stdout_logfile: String, stderr_logfile: String) {
+        self.name = name
+        self.group = group
+        self.namespec = group == name ? name : "\(group):\(name)"
+        self.statename = statename
+        self.state = state
+        self.description = description
+        self.pid = pid
+        self.start = start
+        self.stop = stop
+        self.now = now
+        self.spawnerr = spawnerr
+        self.exitstatus = exitstatus
+        self.restarts = restarts
+        self.stdout_logfile = stdout_logfile
+        self.stderr_logfile = stderr_logfile
+    }
+}
+
+/// The outcome for one process of an operation on several (`group:*`, `all`).
+public struct ProcessResult: Codable, Sendable, Equatable {
+    public var name: String
+    public var group: String
+    public var namespec: String
+    /// SUCCESS or the fault.
+    public var code: Fault
+    public var status: Int
+    public var description: String
+
+    public init(name: String, group: String, code: Fault, description: String) {
+        self.name = name
+        self.group = group
+        self.namespec = group == name ? name : "\(group):\(name)"
+        self.code = code
+        self.status = code.code
+        self.description = description
+    }
+}
+
+public struct SupervisorInfo: Codable, Sendable, Equatable {
+    /// RUNNING, RESTARTING or SHUTDOWN (supervisord's getState).
+    public var statename: String
+    public var state: Int
+    public var identifier: String
+    public var pid: Int32
+    public var version: String
+    public var api_version: String
+
+    public init(statename: String, state: Int, identifier: String, pid: Int32, version: String) {
+        self.statename = statename
+        self.state = state
+        self.identifier = identifier
+        self.pid = pid
+        self.version = version
+        self.api_version = ControlAPI.version
+    }
+}
+
+public struct ConfigDiff: Codable, Sendable, Equatable {
+    public var added: [String]
+    public var changed: [String]
+    public var removed: [String]
+
+    public init(added: [String], changed: [String], removed: [String]) {
+        self.added = added
+        self.changed = changed
+        self.removed = removed
+    }
+}
+
+public struct LogChunk: Codable, Sendable, Equatable {
+    /// The bytes read, as UTF-8 text (invalid sequences replaced).
+    public var data: String
+    /// The offset to ask from next time (tail protocol).
+    public var offset: Int
+    /// True when more than `length` bytes were new and some were skipped.
+    public var overflow: Bool
+
+    public init(data: String, offset: Int, overflow: Bool) {
+        self.data = data
+        self.offset = offset
+        self.overflow = overflow
+    }
+}
+
+public struct SignalRequest: Codable, Sendable {
+    public var signal: String
+    public init(signal: String) { self.signal = signal }
+}
+
+public struct StdinRequest: Codable, Sendable {
+    public var data: String
+    public init(data: String) { self.data = data }
+}
+
+/// What an operation names: one process, a whole group, or everything.
+public enum NameSpec: Equatable, Sendable, CustomStringConvertible {
+    case all
+    case group(String)
+    case process(group: String, name: String)
+
+    /// supervisorctl's syntax: `name`, `group:name`, `group:*`, `group:`, `all`.
+    public init(_ text: String) {
+        if text == "all" {
+            self = .all
+            return
+        }
+        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        if parts.count == 2 {
+            self = parts[1].isEmpty || parts[1] == "*" ? .group(parts[0]) : .process(group: parts[0], name: parts[1])
+        } else {
+            self = .process(group: text, name: text)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .all: "all"
+        case .group(let g): "\(g):*"
+        case .process(let g, let n): g == n ? n : "\(g):\(n)"
+        }
+    }
+
+    /// For a URL path segment.
+    public var pathComponent: String {
+        description.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? description
+    }
+}
+
+public enum JSON {
+    public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array((try? encoder.encode(value)) ?? Data("{}".utf8))
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws -> T {
+        try JSONDecoder().decode(type, from: Data(bytes))
+    }
+}

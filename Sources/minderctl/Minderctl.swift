@@ -1,0 +1,430 @@
+// minderctl: supervisorctl's commands, output and exit codes, over minderd's
+// JSON control API on its Unix socket.
+
+import ArgumentParser
+import Foundation
+import MinderConfig
+import MinderControl
+
+@main
+struct Minderctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "minderctl",
+        abstract: "Control a running minderd (supervisorctl's commands).",
+        discussion: Ctl.helpText)
+
+    @Option(name: [.customShort("c"), .customLong("configuration")], help: "The config file (default: the same search as minderd).")
+    var configFile: String?
+
+    @Option(name: [.customShort("s"), .customLong("serverurl")], help: "unix:///path/to/minderd.sock")
+    var serverURL: String?
+
+    @Option(name: [.customShort("u"), .customLong("username")]) var username: String?
+    @Option(name: [.customShort("p"), .customLong("password")]) var password: String?
+
+    @Flag(help: "Print the API's JSON replies instead of supervisorctl's text.")
+    var json = false
+
+    @Argument(parsing: .captureForPassthrough, help: "A command and its arguments; none starts a shell.")
+    var words: [String] = []
+
+    mutating func run() throws {
+        var ctl: Ctl
+        do {
+            ctl = try Ctl.connect(configFile: configFile, serverURL: serverURL, username: username, password: password, json: json)
+        } catch {
+            printError("Error: \(error)")
+            throw ExitCode(2)
+        }
+        if words.isEmpty {
+            ctl.shell()
+            return
+        }
+        throw ExitCode(ctl.run(words))
+    }
+}
+
+struct CtlError: Error, CustomStringConvertible {
+    var description: String
+}
+
+struct Ctl {
+    var client: ControlClient
+    var json: Bool
+    var prompt: String
+
+    static let helpText = """
+        commands: status [name|group:*|all ...], start|stop|restart name|group:*|all ..., \
+        signal SIG name|group:*|all ..., pid [name|all], tail [-f|-N] name [stdout|stderr], maintail [-f|-N], \
+        clear name|all ..., avail, reread, update [all|group ...], reload, shutdown, version, help
+        """
+
+    /// Finds the server as supervisorctl does: -s, else [supervisorctl] serverurl, else [unix_http_server] file.
+    static func connect(configFile: String?, serverURL: String?, username: String?, password: String?,
+                        json: Bool) throws -> Ctl {
+        var url = serverURL
+        var user = username, pass = password
+        var prompt = "minder"
+        let inputs = SystemInputs.current()
+        if let path = configFile ?? ConfigSearch.find(executable: CommandLine.arguments[0], files: inputs.files) {
+            let result = ConfigLoader(inputs: inputs).load(path: path)
+            guard let config = result.config ?? result.partial else {
+                throw CtlError(description: result.errors.map(\.description).joined(separator: "\n"))
+            }
+            if url == nil {
+                if let ctlURL = config.control.serverurl, ctlURL.hasPrefix("unix://") {
+                    url = ctlURL
+                } else if let unix = config.unixServer {
+                    url = "unix://" + unix.file
+                }
+            }
+            user = user ?? config.control.username
+            pass = pass ?? config.control.password
+            if config.control.prompt != "supervisor" { prompt = config.control.prompt }
+        } else if configFile != nil {
+            throw CtlError(description: "could not find config file \(configFile!)")
+        }
+        guard let url else {
+            throw CtlError(description: "no server to talk to: give -s unix:///path, or -c with a [supervisorctl] serverurl or [unix_http_server] file")
+        }
+        guard url.hasPrefix("unix://") else {
+            throw CtlError(description: "\(url): minderctl talks to minderd's Unix socket only (unix:///path)")
+        }
+        let path = String(url.dropFirst("unix://".count))
+        guard path.utf8.count <= 107 else {
+            throw CtlError(description: "socket path \(path) is \(path.utf8.count) bytes; the kernel allows 107")
+        }
+        return Ctl(client: ControlClient(socketPath: path, username: user, password: pass), json: json, prompt: prompt)
+    }
+
+    // MARK: talking to minderd
+
+    enum Reply {
+        case ok([UInt8])
+        case fault(ErrorReply)
+    }
+
+    func call(_ method: String, _ path: String, body: [UInt8] = []) throws(CtlError) -> Reply {
+        let response: ControlClient.Response
+        do {
+            response = try client.request(method, ControlAPI.prefix + path, body: body)
+        } catch {
+            throw CtlError(description: error.description)
+        }
+        if response.status == 401 { throw CtlError(description: "Server requires authentication") }
+        if (200..<300).contains(response.status) { return .ok(response.body) }
+        if let fault = try? JSON.decode(ErrorReply.self, response.body) { return .fault(fault) }
+        throw CtlError(description: "minderd answered HTTP \(response.status)")
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws(CtlError) -> T {
+        do { return try JSON.decode(type, bytes) } catch { throw CtlError(description: "unexpected reply from minderd") }
+    }
+
+    // MARK: commands
+
+    /// Runs one command line; returns supervisorctl's exit status.
+    func run(_ words: [String]) -> Int32 {
+        guard let command = words.first else { return 0 }
+        let args = Array(words.dropFirst())
+        do {
+            switch command {
+            case "status": return try status(args)
+            case "start", "stop", "restart": return try operate(command, args)
+            case "signal": return try signal(args)
+            case "pid": return try pid(args)
+            case "tail": return try tail(args)
+            case "maintail": return try maintail(args)
+            case "clear": return try clear(args)
+            case "avail": return try avail()
+            case "reread": return try reread()
+            case "update": return try update(args)
+            case "reload": return try simple("/reload", done: "Restarted minderd")
+            case "shutdown": return try simple("/shutdown", done: "Shut down")
+            case "version":
+                guard case .ok(let body) = try call("GET", "/supervisor") else { return 1 }
+                if json { return emit(body) }
+                print(try decode(SupervisorInfo.self, body).version)
+                return 0
+            case "help":
+                print(Self.helpText)
+                return 0
+            default:
+                printError("*** Unknown syntax: \(words.joined(separator: " "))")
+                return 2
+            }
+        } catch {
+            printError(error.description.hasPrefix("unix://") ? "\(error)" : "error: \(error)")
+            if error.description.contains("no such file") { return 7 }
+            return command == "status" ? 4 : (error.description.contains("refused") ? 4 : 1)
+        }
+    }
+
+    func emit(_ body: [UInt8]) -> Int32 {
+        print(String(decoding: body, as: UTF8.self))
+        return 0
+    }
+
+    func status(_ args: [String]) throws(CtlError) -> Int32 {
+        guard case .ok(let body) = try call("GET", "/processes") else { return 4 }
+        let all = try decode([ProcessStatus].self, body)
+        var shown: [ProcessStatus] = []
+        var exit: Int32 = 0
+        var errors: [String] = []
+        if args.isEmpty || args.contains("all") {
+            shown = all
+        } else {
+            for arg in args {
+                switch NameSpec(arg) {
+                case .all: shown += all
+                case .group(let g):
+                    let matched = all.filter { $0.group == g }
+                    if matched.isEmpty { errors.append("\(g): ERROR (no such group)"); exit = 4 }
+                    shown += matched
+                case .process(let g, let n):
+                    let matched = all.filter { $0.group == g && $0.name == n }
+                    if matched.isEmpty { errors.append("\(arg): ERROR (no such process)"); exit = 4 }
+                    shown += matched
+                }
+            }
+        }
+        if json {
+            print(String(decoding: JSON.encode(shown), as: UTF8.self))
+        } else {
+            for e in errors { print(e) }
+            let width = max(30, shown.map(\.namespec.count).max() ?? 0) + 3
+            for p in shown {
+                let line = p.namespec.padding(toLength: width, withPad: " ", startingAt: 0)
+                    + p.statename.padding(toLength: 10, withPad: " ", startingAt: 0) + p.description
+                print(p.description.isEmpty ? line : line)
+            }
+        }
+        if shown.contains(where: { ["STOPPED", "EXITED", "FATAL", "UNKNOWN"].contains($0.statename) }) { exit = 3 }
+        return exit
+    }
+
+    /// supervisorctl's wording for a fault.
+    static func words(_ fault: Fault, _ message: String) -> String {
+        switch fault {
+        case .BAD_NAME: message.contains("group") ? "no such group" : "no such process"
+        case .NO_FILE: "no such file"
+        case .NOT_EXECUTABLE: "file is not executable"
+        case .ALREADY_STARTED: "already started"
+        case .SPAWN_ERROR: "spawn error"
+        case .ABNORMAL_TERMINATION: "abnormal termination"
+        case .NOT_RUNNING: "not running"
+        case .BAD_SIGNAL: "bad signal name"
+        case .SHUTDOWN_STATE: "shutting down"
+        default: message
+        }
+    }
+
+    static func exitCode(_ fault: Fault) -> Int32? {
+        switch fault {
+        case .SUCCESS, .ALREADY_STARTED: nil
+        case .SPAWN_ERROR, .ABNORMAL_TERMINATION, .NOT_RUNNING: 7
+        default: 1
+        }
+    }
+
+    /// Prints per-process results; returns the exit status.
+    func report(_ reply: Reply, spec: NameSpec, done: String, ignoring ignored: Fault? = nil) throws(CtlError) -> Int32 {
+        switch reply {
+        case .fault(let f):
+            if json {
+                print(String(decoding: JSON.encode(f), as: UTF8.self))
+            } else {
+                print("\(spec): ERROR (\(Self.words(f.error.code, f.error.message)))")
+            }
+            if case .group = spec, f.error.code == .BAD_NAME { return 2 }
+            return f.error.code == ignored ? 0 : Self.exitCode(f.error.code) ?? 0
+        case .ok(let body):
+            if json { return emit(body) }
+            var exit: Int32 = 0
+            for r in try decode([ProcessResult].self, body) {
+                print(r.code == .SUCCESS ? "\(r.namespec): \(done)" : "\(r.namespec): ERROR (\(Self.words(r.code, r.description)))")
+                if r.code != ignored, let code = Self.exitCode(r.code) { exit = code }
+            }
+            return exit
+        }
+    }
+
+    func operate(_ command: String, _ args: [String]) throws(CtlError) -> Int32 {
+        guard !args.isEmpty else {
+            printError("Error: \(command) requires a process name")
+            return 2
+        }
+        var exit: Int32 = 0
+        for arg in args {
+            let spec = NameSpec(arg)
+            if command == "restart" {
+                exit = try report(try call("POST", "/processes/\(spec.pathComponent)/stop"), spec: spec, done: "stopped", ignoring: .NOT_RUNNING)
+                exit = try report(try call("POST", "/processes/\(spec.pathComponent)/start"), spec: spec, done: "started", ignoring: .ALREADY_STARTED)
+            } else {
+                let ignored: Fault = command == "start" ? .ALREADY_STARTED : .NOT_RUNNING
+                let code = try report(try call("POST", "/processes/\(spec.pathComponent)/\(command)"), spec: spec,
+                                      done: command == "start" ? "started" : "stopped", ignoring: ignored)
+                if code != 0 { exit = code }
+            }
+        }
+        return exit
+    }
+
+    func signal(_ args: [String]) throws(CtlError) -> Int32 {
+        guard args.count >= 2 else {
+            printError("Error: signal requires a signal name and a process name")
+            return 2
+        }
+        var exit: Int32 = 0
+        for arg in args.dropFirst() {
+            let spec = NameSpec(arg)
+            let code = try report(try call("POST", "/processes/\(spec.pathComponent)/signal", body: JSON.encode(SignalRequest(signal: args[0]))),
+                                  spec: spec, done: "signalled")
+            if code != 0 { exit = code }
+        }
+        return exit
+    }
+
+    func pid(_ args: [String]) throws(CtlError) -> Int32 {
+        if args.isEmpty {
+            guard case .ok(let body) = try call("GET", "/supervisor") else { return 1 }
+            print(try decode(SupervisorInfo.self, body).pid)
+            return 0
+        }
+        var exit: Int32 = 0
+        for arg in args {
+            switch try call("GET", "/processes/\(NameSpec(arg).pathComponent)") {
+            case .fault:
+                print("No such process \(arg)")
+                exit = 1
+            case .ok(let body):
+                for p in try decode([ProcessStatus].self, body) {
+                    print(p.pid)
+                    if p.pid == 0 && arg != "all" { exit = 7 }
+                }
+            }
+        }
+        return exit
+    }
+
+    func tail(_ args: [String]) throws(CtlError) -> Int32 {
+        var follow = false, bytes = 1600
+        var rest: [String] = []
+        for a in args {
+            if a == "-f" { follow = true } else if a.hasPrefix("-"), let n = Int(a.dropFirst()) { bytes = n } else { rest.append(a) }
+        }
+        guard let name = rest.first else {
+            printError("Error: tail requires a process name")
+            return 2
+        }
+        let channel = rest.count > 1 ? rest[1] : "stdout"
+        let path = "/processes/\(NameSpec(name).pathComponent)/log/\(channel)"
+        return try readLog(path, follow: follow, bytes: bytes, name: name)
+    }
+
+    func maintail(_ args: [String]) throws(CtlError) -> Int32 {
+        let follow = args.contains("-f")
+        let bytes = args.compactMap { $0.hasPrefix("-") ? Int($0.dropFirst()) : nil }.first ?? 1600
+        return try readLog("/log", follow: follow, bytes: bytes, name: "minderd")
+    }
+
+    func readLog(_ path: String, follow: Bool, bytes: Int, name: String) throws(CtlError) -> Int32 {
+        switch try call("GET", "\(path)?tail=\(bytes)") {
+        case .fault(let f):
+            print("\(name): ERROR (\(Self.words(f.error.code, f.error.message)))")
+            return 1
+        case .ok(let body):
+            var chunk = try decode(LogChunk.self, body)
+            if follow { print("==> Press Ctrl-C to exit <==") }
+            FileHandle.standardOutput.write(Data(chunk.data.utf8))
+            guard follow else { return 0 }
+            // Carries the offset forward as supervisord's tail protocol does.
+            while true {
+                usleep(250_000)
+                guard case .ok(let more) = try call("GET", "\(path)?offset=\(chunk.offset)&length=65536") else { return 1 }
+                chunk = try decode(LogChunk.self, more)
+                if !chunk.data.isEmpty { FileHandle.standardOutput.write(Data(chunk.data.utf8)) }
+            }
+        }
+    }
+
+    func clear(_ args: [String]) throws(CtlError) -> Int32 {
+        var exit: Int32 = 0
+        for arg in args {
+            let spec = NameSpec(arg)
+            let code = try report(try call("DELETE", "/processes/\(spec.pathComponent)/log"), spec: spec, done: "cleared")
+            if code != 0 { exit = code }
+        }
+        return exit
+    }
+
+    func avail() throws(CtlError) -> Int32 {
+        guard case .ok(let body) = try call("GET", "/processes") else { return 1 }
+        if json { return emit(body) }
+        for p in try decode([ProcessStatus].self, body) {
+            print(p.namespec.padding(toLength: 32, withPad: " ", startingAt: 0) + " in use")
+        }
+        return 0
+    }
+
+    func reread() throws(CtlError) -> Int32 {
+        switch try call("POST", "/reread") {
+        case .fault(let f):
+            print("ERROR: CANT_REREAD: \(f.error.message)")
+            return 1
+        case .ok(let body):
+            if json { return emit(body) }
+            let d = try decode(ConfigDiff.self, body)
+            let lines = d.added.map { ($0, "available") } + d.changed.map { ($0, "changed") } + d.removed.map { ($0, "disappeared") }
+            if lines.isEmpty { print("No config updates to processes") }
+            for (name, what) in lines.sorted(by: { $0.0 < $1.0 }) { print("\(name): \(what)") }
+            return 0
+        }
+    }
+
+    func update(_ args: [String]) throws(CtlError) -> Int32 {
+        let groups = args.filter { $0 != "all" }
+        let query = groups.isEmpty ? "" : "?groups=" + groups.joined(separator: ",")
+        switch try call("POST", "/update" + query) {
+        case .fault(let f):
+            print("ERROR: \(f.error.code.rawValue): \(f.error.message)")
+            return 1
+        case .ok(let body):
+            if json { return emit(body) }
+            let d = try decode(ConfigDiff.self, body)
+            for name in d.removed { print("\(name): stopped"); print("\(name): removed process group") }
+            for name in d.changed { print("\(name): stopped"); print("\(name): updated process group") }
+            for name in d.added { print("\(name): added process group") }
+            return 0
+        }
+    }
+
+    func simple(_ path: String, done: String) throws(CtlError) -> Int32 {
+        switch try call("POST", path) {
+        case .fault(let f):
+            print("ERROR: \(f.error.code == .SHUTDOWN_STATE ? "already shutting down" : f.error.message)")
+            return 1
+        case .ok(let body):
+            if json { return emit(body) }
+            print(done)
+            return 0
+        }
+    }
+
+    // MARK: shell
+
+    func shell() {
+        _ = run(["status"])
+        while true {
+            print("\(prompt)> ", terminator: "")
+            guard let line = readLine() else {
+                print()
+                return
+            }
+            let words = line.split(whereSeparator: \.isWhitespace).map(String.init)
+            guard let first = words.first else { continue }
+            if first == "quit" || first == "exit" { return }
+            _ = run(words)
+        }
+    }
+}

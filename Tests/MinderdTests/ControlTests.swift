@@ -1,0 +1,176 @@
+import Foundation
+import MinderControl
+import Testing
+
+/// minderctl and raw HTTP against a real minderd on a real socket.
+@Suite(.serialized) struct ControlTests {
+    static let programs = """
+        [unix_http_server]
+        file=%(here)s/m.sock
+
+        [program:sleeper]
+        command=sleep 1000
+        startsecs=0
+
+        [program:hello]
+        command=/bin/sh -c 'echo hello;exec sleep 1000'
+        startsecs=0
+
+        [program:manual]
+        command=sleep 1000
+        autostart=false
+        startsecs=0
+
+        [program:w]
+        command=sleep 1000
+        process_name=w%(process_num)d
+        numprocs=2
+        startsecs=0
+
+        [group:pool]
+        programs=w
+        """
+
+    var minderctlPath: String { (minderdPath as NSString).deletingLastPathComponent + "/minderctl" }
+
+    func ctl(_ d: DaemonHarness, _ args: String...) throws -> RunResult {
+        try run(minderctlPath, ["-c", d.configPath] + args)
+    }
+
+    func statusPIDs(_ d: DaemonHarness) throws -> [String: Int32] {
+        let out = try run(minderctlPath, ["-c", d.configPath, "--json", "status"]).stdout
+        let list = try JSON.decode([ProcessStatus].self, Array(out.utf8))
+        return Dictionary(uniqueKeysWithValues: list.map { ($0.namespec, $0.pid) })
+    }
+
+    @Test func minderctlCommands() throws {
+        let d = try DaemonHarness(Self.programs)
+        try d.waitForLog("success: w1 entered RUNNING")
+        try d.waitForLog("success: hello entered RUNNING")
+
+        let status = try ctl(d, "status")
+        #expect(status.status == 3, "manual is STOPPED")
+        let lines = status.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.map { String($0.prefix(33)).trimmingCharacters(in: .whitespaces) } == ["hello", "manual", "pool:w0", "pool:w1", "sleeper"])
+        #expect(lines[1] == "manual                           STOPPED   Not started")
+        #expect(lines[4].hasPrefix("sleeper                          RUNNING   pid ") && lines[4].contains(", uptime 0:00:0"))
+
+        #expect(try ctl(d, "start", "manual").stdout == "manual: started\n")
+        let again = try ctl(d, "start", "manual")
+        #expect(again.stdout == "manual: ERROR (already started)\n" && again.status == 0)
+        #expect(try ctl(d, "status", "manual").status == 0)
+        let bad = try ctl(d, "stop", "nope")
+        #expect(bad.stdout == "nope: ERROR (no such process)\n" && bad.status == 1)
+        #expect(try ctl(d, "stop", "pool:*").stdout == "pool:w0: stopped\npool:w1: stopped\n")
+        #expect(try ctl(d, "status", "pool:*").status == 3)
+        #expect(try ctl(d, "start", "all").stdout.contains("pool:w1: started"))
+        let restarted = try statusPIDs(d)
+        #expect(try ctl(d, "restart", "sleeper").stdout == "sleeper: stopped\nsleeper: started\n")
+        #expect(try statusPIDs(d)["sleeper"] != restarted["sleeper"])
+
+        let badSignal = try ctl(d, "signal", "BOGUS", "sleeper")
+        #expect(badSignal.stdout == "sleeper: ERROR (bad signal name)\n" && badSignal.status == 1)
+        #expect(try ctl(d, "signal", "STOP", "sleeper").stdout == "sleeper: signalled\n")
+        _ = try ctl(d, "signal", "CONT", "sleeper")
+        let pids = try statusPIDs(d)
+        #expect(try ctl(d, "pid", "sleeper").stdout == "\(pids["sleeper"]!)\n")
+        #expect(try ctl(d, "pid").stdout == "\(d.pid)\n")
+        #expect(try ctl(d, "version").stdout == "0.1.0\n")
+
+        try waitUntil("hello's output") { (try? ctl(d, "tail", "hello").stdout) == "hello\n" }
+        #expect(try ctl(d, "clear", "hello").stdout == "hello: cleared\n")
+        try waitUntil("hello's log cleared") { (try? ctl(d, "tail", "hello").stdout) == "" }
+        #expect(try ctl(d, "maintail", "-100000").stdout.contains("spawned: 'hello'"))
+
+        #expect(try ctl(d, "shutdown").stdout == "Shut down\n")
+        #expect(try d.waitForExit() == 0)
+        let gone = try ctl(d, "status")
+        #expect(gone.status != 0 && gone.stderr.contains("no such file"))
+    }
+
+    @Test func updateRestartsOnlyWhatChanged() throws {
+        let d = try DaemonHarness(Self.programs)
+        try d.waitForLog("success: w1 entered RUNNING")
+        let before = try statusPIDs(d)
+        // hello changes, manual disappears, extra appears; sleeper and the pool stay.
+        let edited = Self.programs
+            .replacingOccurrences(of: "echo hello;exec sleep 1000", with: "echo hello again;exec sleep 1000")
+            .replacingOccurrences(of: "[program:manual]\ncommand=sleep 1000\nautostart=false\nstartsecs=0\n", with: "[program:extra]\ncommand=sleep 1000\nstartsecs=0\n")
+        try DaemonHarness.config(edited).write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        #expect(try ctl(d, "reread").stdout == "extra: available\nhello: changed\nmanual: disappeared\n")
+        let update = try ctl(d, "update")
+        #expect(update.status == 0)
+        #expect(update.stdout.contains("manual: removed process group") && update.stdout.contains("hello: updated process group")
+            && update.stdout.contains("extra: added process group"))
+        try waitUntil("the new programs to run") { ((try? statusPIDs(d)) ?? [:])["extra"].map { $0 > 0 } ?? false }
+        let after = try statusPIDs(d)
+        #expect(after["sleeper"] == before["sleeper"] && after["pool:w0"] == before["pool:w0"] && after["pool:w1"] == before["pool:w1"])
+        #expect(after["hello"] != before["hello"] && after["manual"] == nil)
+        #expect(try ctl(d, "reread").stdout == "No config updates to processes\n")
+
+        // A broken config changes nothing and says why.
+        try DaemonHarness.config(edited + "\n[program:broken]\nautostart=maybe\n").write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        let refused = try ctl(d, "update")
+        #expect(refused.status == 1 && refused.stdout.contains("CANT_REREAD") && refused.stdout.contains("autostart"))
+        #expect(try statusPIDs(d) == after)
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func badRequestsGetErrorsAndTheDaemonKeepsServing() throws {
+        let d = try DaemonHarness(Self.programs)
+        try d.waitForLog("success: sleeper entered RUNNING")
+        let socket = d.dir.path + "/m.sock"
+        let client = ControlClient(socketPath: socket)
+        func raw(_ bytes: [UInt8]) -> Int32 {
+            let fd = Foundation.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(socket.utf8) + [0]) }
+            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+            _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            return fd
+        }
+        // A client that connects and sends nothing, one with random bytes, one cut short.
+        let silent = raw([])
+        defer { close(silent) }
+        close(raw((0..<4096).map { _ in UInt8.random(in: 0...255) }))
+        close(raw(Array("POST /api/v1/processes/sleeper/st".utf8)))
+        close(raw(Array("GET /api/v1/processes HTTP/1.1\r\nContent-Length: 50\r\n\r\n{\"a\"".utf8)))
+
+        #expect(try client.request("GET", "/api/v1/nowhere").status == 404)
+        #expect(try client.request("DELETE", "/api/v1/processes").status == 405)
+        #expect(try client.request("POST", "/api/v1/processes/sleeper/signal", body: Array("{not json".utf8)).status == 400)
+        #expect(try client.request("POST", "/api/v1/processes/sleeper/signal", body: Array(repeating: 32, count: (1 << 20) + 10)).status == 413)
+        #expect(try client.request("POST", "/api/v1/processes/nope/start").status == 404)
+        let pid = try statusPIDs(d)["sleeper"]
+
+        // 50 clients at once.
+        let ok = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 50) { _ in
+            if (try? client.request("GET", "/api/v1/processes/sleeper"))?.status == 200 { ok.withLock { $0 += 1 } }
+        }
+        #expect(ok.withLock { $0 } == 50)
+        #expect(try statusPIDs(d)["sleeper"] == pid, "no bad request disturbed a child")
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func aUserOtherThanTheOwnerIsRefusedByTheDaemon() throws {
+        guard geteuid() == 0 else {
+            print("ControlTests: switching users needs root; skipped")
+            return
+        }
+        let d = try DaemonHarness(Self.programs.replacingOccurrences(of: "file=%(here)s/m.sock", with: "file=%(here)s/m.sock\nchmod=0777"))
+        chmod(d.dir.path, 0o755)
+        try d.waitForLog("success: sleeper entered RUNNING")
+        let r = try run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/curl", "-s",
+                                             "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", d.dir.path + "/m.sock",
+                                             "http://localhost/api/v1/supervisor"])
+        #expect(r.stdout == "403", "\(r.stdout) \(r.stderr)")
+        try d.waitForLog("control socket: refused a client (pid ")
+        #expect(d.log.contains("uid 65534)"))
+        #expect(try run(minderctlPath, ["-c", d.configPath, "pid"]).stdout == "\(d.pid)\n", "root is still served")
+        #expect(try d.stop() == 0)
+    }
+}
+
+import Synchronization
