@@ -179,8 +179,7 @@ public struct ProcessMachine: Sendable {
             lastExit = status
             state = .stopped
             deadline = nil
-            let expected: Bool = if case .exited(let code) = status { config.exitcodes.contains(Int(code)) } else { false }
-            return [.log(expected ? .info : .warn, "stopped: \(name) (\(status))")]
+            return [.log(isExpected(status) ? .info : .warn, "stopped: \(name) (\(status))")]
 
         case (.exited(let status), _):
             // Exit of a process we no longer track as running: record it only.
@@ -191,6 +190,12 @@ public struct ProcessMachine: Sendable {
         default:
             return []
         }
+    }
+
+    /// An exit code listed in exitcodes; death by a signal never is.
+    private func isExpected(_ status: ProcessExit) -> Bool {
+        if case .exited(let code) = status { return config.exitcodes.contains(Int(code)) }
+        return false
     }
 
     private mutating func spawn(now: Double) -> [ProcessAction] {
@@ -234,7 +239,7 @@ public struct ProcessMachine: Sendable {
         state = .exited
         backoff = 0
         deadline = nil
-        let expected: Bool = if case .exited(let code) = status { config.exitcodes.contains(Int(code)) } else { false }
+        let expected = isExpected(status)
         var actions: [ProcessAction] = [.log(expected ? .info : .warn, "exited: \(name) (\(status); \(expected ? "expected" : "not expected"))")]
         let restart = switch config.autorestart {
         case .always: true

@@ -105,8 +105,7 @@ import Testing
         let launcher = try run(minderdPath, ["-c", config], cwd: dir.path)
         #expect(launcher.status == 0, "the launching process exits once the daemon is detached: \(launcher.stderr)")
         let pidfile = dir.path + "/minderd.pid"
-        try waitUntil("the pidfile") { (try? String(contentsOfFile: pidfile, encoding: .utf8))?.hasSuffix("\n") == true }
-        let pid = Int32(try String(contentsOfFile: pidfile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
+        let pid = try pidWritten(to: pidfile)
         defer { kill(pid, SIGKILL) }
         #expect(isAlive(pid))
         #expect(getsid(pid) == pid, "the daemon leads its own session")

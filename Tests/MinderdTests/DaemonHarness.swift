@@ -124,3 +124,14 @@ func waitUntil(_ what: String, timeout: Double = 30, _ condition: () -> Bool) th
         usleep(20_000)
     }
 }
+
+/// Waits for a pid a child wrote to `path` (a line ending in a newline) and returns it.
+func pidWritten(to path: String) throws -> Int32 {
+    var pid: Int32?
+    try waitUntil("a pid in \(path)") {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasSuffix("\n") else { return false }
+        pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        return pid != nil
+    }
+    return pid!
+}

@@ -77,9 +77,7 @@ import Testing
             startsecs=0
             stopasgroup=true
             """)
-        let pidFile = d.dir.path + "/grandchild.pid"
-        try waitUntil("the grandchild's pid") { FileManager.default.fileExists(atPath: pidFile) && (try? String(contentsOfFile: pidFile, encoding: .utf8))?.isEmpty == false }
-        let grandchild = Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
+        let grandchild = try pidWritten(to: d.dir.path + "/grandchild.pid")
         #expect(isAlive(grandchild))
         #expect(try d.stop() == 0)
         #expect(d.log.contains("stopped: family (terminated by SIGTERM)"))
@@ -92,11 +90,7 @@ import Testing
             command=/bin/sh -c 'setsid sleep 1000 & echo $! > %(here)s/setsid.pid;(setsid sh -c "sleep 1000 & echo \\$! > %(here)s/daemon.pid" &);exec sleep 1000'
             startsecs=0
             """)
-        let files = [d.dir.path + "/setsid.pid", d.dir.path + "/daemon.pid"]
-        try waitUntil("both escaped pids") {
-            files.allSatisfy { (try? String(contentsOfFile: $0, encoding: .utf8))?.hasSuffix("\n") == true }
-        }
-        let escaped = try files.map { Int32(try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))! }
+        let escaped = try ["setsid.pid", "daemon.pid"].map { try pidWritten(to: d.dir.path + "/" + $0) }
         defer { for pid in escaped { kill(pid, SIGKILL) } }
         #expect(escaped.allSatisfy(isAlive))
         let child = try d.pid(of: "escapes")
