@@ -18,7 +18,7 @@ public final class ControlServer: Sendable {
     let path: String
 
     /// Binds the socket (mode and owner from the config) and starts serving.
-    public init(server: UnixServer, bridge: ControlBridge, logger: Logger,
+    public init(server: UnixServer, bridge: ControlBridge, capture: LogCapture, logger: Logger,
                 loadConfig: @escaping @Sendable () -> ConfigLoadResult) throws {
         path = server.file
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -27,7 +27,8 @@ public final class ControlServer: Sendable {
         let allowedUIDsFinal = allowedUIDs
         let allowedGID: UInt32? = server.chownGID >= 0 ? UInt32(server.chownGID) : nil
         let credentials = server.username.map { (user: $0, password: server.password ?? "") }
-        let context = HandlerContext(bridge: bridge, logger: logger, loadConfig: loadConfig, credentials: credentials)
+        let context = HandlerContext(bridge: bridge, capture: capture, logger: logger, loadConfig: loadConfig,
+                                     credentials: credentials)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .childChannelInitializer { channel in
@@ -80,6 +81,7 @@ public final class ControlServer: Sendable {
 
 struct HandlerContext: Sendable {
     let bridge: ControlBridge
+    let capture: LogCapture
     let logger: Logger
     let loadConfig: @Sendable () -> ConfigLoadResult
     let credentials: (user: String, password: String)?
@@ -138,7 +140,34 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             send(.fault(.FAILED, "authentication required").with(status: 401))
             return
         }
-        Router(context: context).route(head, body, send)
+        let channel = ctx.channel
+        let capture = context.capture
+        let stream: @Sendable (String, Int) -> Void = { path, tail in
+            Self.follow(path: path, tail: tail, channel: channel, capture: capture, version: head.version)
+        }
+        Router(context: context).route(head, body, send, stream)
+    }
+
+    /// A chunked reply that carries every byte written to the log from now on, until the client goes.
+    static func follow(path: String, tail: Int, channel: any Channel, capture: LogCapture, version: HTTPVersion) {
+        channel.eventLoop.execute {
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: "text/plain; charset=utf-8")
+            headers.add(name: "transfer-encoding", value: "chunked")
+            let head = HTTPResponseHead(version: version, status: .ok, headers: headers)
+            channel.writeAndFlush(HTTPServerResponsePart.head(head), promise: nil)
+            let id = capture.follow(path: path, tail: tail) { bytes in
+                guard !bytes.isEmpty else { return }
+                channel.eventLoop.execute {
+                    // A follower that does not keep up loses output rather than holding memory or anyone else.
+                    guard channel.isActive, channel.isWritable else { return }
+                    var buffer = channel.allocator.buffer(capacity: bytes.count)
+                    buffer.writeBytes(bytes)
+                    channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(buffer)), promise: nil)
+                }
+            }
+            channel.closeFuture.whenComplete { _ in capture.unfollow(path: path, id: id) }
+        }
     }
 
     func authorized(_ head: HTTPRequestHead, _ credentials: (user: String, password: String)) -> Bool {
@@ -177,7 +206,8 @@ extension ControlReply {
 struct Router {
     let context: HandlerContext
 
-    func route(_ head: HTTPRequestHead, _ body: [UInt8], _ send: @escaping @Sendable (ControlReply) -> Void) {
+    func route(_ head: HTTPRequestHead, _ body: [UInt8], _ send: @escaping @Sendable (ControlReply) -> Void,
+               _ stream: @escaping @Sendable (String, Int) -> Void) {
         let (path, query) = Self.split(head.uri)
         guard path.hasPrefix(ControlAPI.prefix + "/") || path == ControlAPI.prefix else {
             return send(.fault(.UNKNOWN_METHOD, "no such endpoint: \(path)"))
@@ -226,9 +256,9 @@ struct Router {
             }
         case "processes" where parts.count == 4 && parts[2] == "log" && ["stdout", "stderr"].contains(parts[3]):
             guard method == .GET else { return wrongMethod("GET") }
-            readLog(.logPath(NameSpec(parts[1]), channel: parts[3]), query, send)
+            readLog(.logPath(NameSpec(parts[1]), channel: parts[3]), query, send, stream)
         case "log" where parts.count == 1:
-            method == .GET ? readLog(.mainLogPath, query, send) : wrongMethod("GET")
+            method == .GET ? readLog(.mainLogPath, query, send, stream) : wrongMethod("GET")
         case "reread" where parts.count == 1:
             method == .POST ? withConfig { .reread($0) } : wrongMethod("POST")
         case "update" where parts.count == 1:
@@ -245,12 +275,15 @@ struct Router {
     }
 
     /// Asks the loop where the log is, then reads it on a worker thread.
-    func readLog(_ request: ControlRequest, _ query: [String: String], _ send: @escaping @Sendable (ControlReply) -> Void) {
+    func readLog(_ request: ControlRequest, _ query: [String: String], _ send: @escaping @Sendable (ControlReply) -> Void,
+                 _ stream: @escaping @Sendable (String, Int) -> Void) {
         let tail = query["tail"].flatMap(Int.init)
         let offset = query["offset"].flatMap(Int.init)
         let length = query["length"].flatMap(Int.init) ?? 1600
+        let follow = query["follow"].map { $0 != "false" && $0 != "0" } ?? false
         context.bridge.submit(request) { reply in
             guard case .file(let path) = reply else { return send(reply) }
+            if follow { return stream(path, tail ?? 1600) }
             DispatchQueue.global().async {
                 send(LogReader.read(path: path, tail: offset == nil ? (tail ?? 1600) : nil, offset: offset ?? 0, length: length))
             }

@@ -86,7 +86,7 @@ public enum Daemon {
         if let unix = config.unixServer {
             bridge = ControlBridge()
             do {
-                server = try ControlServer(server: unix, bridge: bridge!, logger: logger, loadConfig: reload)
+                server = try ControlServer(server: unix, bridge: bridge!, capture: capture, logger: logger, loadConfig: reload)
                 if unix.username == nil {
                     logger.info("control socket \(unix.file) has no username/password; the socket's owner and mode guard it")
                 }

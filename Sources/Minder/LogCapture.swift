@@ -21,7 +21,12 @@ public struct LogSink: Sendable, Hashable {
 }
 
 public final class LogCapture: @unchecked Sendable {
+    /// Receives what is written to a followed file, on the log thread: it must not block.
+    public typealias Follower = @Sendable ([UInt8]) -> Void
+
     private enum Command {
+        case follow(path: String, id: Int, tail: Int, Follower)
+        case unfollow(path: String, id: Int)
         case capture(fd: Int32, sink: LogSink)
         case write([UInt8], sink: LogSink)
         case reopen
@@ -38,6 +43,8 @@ public final class LogCapture: @unchecked Sendable {
     // Owned by the log thread alone.
     private var files: [String: RotatingFile] = [:]
     private var captures: [Int32: LogSink] = [:]
+    private var followers: [String: [Int: Follower]] = [:]
+    private let nextFollower = Mutex(0)
     private var buffer = [UInt8](repeating: 0, count: 128 * 1024)
 
     public init() {
@@ -56,6 +63,19 @@ public final class LogCapture: @unchecked Sendable {
     public func capture(fd: Int32, into sink: LogSink) { send(.capture(fd: fd, sink: sink)) }
 
     public func write(_ bytes: [UInt8], to sink: LogSink) { send(.write(bytes, sink: sink)) }
+
+    /// Streams a file: first its last `tail` bytes, then every byte written to it, with no gap
+    /// or repeat in between (the log thread is the file's only writer). Returns an id for unfollow.
+    public func follow(path: String, tail: Int, _ follower: @escaping Follower) -> Int {
+        let id = nextFollower.withLock { n in
+            n += 1
+            return n
+        }
+        send(.follow(path: path, id: id, tail: tail, follower))
+        return id
+    }
+
+    public func unfollow(path: String, id: Int) { send(.unfollow(path: path, id: id)) }
 
     /// Empties a log file (supervisorctl's clear).
     public func truncate(_ sink: LogSink) { send(.truncate(sink)) }
@@ -98,11 +118,17 @@ public final class LogCapture: @unchecked Sendable {
         }
         for command in pending {
             switch command {
+            case .follow(let path, let id, let tail, let follower):
+                follower(Self.lastBytes(of: path, tail))
+                followers[path, default: [:]][id] = follower
+            case .unfollow(let path, let id):
+                followers[path]?[id] = nil
             case .capture(let fd, let sink):
                 captures[fd] = sink
                 _ = mn_epoll_add(epollFD, fd, UInt64(UInt32(bitPattern: fd)))
             case .write(let bytes, let sink):
                 file(for: sink).write(bytes[...])
+                notify(sink.path, bytes[...])
             case .reopen:
                 for file in files.values { file.reopen() }
             case .truncate(let sink):
@@ -130,6 +156,7 @@ public final class LogCapture: @unchecked Sendable {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n > 0 {
                 file(for: sink).write(buffer[0..<n])
+                notify(sink.path, buffer[0..<n])
                 continue
             }
             if n < 0 && errno == EINTR { continue }
@@ -139,6 +166,25 @@ public final class LogCapture: @unchecked Sendable {
             captures[fd] = nil
             return
         }
+    }
+
+    private func notify(_ path: String, _ bytes: ArraySlice<UInt8>) {
+        guard let list = followers[path], !list.isEmpty else { return }
+        let copy = Array(bytes)
+        for follower in list.values { follower(copy) }
+    }
+
+    static func lastBytes(of path: String, _ count: Int) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var st = stat()
+        fstat(fd, &st)
+        let size = Int(st.st_size)
+        let start = max(0, size - max(0, count))
+        var buffer = [UInt8](repeating: 0, count: size - start)
+        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(start)) }
+        return Array(buffer.prefix(max(0, n)))
     }
 
     private func finish() {

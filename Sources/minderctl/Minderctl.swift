@@ -329,22 +329,28 @@ struct Ctl {
     }
 
     func readLog(_ path: String, follow: Bool, bytes: Int, name: String) throws(CtlError) -> Int32 {
+        if follow {
+            FileHandle.standardOutput.write(Data("==> Press Ctrl-C to exit <==\n".utf8))
+            let failed: ControlClient.Response?
+            do {
+                failed = try client.stream(ControlAPI.prefix + "\(path)?follow=1&tail=\(bytes)") { data in
+                    FileHandle.standardOutput.write(Data(data))
+                }
+            } catch {
+                throw CtlError(description: error.description)
+            }
+            guard let failed else { return 0 }
+            let fault = try? JSON.decode(ErrorReply.self, failed.body)
+            print("\(name): ERROR (\(fault.map { Self.words($0.error.code, $0.error.message) } ?? "HTTP \(failed.status)"))")
+            return 1
+        }
         switch try call("GET", "\(path)?tail=\(bytes)") {
         case .fault(let f):
             print("\(name): ERROR (\(Self.words(f.error.code, f.error.message)))")
             return 1
         case .ok(let body):
-            var chunk = try decode(LogChunk.self, body)
-            if follow { print("==> Press Ctrl-C to exit <==") }
-            FileHandle.standardOutput.write(Data(chunk.data.utf8))
-            guard follow else { return 0 }
-            // Carries the offset forward as supervisord's tail protocol does.
-            while true {
-                usleep(250_000)
-                guard case .ok(let more) = try call("GET", "\(path)?offset=\(chunk.offset)&length=65536") else { return 1 }
-                chunk = try decode(LogChunk.self, more)
-                if !chunk.data.isEmpty { FileHandle.standardOutput.write(Data(chunk.data.utf8)) }
-            }
+            FileHandle.standardOutput.write(Data(try decode(LogChunk.self, body).data.utf8))
+            return 0
         }
     }
 

@@ -88,6 +88,40 @@ import Testing
         #expect(gone.status != 0 && gone.stderr.contains("no such file"))
     }
 
+    @Test func tailFollowStreamsEveryLineOnce() throws {
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:ticker]
+            command=/bin/sh -c 'i=0;while :;do i=$((i+1));echo tick $i;sleep 0.02;done'
+            startsecs=0
+            stdout_logfile=%(here)s/ticker.log
+            stdout_logfile_maxbytes=200
+            stdout_logfile_backups=2
+            """)
+        try d.waitForLog("spawned: 'ticker'")
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: minderctlPath)
+        follower.arguments = ["-c", d.configPath, "tail", "-f", "ticker"]
+        let out = d.dir.path + "/follow.out"
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        follower.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        try follower.run()
+        defer { kill(follower.processIdentifier, SIGKILL) }
+        // Rotation every 200 bytes does not interrupt the stream.
+        try waitUntil("30 streamed ticks") {
+            ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").count > 30
+        }
+        kill(follower.processIdentifier, SIGTERM)
+        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        #expect(lines.first == "==> Press Ctrl-C to exit <==")
+        let numbers = lines.dropFirst().compactMap { $0.hasPrefix("tick ") ? Int($0.dropFirst(5)) : nil }
+        #expect(numbers.count >= 30)
+        #expect(zip(numbers, numbers.dropFirst()).allSatisfy { $1 == $0 + 1 }, "no line lost or repeated: \(numbers)")
+        #expect(try d.stop() == 0)
+    }
+
     @Test func updateRestartsOnlyWhatChanged() throws {
         let d = try DaemonHarness(Self.programs)
         try d.waitForLog("success: w1 entered RUNNING")
