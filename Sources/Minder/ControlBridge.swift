@@ -24,6 +24,11 @@ public enum ControlRequest: Sendable {
     case reread(ConfigLoadResult)
     case update(ConfigLoadResult, groups: [String]?)
     case reload(ConfigLoadResult)
+    /// supervisorctl's add: a group of the config file that is not active yet.
+    case addGroup(ConfigLoadResult, String)
+    case removeGroup(String)
+    /// supervisorctl's avail: every process of the config file, and whether it is in use.
+    case configInfo(ConfigLoadResult)
     case shutdown
 }
 

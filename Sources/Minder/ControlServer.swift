@@ -267,6 +267,15 @@ struct Router {
             withConfig { .update($0, groups: groups) }
         case "reload" where parts.count == 1:
             method == .POST ? withConfig { .reload($0) } : wrongMethod("POST")
+        case "groups" where parts.count == 2:
+            let name = parts[1]
+            switch method {
+            case .POST: withConfig { .addGroup($0, name) }
+            case .DELETE: submit(.removeGroup(name))
+            default: wrongMethod("POST or DELETE")
+            }
+        case "config" where parts.count == 1:
+            method == .GET ? withConfig { .configInfo($0) } : wrongMethod("GET")
         case "shutdown" where parts.count == 1:
             method == .POST ? submit(.shutdown) : wrongMethod("POST")
         default:

@@ -55,6 +55,15 @@ extension Supervisor {
                 indices = Array(entries.indices)
             }
             return .ok(sortedForDisplay(indices).map(info))
+        case .configInfo(let result):
+            guard let file = result.config else { return cantReread(result) }
+            let active = Set(entries.map(\.namespec))
+            return .ok(file.groups.flatMap { g in
+                g.processes.map { p in
+                    ConfigEntry(name: p.name, group: g.name, inuse: active.contains(g.name == p.name ? p.name : "\(g.name):\(p.name)"),
+                                autostart: p.autostart, group_priority: g.priority, process_priority: p.priority)
+                }
+            })
         case .mainLogPath:
             return .file(Paths.absolute(config.supervisord.logfile, cwd: FileManager.default.currentDirectoryPath))
         case .logPath(let spec, let channel):
@@ -131,6 +140,36 @@ extension Supervisor {
             logger.warning("reload requested through the control API")
             beginStopping(.reloading(newConfig))
             return .ok(["result": "reloading"])
+        case .addGroup(let result, let name):
+            guard let file = result.config else { return cantReread(result) }
+            guard let group = file.groups.first(where: { $0.name == name }) else {
+                return .fault(.BAD_NAME, "no such process/group: \(name)")
+            }
+            if config.groups.contains(where: { $0.name == name }) {
+                return .fault(.ALREADY_ADDED, "process group already active: \(name)")
+            }
+            if group.processes.contains(where: { $0.section.hasPrefix("eventlistener:") || $0.section.hasPrefix("fcgi-program:") }) {
+                return .fault(.CANT_REREAD, "[\(group.section)]: Minder cannot run this section type yet")
+            }
+            config.groups.append(group)
+            let first = entries.count
+            entries += group.processes.map { Entry(machine: ProcessMachine(config: $0), group: group.name) }
+            logger.info("added process group \(name)")
+            for i in first..<entries.count where entries[i].machine.config.autostart { feed(i, .start) }
+            return .ok(["added": name])
+        case .removeGroup(let name):
+            guard config.groups.contains(where: { $0.name == name }) else {
+                return .fault(.BAD_NAME, "no such process/group: \(name)")
+            }
+            if entries.contains(where: { $0.group == name && ($0.machine.state.isRunningState || $0.machine.state == .stopping) }) {
+                return .fault(.STILL_RUNNING, "process/group still running: \(name)")
+            }
+            entries.removeAll { $0.group == name }
+            config.groups.removeAll { $0.name == name }
+            byPID = [:]
+            for (i, e) in entries.enumerated() { if let pid = e.machine.pid { byPID[pid] = i } }
+            logger.info("removed process group \(name)")
+            return .ok(["removed": name])
         case .shutdown:
             logger.warning("shutdown requested through the control API")
             beginStopping(.shuttingDown)

@@ -229,3 +229,24 @@ public enum JSON {
         try JSONDecoder().decode(type, from: Data(bytes))
     }
 }
+
+/// One process of the config file, for `avail`.
+public struct ConfigEntry: Codable, Sendable, Equatable {
+    public var name: String
+    public var group: String
+    public var namespec: String
+    public var inuse: Bool
+    public var autostart: Bool
+    public var group_priority: Int
+    public var process_priority: Int
+
+    public init(name: String, group: String, inuse: Bool, autostart: Bool, group_priority: Int, process_priority: Int) {
+        self.name = name
+        self.group = group
+        self.namespec = group == name ? name : "\(group):\(name)"
+        self.inuse = inuse
+        self.autostart = autostart
+        self.group_priority = group_priority
+        self.process_priority = process_priority
+    }
+}

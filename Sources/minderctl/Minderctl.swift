@@ -56,7 +56,7 @@ struct Ctl {
     static let helpText = """
         commands: status [name|group:*|all ...], start|stop|restart name|group:*|all ..., \
         signal SIG name|group:*|all ..., pid [name|all], tail [-f|-N] name [stdout|stderr], maintail [-f|-N], \
-        clear name|all ..., avail, reread, update [all|group ...], reload, shutdown, version, help
+        clear name|all ..., avail, reread, update [all|group ...], add group ..., remove group ..., reload, shutdown, version, help
         """
 
     /// Finds the server as supervisorctl does: -s, else [supervisorctl] serverurl, else [unix_http_server] file.
@@ -137,6 +137,8 @@ struct Ctl {
             case "maintail": return try maintail(args)
             case "clear": return try clear(args)
             case "avail": return try avail()
+            case "add": return try groups(args, method: "POST", done: "added process group")
+            case "remove": return try groups(args, method: "DELETE", done: "removed process group")
             case "reread": return try reread()
             case "update": return try update(args)
             case "reload": return try simple("/reload", done: "Restarted minderd")
@@ -364,13 +366,41 @@ struct Ctl {
         return exit
     }
 
+    /// supervisorctl's avail: `%-32s %-9s %-9s %s`.
     func avail() throws(CtlError) -> Int32 {
-        guard case .ok(let body) = try call("GET", "/processes") else { return 1 }
-        if json { return emit(body) }
-        for p in try decode([ProcessStatus].self, body) {
-            print(p.namespec.padding(toLength: 32, withPad: " ", startingAt: 0) + " in use")
+        switch try call("GET", "/config") {
+        case .fault(let f):
+            print("ERROR: \(f.error.code.rawValue): \(f.error.message)")
+            return 1
+        case .ok(let body):
+            if json { return emit(body) }
+            for e in try decode([ConfigEntry].self, body) {
+                print(e.namespec.padding(toLength: 32, withPad: " ", startingAt: 0) + " "
+                    + (e.inuse ? "in use" : "avail").padding(toLength: 9, withPad: " ", startingAt: 0) + " "
+                    + (e.autostart ? "auto" : "manual").padding(toLength: 9, withPad: " ", startingAt: 0) + " "
+                    + "\(e.group_priority):\(e.process_priority)")
+            }
+            return 0
         }
-        return 0
+    }
+
+    /// add / remove of whole groups.
+    func groups(_ names: [String], method: String, done: String) throws(CtlError) -> Int32 {
+        var exit: Int32 = 0
+        for name in names {
+            switch try call(method, "/groups/\(NameSpec.process(group: name, name: name).pathComponent)") {
+            case .ok: print("\(name): \(done)")
+            case .fault(let f):
+                switch f.error.code {
+                case .ALREADY_ADDED: print("ERROR: process group already active")
+                case .STILL_RUNNING: print("ERROR: process/group still running: \(name)")
+                case .BAD_NAME: print("ERROR: no such process/group: \(name)")
+                default: print("ERROR: \(f.error.message)")
+                }
+                exit = 1
+            }
+        }
+        return exit
     }
 
     func reread() throws(CtlError) -> Int32 {

@@ -150,6 +150,26 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    @Test func availAddAndRemoveGroups() throws {
+        let d = try DaemonHarness(Self.programs)
+        try d.waitForLog("success: sleeper entered RUNNING")
+        try DaemonHarness.config(Self.programs + "\n[program:later]\ncommand=sleep 1000\nstartsecs=0\npriority=5\n")
+            .write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        let avail = try ctl(d, "avail").stdout.split(separator: "\n").map(String.init)
+        #expect(avail.contains("later                            avail     auto      5:5"))
+        #expect(avail.contains("manual                           in use    manual    999:999"))
+        #expect(try ctl(d, "add", "later").stdout == "later: added process group\n")
+        let again = try ctl(d, "add", "later")
+        #expect(again.stdout == "ERROR: process group already active\n" && again.status == 1)
+        try d.waitForLog("success: later entered RUNNING")
+        #expect(try ctl(d, "remove", "later").stdout == "ERROR: process/group still running: later\n")
+        _ = try ctl(d, "stop", "later")
+        #expect(try ctl(d, "remove", "later").stdout == "later: removed process group\n")
+        #expect(try ctl(d, "status", "later").stdout == "later: ERROR (no such process)\n")
+        #expect(try ctl(d, "add", "nope").stdout == "ERROR: no such process/group: nope\n")
+        #expect(try d.stop() == 0)
+    }
+
     @Test func badRequestsGetErrorsAndTheDaemonKeepsServing() throws {
         let d = try DaemonHarness(Self.programs)
         try d.waitForLog("success: sleeper entered RUNNING")
