@@ -280,3 +280,12 @@ int mn_set_nofile(int64_t soft, int64_t hard) {
 }
 
 int mn_try_lock(int fd) { return flock(fd, LOCK_EX | LOCK_NB); }
+
+int mn_raise_nproc(int64_t minimum) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NPROC, &rl) != 0) return -1;
+    if (rl.rlim_cur == RLIM_INFINITY || (int64_t)rl.rlim_cur >= minimum) return 0;
+    rl.rlim_cur = (rlim_t)minimum;
+    if (rl.rlim_max != RLIM_INFINITY && (int64_t)rl.rlim_max < minimum) rl.rlim_max = (rlim_t)minimum;
+    return setrlimit(RLIMIT_NPROC, &rl);
+}

@@ -13,6 +13,23 @@ public enum Daemon {
         Supervisor.handledSignals.withUnsafeBufferPointer { _ = mn_block_signals($0.baseAddress, Int32($0.count)) }
     }
 
+    /// supervisord's start-up cleanup: AUTO logs of an earlier run with the same identifier
+    /// (`name-stdout---identifier-random.log` and their backups) are deleted.
+    static func removeOldAutoLogs(directory: String, identifier: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        let marker = "---\(identifier)-"
+        for name in names {
+            guard let range = name.range(of: marker), range.lowerBound > name.startIndex else { continue }
+            let rest = name[range.upperBound...]
+            guard let ext = rest.range(of: ".log") else { continue }
+            let random = rest[..<ext.lowerBound], suffix = rest[ext.upperBound...]
+            let backup = suffix.isEmpty || (suffix.hasPrefix(".") && suffix.count <= 5 && suffix.dropFirst().allSatisfy(\.isNumber))
+            if !random.isEmpty, !random.contains(where: \.isWhitespace), backup {
+                unlink(directory + "/" + name)
+            }
+        }
+    }
+
     /// Supervises `config` until told to stop; returns the exit status.
     public static func run(config: Config, inputs: ConfigInputs, foreground: Bool,
                            reload: @escaping @Sendable () -> ConfigLoadResult) -> Int32 {
@@ -50,6 +67,12 @@ public enum Daemon {
                 return 2
             }
         }
+
+        if mn_raise_nproc(Int64(s.minprocs)) != 0 {
+            printError("minderd: minprocs=\(s.minprocs) is more processes than this environment allows; raise the limit or lower minprocs")
+            return 2
+        }
+        if !s.nocleanup { removeOldAutoLogs(directory: s.childlogdir, identifier: s.identifier) }
 
         if !foreground {
             if mn_daemonize(s.directory, lockFD) != 0 {

@@ -172,6 +172,21 @@ import Testing
         #expect(r.stderr.contains("[supervisord] user=nobody asks minderd to switch users"))
     }
 
+    @Test func oldAutoLogsAreRemovedAtStartUnlessNocleanup() throws {
+        for nocleanup in [false, true] {
+            let d = try DaemonHarness("[program:one]\ncommand=sleep 1000\nstartsecs=0\n",
+                                      supervisord: nocleanup ? "nocleanup=true" : "", start: false)
+            let stale = ["web-stdout---supervisor-x1y2.log", "web-stdout---supervisor-x1y2.log.3"]
+            let kept = ["web-stdout---other-x1y2.log", "notes.log"]
+            for name in stale + kept { _ = FileManager.default.createFile(atPath: d.dir.path + "/" + name, contents: Data("x".utf8)) }
+            try d.launch()
+            try d.waitForLog("success: one entered RUNNING")
+            for name in stale { #expect(FileManager.default.fileExists(atPath: d.dir.path + "/" + name) == nocleanup, "\(name)") }
+            for name in kept { #expect(FileManager.default.fileExists(atPath: d.dir.path + "/" + name)) }
+            #expect(try d.stop() == 0)
+        }
+    }
+
     @Test func secondMinderdForTheSameConfigExits2() throws {
         let d = try DaemonHarness("[program:one]\ncommand=sleep 1000\nstartsecs=0\n")
         try d.waitForLog("success: one entered RUNNING")

@@ -74,6 +74,8 @@ int mn_set_child_subreaper(void);
 int mn_daemonize(const char *directory, int keep_fd);
 
 int mn_get_nofile(int64_t *soft, int64_t *hard);
+/// Raises RLIMIT_NPROC's soft limit to at least `minimum` (and the hard limit when allowed): 0, or -1.
+int mn_raise_nproc(int64_t minimum);
 int mn_set_nofile(int64_t soft, int64_t hard);
 /// flock(LOCK_EX | LOCK_NB): 0 when taken, -1 with errno (EWOULDBLOCK when another holds it).
 int mn_try_lock(int fd);
