@@ -3,6 +3,7 @@
 // request goes to the supervisor's loop through the bridge. Config files and
 // logs are read here, on a worker thread, so the loop never blocks on them.
 
+import CMinder
 import Dispatch
 import Foundation
 import Logging
@@ -32,9 +33,10 @@ public final class ControlServer: Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .childChannelInitializer { channel in
-                Self.peerCredentials(channel).flatMap { peer in
-                    // Refused unless root, minderd's own user, or the socket's chown user or group.
-                    let allowed = peer.map { allowedUIDsFinal.contains($0.uid) || $0.gid == allowedGID } ?? false
+                Self.peerCredentials(channel).and(Self.peerGroups(channel)).flatMap { peer, groups in
+                    // Refused unless root, minderd's own user, or the socket's chown user or a member of its group.
+                    let inGroup = allowedGID.map { gid in peer?.gid == gid || (gid != 0 && groups.contains(gid)) } ?? false
+                    let allowed = peer.map { allowedUIDsFinal.contains($0.uid) } == true || inGroup
                     if !allowed {
                         logger.warning("control socket: refused a client (pid \(peer?.pid ?? 0), uid \(peer.map { String($0.uid) } ?? "?"))")
                     }
@@ -66,6 +68,20 @@ public final class ControlServer: Sendable {
         var pid: Int32
         var uid: UInt32
         var gid: UInt32
+    }
+
+    /// SO_PEERGROUPS: the peer's supplementary groups (zeros fill the unused room, so gid 0 is
+    /// only trusted from SO_PEERCRED).
+    static func peerGroups(_ channel: any Channel) -> EventLoopFuture<Set<UInt32>> {
+        guard let provider = channel as? any SocketOptionProvider else {
+            return channel.eventLoop.makeSucceededFuture([])
+        }
+        let future: EventLoopFuture<mn_peer_groups> = provider.unsafeGetSocketOption(
+            level: .socket, name: NIOBSDSocket.Option(rawValue: 59))  // SO_PEERGROUPS
+        return future.map { value in
+            var copy = value
+            return withUnsafeBytes(of: &copy.gids) { Set($0.bindMemory(to: UInt32.self).filter { $0 != 0 }) }
+        }.recover { _ in [] }
     }
 
     /// SO_PEERCRED: who is at the other end of the socket.
@@ -170,6 +186,11 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// Malformed HTTP: NIO has answered 400; nothing more is read from this client.
+    func errorCaught(context ctx: ChannelHandlerContext, error: any Error) {
+        ctx.close(promise: nil)
+    }
+
     func authorized(_ head: HTTPRequestHead, _ credentials: (user: String, password: String)) -> Bool {
         guard let header = head.headers.first(name: "authorization"), header.hasPrefix("Basic "),
               let decoded = Data(base64Encoded: String(header.dropFirst(6))),
@@ -183,6 +204,7 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.add(name: "content-type", value: "application/json")
         headers.add(name: "content-length", value: String(bytes.count))
         headers.add(name: "connection", value: keepAlive ? "keep-alive" : "close")
+        if status == 401 { headers.add(name: "www-authenticate", value: "Basic realm=\"minderd\"") }
         let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: headers)
         ctx.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
         var buffer = ctx.channel.allocator.buffer(capacity: bytes.count)
@@ -216,7 +238,7 @@ struct Router {
             String($0).removingPercentEncoding ?? String($0)
         }
         let method = head.method
-        let wait = query["wait"] != "false"
+        let wait = Router.flag(query["wait"], default: true)
         func submit(_ request: ControlRequest) { context.bridge.submit(request, reply: send) }
         func wrongMethod(_ allowed: String) { send(.fault(.INCORRECT_PARAMETERS, "use \(allowed) here").with(status: 405)) }
         func withConfig(_ make: @escaping @Sendable (ConfigLoadResult) -> ControlRequest) {
@@ -234,7 +256,7 @@ struct Router {
             method == .GET ? submit(.processInfo(NameSpec(parts[1]))) : wrongMethod("GET")
         case "processes" where parts.count == 3 && parts[2] == "log":
             method == .DELETE ? submit(.clearLogs(NameSpec(parts[1]))) : wrongMethod("DELETE")
-        case "processes" where parts.count == 3:
+        case "processes" where parts.count == 3 && ["start", "stop", "restart", "signal", "stdin"].contains(parts[2]):
             let spec = NameSpec(parts[1])
             guard method == .POST else { return wrongMethod("POST") }
             switch parts[2] {
@@ -286,10 +308,12 @@ struct Router {
     /// Asks the loop where the log is, then reads it on a worker thread.
     func readLog(_ request: ControlRequest, _ query: [String: String], _ send: @escaping @Sendable (ControlReply) -> Void,
                  _ stream: @escaping @Sendable (String, Int) -> Void) {
-        let tail = query["tail"].flatMap(Int.init)
-        let offset = query["offset"].flatMap(Int.init)
-        let length = query["length"].flatMap(Int.init) ?? 1600
-        let follow = query["follow"].map { $0 != "false" && $0 != "0" } ?? false
+        let numbers = ["tail", "offset", "length"].map { key in query[key].map { Int($0) } }
+        if numbers.contains(where: { $0 != nil && ($0! == nil || $0!! < 0) }) {
+            return send(.fault(.BAD_ARGUMENTS, "tail, offset and length must be numbers, 0 or more"))
+        }
+        let tail = numbers[0] ?? nil, offset = numbers[1] ?? nil, length = (numbers[2] ?? nil) ?? 1600
+        let follow = Router.flag(query["follow"], default: false)
         context.bridge.submit(request) { reply in
             guard case .file(let path) = reply else { return send(reply) }
             if follow { return stream(path, tail ?? 1600) }
@@ -297,6 +321,12 @@ struct Router {
                 send(LogReader.read(path: path, tail: offset == nil ? (tail ?? 1600) : nil, offset: offset ?? 0, length: length))
             }
         }
+    }
+
+    /// A boolean query parameter: absent gives the default; false/0/no turn it off.
+    static func flag(_ value: String?, default: Bool) -> Bool {
+        guard let value else { return `default` }
+        return !["false", "0", "no", "off"].contains(value.lowercased())
     }
 
     static func split(_ uri: String) -> (String, [String: String]) {

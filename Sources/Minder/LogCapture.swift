@@ -132,7 +132,7 @@ public final class LogCapture: @unchecked Sendable {
             case .reopen:
                 for file in files.values { file.reopen() }
             case .truncate(let sink):
-                file(for: sink).truncate()
+                if files[sink.path] != nil || access(sink.path, F_OK) == 0 { file(for: sink).truncate() }
             case .stop:
                 return true
             }

@@ -115,7 +115,24 @@ enum Spawner {
             close(stdinPipe[1])
             return .failure(SpawnFailure(stage: stage, errno: err, path: path, directory: p.directory))
         }
+        // Writes to a child that does not read its stdin must fail, not block the loop.
+        _ = fcntl(stdinPipe[1], F_SETFL, fcntl(stdinPipe[1], F_GETFL) | O_NONBLOCK)
         return .success(SpawnedChild(pid: pid, stdinFD: stdinPipe[1], outputs: outputs))
+    }
+
+    /// supervisord's check before a start request: a command that cannot run is refused at once.
+    static func precheck(_ p: ProcessConfig, environment: [String: String]) -> (Fault, String)? {
+        guard let command = p.argv?.first else { return (.BAD_ARGUMENTS, "command is empty") }
+        let path = p.environment["PATH"] ?? environment["PATH"]
+        guard let resolved = resolve(command, path: path, directory: p.directory) else {
+            // resolve also rejects non-executables found on PATH; tell the two apart.
+            return (.NO_FILE, "can't find command '\(command)'")
+        }
+        var st = stat()
+        guard stat(resolved, &st) == 0 else { return (.NO_FILE, "can't find command '\(command)'") }
+        if (st.st_mode & S_IFMT) == S_IFDIR { return (.NOT_EXECUTABLE, "command at '\(resolved)' is a directory") }
+        if access(resolved, X_OK) != 0 { return (.NOT_EXECUTABLE, "command at '\(resolved)' is not executable") }
+        return nil
     }
 
     /// The command as supervisord finds it: with a slash as given, else along PATH.

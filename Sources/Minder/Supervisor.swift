@@ -194,8 +194,7 @@ public final class Supervisor {
 
     func spawn(_ i: Int) {
         let entry = entries[i]
-        let sinks = entry.sinks ?? Spawner.logSinks(for: entry.machine.config, context: context)
-        entries[i].sinks = sinks
+        let sinks = logSinks(i)
         switch Spawner.spawn(entry.machine.config, group: entry.group, sinks: sinks, context: context) {
         case .success(let child):
             entries[i].stdinFD = child.stdinFD

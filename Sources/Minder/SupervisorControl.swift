@@ -72,7 +72,7 @@ extension Supervisor {
             case .failure(let error): return error.reply
             case .success(let found):
                 let entry = entries[found[0]]
-                let sinks = entry.sinks ?? Spawner.logSinks(for: entry.machine.config, context: context)
+                let sinks = logSinks(found[0])
                 guard let sink = channel == "stderr" ? sinks.stderr : sinks.stdout else {
                     return .fault(.NO_FILE, "\(entry.namespec) has no \(channel) log file")
                 }
@@ -84,9 +84,10 @@ extension Supervisor {
         if isStopping { return .fault(.SHUTDOWN_STATE, "minderd is shutting down or reloading") }
         switch request {
         case .start(let spec, let wait):
-            return operate(spec, reply: reply) { i in self.start(i, wait: wait) }
+            // For a group or all, what already runs is left out, as in supervisord.
+            return operate(spec, reply: reply, skip: { !$0.machine.state.isRunningState }) { i in self.start(i, wait: wait) }
         case .stop(let spec, let wait):
-            return operate(spec, reply: reply) { i in self.stop(i, wait: wait) }
+            return operate(spec, reply: reply, skip: { $0.machine.state.isRunningState }) { i in self.stop(i, wait: wait) }
         case .restart(let spec, let wait):
             return operate(spec, reply: reply) { i in self.restart(i, wait: wait) }
         case .signal(let spec, let name):
@@ -107,7 +108,7 @@ extension Supervisor {
             case .success(let found):
                 let entry = entries[found[0]]
                 guard entry.machine.state.isRunningState || entry.machine.state == .stopping, entry.stdinFD >= 0 else {
-                    return .fault(.NOT_RUNNING, "\(entry.namespec) is not running")
+                    return .fault(.NOT_RUNNING, "\(entry.namespec): not running")
                 }
                 let bytes = Array(text.utf8)
                 let written = bytes.withUnsafeBytes { write(entry.stdinFD, $0.baseAddress, $0.count) }
@@ -119,17 +120,27 @@ extension Supervisor {
         case .clearLogs(let spec):
             return operate(spec, reply: reply) { i in
                 let entry = self.entries[i]
-                let sinks = entry.sinks ?? Spawner.logSinks(for: entry.machine.config, context: self.context)
-                for sink in [sinks.stdout, sinks.stderr].compactMap({ $0 }) { self.capture.truncate(sink) }
+                // Never started: no log file exists yet, nothing to clear.
+                if let sinks = entry.sinks {
+                    for sink in [sinks.stdout, sinks.stderr].compactMap({ $0 }) { self.capture.truncate(sink) }
+                }
                 return { _ in (.SUCCESS, "cleared") }
             }
         case .reread(let result):
             guard let newConfig = result.config else { return cantReread(result) }
+            if let unsupported = newConfig.unsupportedSections.first {
+                return .fault(.CANT_REREAD, "\(unsupported.location): [\(unsupported.section)]: Minder cannot run this section type yet")
+            }
             return .ok(diff(against: newConfig))
         case .update(let result, let groups):
             guard let newConfig = result.config else { return cantReread(result) }
             if let unsupported = newConfig.unsupportedSections.first {
                 return .fault(.CANT_REREAD, "\(unsupported.location): [\(unsupported.section)]: Minder cannot run this section type yet")
+            }
+            if let groups, let unknown = groups.first(where: { g in
+                !newConfig.groups.contains { $0.name == g } && !config.groups.contains { $0.name == g }
+            }) {
+                return .fault(.BAD_NAME, "no such group: \(unknown)")
             }
             return update(to: newConfig, only: groups, reply: reply)
         case .reload(let result):
@@ -226,7 +237,7 @@ extension Supervisor {
         case .signaled?: -1
         case nil: 0
         }
-        let sinks = e.sinks ?? (nil, nil)
+        let sinks = logSinks(i)
         return ProcessStatus(name: m.name, group: e.group, statename: m.state.description, state: m.state.rawValue,
                            description: description, pid: m.pid ?? 0, start: e.startedAt, stop: e.stoppedAt, now: now,
                            spawnerr: m.spawnError ?? "", exitstatus: exitStatus, restarts: m.restarts,
@@ -258,13 +269,15 @@ extension Supervisor {
 
     /// Runs `act` on every named process; one process gets its fault as an error reply,
     /// several get one result each.
-    func operate(_ spec: NameSpec, reply: @escaping ControlBridge.Reply, _ act: (Int) -> Outcome) -> ControlReply? {
-        let indices: [Int]
+    func operate(_ spec: NameSpec, reply: @escaping ControlBridge.Reply, skip keep: (Entry) -> Bool = { _ in true },
+                 _ act: (Int) -> Outcome) -> ControlReply? {
+        var indices: [Int]
         switch resolve(spec) {
         case .success(let found): indices = found
         case .failure(let error): return error.reply
         }
         let single: Bool = if case .process = spec { true } else { false }
+        if !single { indices = indices.filter { keep(entries[$0]) } }
         let pending = indices.map { (entries[$0].namespec, act($0)) }
         let finish: (Supervisor) -> ControlReply? = { supervisor in
             var results: [ProcessResult] = []
@@ -289,6 +302,9 @@ extension Supervisor {
     func start(_ i: Int, wait: Bool) -> Outcome {
         let namespec = entries[i].namespec
         if entries[i].machine.state.isRunningState { return { _ in (.ALREADY_STARTED, "already started") } }
+        if let problem = Spawner.precheck(entries[i].machine.config, environment: context.environment) {
+            return { _ in problem }
+        }
         entries[i].machine.autoRestartAllowed = true
         feed(i, .start)
         guard wait else { return { _ in (.SUCCESS, "started") } }
@@ -304,8 +320,7 @@ extension Supervisor {
 
     func stop(_ i: Int, wait: Bool) -> Outcome {
         let namespec = entries[i].namespec
-        let state = entries[i].machine.state
-        guard state.isRunningState || state == .stopping else { return { _ in (.NOT_RUNNING, "not running") } }
+        guard entries[i].machine.state.isRunningState else { return { _ in (.NOT_RUNNING, "not running") } }
         feed(i, .stop)
         guard wait else { return { _ in (.SUCCESS, "stopped") } }
         return { s in
@@ -321,15 +336,27 @@ extension Supervisor {
         let state = entries[i].machine.state
         if state.isRunningState || state == .stopping { feed(i, .stop) }
         var started: Outcome?
-        return { s in
+        let outcome: Outcome = { s in
             if let started { return started(s) }
             guard let j = s.index(of: namespec) else { return (.FAILED, "removed") }
             let m = s.entries[j].machine
             if m.state.isRunningState || m.state == .stopping { return nil }
-            let outcome = s.start(j, wait: wait)
-            started = outcome
-            return outcome(s)
+            let next = s.start(j, wait: wait)
+            started = next
+            return next(s)
         }
+        guard !wait else { return outcome }
+        // Without wait the reply goes now; the start still follows the stop.
+        waiters.append(Waiter(check: { s in outcome(s).map { _ in .ok([String: String]()) } }, reply: { _ in }))
+        return { _ in (.SUCCESS, "restarting") }
+    }
+
+    /// Where a process's output goes; AUTO names are drawn on first use and kept.
+    func logSinks(_ i: Int) -> (stdout: LogSink?, stderr: LogSink?) {
+        if let sinks = entries[i].sinks { return sinks }
+        let sinks = Spawner.logSinks(for: entries[i].machine.config, context: context)
+        entries[i].sinks = sinks
+        return sinks
     }
 
     // MARK: reread and update
@@ -371,7 +398,7 @@ extension Supervisor {
                 retiring.contains($0.group) && ($0.machine.state.isRunningState || $0.machine.state == .stopping)
             }
             if busy { return nil }
-            s.applyUpdate(newConfig, diff: d)
+            s.applyUpdate(newConfig, diff: d, updatingAll: groups == nil)
             return .ok(d)
         }
         if let now = finish(self) { return now }
@@ -379,7 +406,7 @@ extension Supervisor {
         return nil
     }
 
-    func applyUpdate(_ newConfig: Config, diff d: ConfigDiff) {
+    func applyUpdate(_ newConfig: Config, diff d: ConfigDiff, updatingAll: Bool) {
         let replaced = Set(d.changed + d.removed)
         for i in entries.indices where replaced.contains(entries[i].group) && entries[i].stdinFD >= 0 {
             close(entries[i].stdinFD)
@@ -397,7 +424,14 @@ extension Supervisor {
             let oa = order[a.element.group] ?? Int.max, ob = order[b.element.group] ?? Int.max
             return oa != ob ? oa < ob : a.offset < b.offset
         }.map(\.element)
-        config = newConfig
+        if updatingAll {
+            config = newConfig
+        } else {
+            // Only the named groups change; everything else stays as it runs now.
+            var groups = config.groups.filter { !replaced.contains($0.name) }
+            groups += newConfig.groups.filter { incoming.contains($0.name) }
+            config.groups = groups
+        }
         byPID = [:]
         for (i, e) in entries.enumerated() { if let pid = e.machine.pid { byPID[pid] = i } }
         for name in d.removed { logger.info("removed process group \(name)") }

@@ -59,6 +59,11 @@ import Testing
         let again = try ctl(d, "start", "manual")
         #expect(again.stdout == "manual: ERROR (already started)\n" && again.status == 0)
         #expect(try ctl(d, "status", "manual").status == 0)
+        let missing = DaemonHarness.config(Self.programs + "\n[program:ghost]\ncommand=/nonexistent/ghost\nautostart=false\n")
+        try missing.write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        _ = try ctl(d, "add", "ghost")
+        let ghost = try ctl(d, "start", "ghost")
+        #expect(ghost.stdout == "ghost: ERROR (no such file)\n" && ghost.status == 1)
         let bad = try ctl(d, "stop", "nope")
         #expect(bad.stdout == "nope: ERROR (no such process)\n" && bad.status == 1)
         #expect(try ctl(d, "stop", "pool:*").stdout == "pool:w0: stopped\npool:w1: stopped\n")
@@ -167,6 +172,15 @@ import Testing
         #expect(try ctl(d, "remove", "later").stdout == "later: removed process group\n")
         #expect(try ctl(d, "status", "later").stdout == "later: ERROR (no such process)\n")
         #expect(try ctl(d, "add", "nope").stdout == "ERROR: no such process/group: nope\n")
+
+        // update of one group leaves the other pending changes for later.
+        let before = try statusPIDs(d)
+        try DaemonHarness.config(Self.programs.replacingOccurrences(of: "echo hello;", with: "echo changed;")
+            + "\n[program:extra]\ncommand=sleep 1000\nstartsecs=0\n").write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        #expect(try ctl(d, "update", "extra").stdout == "extra: added process group\n")
+        #expect(try ctl(d, "reread").stdout == "hello: changed\n")
+        #expect(try statusPIDs(d)["hello"] == before["hello"])
+        #expect(try ctl(d, "update", "nosuch").status == 1)
         #expect(try d.stop() == 0)
     }
 
@@ -196,6 +210,12 @@ import Testing
         #expect(try client.request("POST", "/api/v1/processes/sleeper/signal", body: Array("{not json".utf8)).status == 400)
         #expect(try client.request("POST", "/api/v1/processes/sleeper/signal", body: Array(repeating: 32, count: (1 << 20) + 10)).status == 413)
         #expect(try client.request("POST", "/api/v1/processes/nope/start").status == 404)
+        #expect(try client.request("GET", "/api/v1/log?offset=0&length=-1").status == 400)
+        #expect(try client.request("GET", "/api/v1/processes/sleeper/frobnicate").status == 404)
+        // A child that does not read its stdin: the write fails at once instead of blocking minderd.
+        let big = JSON.encode(StdinRequest(data: String(repeating: "x", count: 200_000)))
+        #expect(try client.request("POST", "/api/v1/processes/sleeper/stdin", body: big).status == 500)
+        #expect(try client.request("GET", "/api/v1/supervisor").status == 200)
         let pid = try statusPIDs(d)["sleeper"]
 
         // 50 clients at once.
@@ -224,6 +244,16 @@ import Testing
         #expect(d.log.contains("uid 65534)"))
         #expect(try run(minderctlPath, ["-c", d.configPath, "pid"]).stdout == "\(d.pid)\n", "root is still served")
         #expect(try d.stop() == 0)
+
+        // A member of the socket's group, by a supplementary group, is served.
+        let g = try DaemonHarness(Self.programs.replacingOccurrences(of: "file=%(here)s/m.sock", with: "file=%(here)s/m.sock\nchmod=0770\nchown=root:daemon"))
+        chmod(g.dir.path, 0o755)
+        try g.waitForLog("success: sleeper entered RUNNING")
+        let member = try run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--groups=1", "/usr/bin/curl", "-s",
+                                                  "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", g.dir.path + "/m.sock",
+                                                  "http://localhost/api/v1/supervisor"])
+        #expect(member.stdout == "200", "\(member.stdout) \(member.stderr)")
+        #expect(try g.stop() == 0)
     }
 }
 

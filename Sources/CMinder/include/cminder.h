@@ -73,6 +73,11 @@ int mn_set_child_subreaper(void);
 /// 0-2. Every other inherited descriptor but keep_fd is closed, so whoever started minderd sees it exit.
 int mn_daemonize(const char *directory, int keep_fd);
 
+/// Room for SO_PEERGROUPS: a peer with more supplementary groups than this is not matched by group.
+typedef struct {
+    uint32_t gids[64];
+} mn_peer_groups;
+
 int mn_get_nofile(int64_t *soft, int64_t *hard);
 /// Raises RLIMIT_NPROC's soft limit to at least `minimum` (and the hard limit when allowed): 0, or -1.
 int mn_raise_nproc(int64_t minimum);
