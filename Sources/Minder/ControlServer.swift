@@ -167,11 +167,8 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// A chunked reply that carries every byte written to the log from now on, until the client goes.
     static func follow(path: String, tail: Int, channel: any Channel, capture: LogCapture, version: HTTPVersion) {
         channel.eventLoop.execute {
-            var headers = HTTPHeaders()
-            headers.add(name: "content-type", value: "text/plain; charset=utf-8")
-            headers.add(name: "transfer-encoding", value: "chunked")
-            let head = HTTPResponseHead(version: version, status: .ok, headers: headers)
-            channel.writeAndFlush(HTTPServerResponsePart.head(head), promise: nil)
+            // Registered before the head goes out: whatever is written after the client sees the
+            // head reaches it. Its chunks run on this loop after this task, so after the head.
             let id = capture.follow(path: path, tail: tail) { bytes in
                 guard !bytes.isEmpty else { return }
                 channel.eventLoop.execute {
@@ -182,6 +179,11 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                     channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(buffer)), promise: nil)
                 }
             }
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: "text/plain; charset=utf-8")
+            headers.add(name: "transfer-encoding", value: "chunked")
+            let head = HTTPResponseHead(version: version, status: .ok, headers: headers)
+            channel.writeAndFlush(HTTPServerResponsePart.head(head), promise: nil)
             channel.closeFuture.whenComplete { _ in capture.unfollow(path: path, id: id) }
         }
     }

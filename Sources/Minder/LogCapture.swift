@@ -99,13 +99,14 @@ public final class LogCapture: @unchecked Sendable {
         while true {
             let n = tokens.withUnsafeMutableBufferPointer { mn_epoll_wait(epollFD, $0.baseAddress, 64, -1) }
             if n < 0 { continue }  // EINTR
-            for token in tokens.prefix(Int(n)) {
-                if token == UInt64(UInt32.max) {
-                    mn_eventfd_drain(wakeFD)
-                    if runCommands() { return finish() }
-                } else {
-                    drain(Int32(truncatingIfNeeded: token))
-                }
+            let ready = tokens.prefix(Int(n))
+            // Commands first: a follower registered before some output was read must get it.
+            if ready.contains(UInt64(UInt32.max)) {
+                mn_eventfd_drain(wakeFD)
+                if runCommands() { return finish() }
+            }
+            for token in ready where token != UInt64(UInt32.max) {
+                drain(Int32(truncatingIfNeeded: token))
             }
         }
     }

@@ -48,7 +48,7 @@ public struct ControlClient: Sendable {
 
     /// A streamed reply (chunked): `onData` gets each piece as it arrives, until minderd ends
     /// the reply or closes. A reply that is not 200 comes back whole, as from `request`.
-    public func stream(_ path: String, onData: ([UInt8]) -> Void) throws(ClientError) -> Response? {
+    public func stream(_ path: String, onStart: () -> Void = {}, onData: ([UInt8]) -> Void) throws(ClientError) -> Response? {
         let fd = try open("GET", path, body: [])
         defer { close(fd) }
         var pending: [UInt8] = []
@@ -64,6 +64,7 @@ public struct ControlClient: Sendable {
             return try Self.parse(pending)
         }
         pending.removeFirst(headEnd! + 4)
+        onStart()
         // Chunked transfer coding: "<hex size>\r\n<data>\r\n", a zero size ends it.
         while true {
             if let lineEnd = (0..<max(0, pending.count - 1)).first(where: { pending[$0] == 13 && pending[$0 + 1] == 10 }) {

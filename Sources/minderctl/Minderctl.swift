@@ -55,7 +55,7 @@ struct Ctl {
 
     static let helpText = """
         commands: status [name|group:*|all ...], start|stop|restart name|group:*|all ..., \
-        signal SIG name|group:*|all ..., pid [name|all], tail [-f|-N] name [stdout|stderr], maintail [-f|-N], \
+        signal SIG name|group:*|all ..., pid [name|all], tail [-f|-N] name [stdout|stderr], maintail [-f|-N], fg name, \
         clear name|all ..., avail, reread, update [all|group ...], add group ..., remove group ..., reload, shutdown, version, help
         """
 
@@ -136,6 +136,7 @@ struct Ctl {
             case "tail": return try tail(args)
             case "maintail": return try maintail(args)
             case "clear": return try clear(args)
+            case "fg": return try foreground(args)
             case "avail": return try avail()
             case "add": return try groups(args, method: "POST", done: "added process group")
             case "remove": return try groups(args, method: "DELETE", done: "removed process group")
@@ -354,6 +355,49 @@ struct Ctl {
             FileHandle.standardOutput.write(Data(try decode(LogChunk.self, body).data.utf8))
             return 0
         }
+    }
+
+    /// supervisorctl's fg: the process's output here, our input to its stdin, until it stops running.
+    func foreground(_ args: [String]) throws(CtlError) -> Int32 {
+        guard args.count == 1 else {
+            printError("Error: fg requires a process name")
+            return 2
+        }
+        let spec = NameSpec(args[0])
+        guard case .ok(let body) = try call("GET", "/processes/\(spec.pathComponent)"),
+              let info = try decode([ProcessStatus].self, body).first, info.statename == "RUNNING" else {
+            print("ERROR: process not running")
+            return 7
+        }
+        let client = self.client
+        let streaming = DispatchSemaphore(value: 0)
+        for (channel, out) in [("stdout", FileHandle.standardOutput), ("stderr", FileHandle.standardError)] {
+            let path = ControlAPI.prefix + "/processes/\(spec.pathComponent)/log/\(channel)?follow=1&tail=0"
+            Thread.detachNewThread {
+                _ = try? client.stream(path, onStart: { streaming.signal() }) { out.write(Data($0)) }
+            }
+        }
+        // Both streams are open before anything is sent to the process.
+        _ = streaming.wait(timeout: .now() + 10)
+        _ = streaming.wait(timeout: .now() + 10)
+        FileHandle.standardOutput.write(Data("==> Press Ctrl-C to exit <==\n".utf8))
+        // Leaves once the process no longer runs; the shell's input goes to its stdin meanwhile.
+        Thread.detachNewThread {
+            while true {
+                sleep(1)
+                let stillRunning = (try? client.request("GET", ControlAPI.prefix + "/processes/\(spec.pathComponent)"))
+                    .flatMap { try? JSON.decode([ProcessStatus].self, $0.body).first?.statename == "RUNNING" } ?? false
+                if !stillRunning {
+                    FileHandle.standardOutput.write(Data("Exiting foreground\n".utf8))
+                    exit(0)
+                }
+            }
+        }
+        while let line = readLine(strippingNewline: false) {
+            _ = try call("POST", "/processes/\(spec.pathComponent)/stdin", body: JSON.encode(StdinRequest(data: line)))
+        }
+        FileHandle.standardOutput.write(Data("Exiting foreground\n".utf8))
+        return 0
     }
 
     func clear(_ args: [String]) throws(CtlError) -> Int32 {

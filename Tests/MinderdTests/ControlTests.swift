@@ -127,6 +127,37 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    @Test func fgConnectsTheTerminalToAProcess() throws {
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:echo]
+            command=cat
+            startsecs=0
+            """)
+        try d.waitForLog("success: echo entered RUNNING")
+        let fg = Process()
+        fg.executableURL = URL(fileURLWithPath: minderctlPath)
+        fg.arguments = ["-c", d.configPath, "fg", "echo"]
+        let out = d.dir.path + "/fg.out"
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        fg.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        let input = Pipe()
+        fg.standardInput = input
+        let ended = DispatchSemaphore(value: 0)
+        fg.terminationHandler = { _ in ended.signal() }
+        try fg.run()
+        defer { kill(fg.processIdentifier, SIGKILL) }
+        try waitUntil("fg's banner") { ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("Press Ctrl-C") }
+        input.fileHandleForWriting.write(Data("ping\n".utf8))
+        try waitUntil("the echo of our line") { ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("ping\n") }
+        _ = try ctl(d, "stop", "echo")
+        #expect(ended.wait(timeout: .now() + 30) == .success, "fg leaves when the process stops")
+        #expect(try String(contentsOfFile: out, encoding: .utf8).hasSuffix("Exiting foreground\n"))
+        #expect(try d.stop() == 0)
+    }
+
     @Test func updateRestartsOnlyWhatChanged() throws {
         let d = try DaemonHarness(Self.programs)
         try d.waitForLog("success: w1 entered RUNNING")
