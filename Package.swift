@@ -43,8 +43,11 @@ let package = Package(
             dependencies: [
                 "MinderConfig",
                 "MinderControl",
+                "CLineEdit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The shell's line editing and history (libedit).
+        .target(name: "CLineEdit", linkerSettings: [.linkedLibrary("edit")]),
         // What minderd and minderctl share about the control API: names, faults, JSON shapes.
         .target(name: "MinderControl", dependencies: ["MinderConfig"]),
         .testTarget(name: "MinderConfigTests", dependencies: ["MinderConfig"]),

@@ -130,7 +130,7 @@ public enum Paths {
     }
 
     /// os.path.expanduser: ~ from $HOME, ~name from the account database.
-    static func expandUser(_ path: String, environment: [String: String], accounts: any AccountDatabase) -> String {
+    public static func expandUser(_ path: String, environment: [String: String], accounts: any AccountDatabase) -> String {
         guard path.hasPrefix("~") else { return path }
         let end = path.firstIndex(of: "/") ?? path.endIndex
         let name = String(path[path.index(after: path.startIndex)..<end])

@@ -2,6 +2,7 @@
 // JSON control API on its Unix socket.
 
 import ArgumentParser
+import CLineEdit
 import Foundation
 import MinderConfig
 import MinderControl
@@ -25,6 +26,9 @@ struct Minderctl: ParsableCommand {
     @Flag(help: "Print the API's JSON replies instead of supervisorctl's text.")
     var json = false
 
+    @Option(name: [.customShort("r"), .customLong("history-file")], help: "The shell's history file (default: [supervisorctl] history_file).")
+    var historyFile: String?
+
     @Argument(parsing: .captureForPassthrough, help: "A command and its arguments; none starts a shell.")
     var words: [String] = []
 
@@ -32,6 +36,7 @@ struct Minderctl: ParsableCommand {
         var ctl: Ctl
         do {
             ctl = try Ctl.connect(configFile: configFile, serverURL: serverURL, username: username, password: password, json: json)
+            if let historyFile { ctl.historyFile = historyFile }
         } catch {
             printError("Error: \(error)")
             throw ExitCode(2)
@@ -52,6 +57,7 @@ struct Ctl {
     var client: ControlClient
     var json: Bool
     var prompt: String
+    var historyFile: String?
 
     static let helpText = """
         commands: status [name|group:*|all ...], start|stop|restart name|group:*|all ..., \
@@ -65,6 +71,7 @@ struct Ctl {
         var url = serverURL
         var user = username, pass = password
         var prompt = "minder"
+        var history: String?
         let inputs = SystemInputs.current()
         if let path = configFile ?? ConfigSearch.find(executable: CommandLine.arguments[0], files: inputs.files) {
             let result = ConfigLoader(inputs: inputs).load(path: path)
@@ -81,6 +88,7 @@ struct Ctl {
             user = user ?? config.control.username
             pass = pass ?? config.control.password
             if config.control.prompt != "supervisor" { prompt = config.control.prompt }
+            history = config.control.historyFile.map { Paths.expandUser($0, environment: inputs.environment, accounts: inputs.accounts) }
         } else if configFile != nil {
             throw CtlError(description: "could not find config file \(configFile!)")
         }
@@ -94,7 +102,8 @@ struct Ctl {
         guard path.utf8.count <= 107 else {
             throw CtlError(description: "socket path \(path) is \(path.utf8.count) bytes; the kernel allows 107")
         }
-        return Ctl(client: ControlClient(socketPath: path, username: user, password: pass), json: json, prompt: prompt)
+        return Ctl(client: ControlClient(socketPath: path, username: user, password: pass), json: json, prompt: prompt,
+                   historyFile: history)
     }
 
     // MARK: talking to minderd
@@ -495,16 +504,17 @@ struct Ctl {
 
     func shell() {
         _ = run(["status"])
-        while true {
-            print("\(prompt)> ", terminator: "")
-            guard let line = readLine() else {
-                print()
-                return
-            }
+        if let historyFile { _ = mn_read_history(historyFile) }
+        defer { if let historyFile { _ = mn_write_history(historyFile) } }
+        while let raw = mn_readline("\(prompt)> ") {
+            let line = String(cString: raw)
+            mn_free_line(raw)
             let words = line.split(whereSeparator: \.isWhitespace).map(String.init)
             guard let first = words.first else { continue }
+            mn_add_history(line)
             if first == "quit" || first == "exit" { return }
             _ = run(words)
         }
+        print()
     }
 }

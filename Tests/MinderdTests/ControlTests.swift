@@ -158,6 +158,34 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    @Test func shellRunsCommandsAndKeepsHistory() throws {
+        let d = try DaemonHarness(Self.programs)
+        try d.waitForLog("success: sleeper entered RUNNING")
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: minderctlPath)
+        let history = d.dir.path + "/history"
+        shell.arguments = ["-c", d.configPath, "-r", history]
+        let out = d.dir.path + "/shell.out"
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        shell.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        let input = Pipe()
+        shell.standardInput = input
+        let ended = DispatchSemaphore(value: 0)
+        shell.terminationHandler = { _ in ended.signal() }
+        try shell.run()
+        defer { kill(shell.processIdentifier, SIGKILL) }
+        input.fileHandleForWriting.write(Data("pid sleeper\nversion\nquit\n".utf8))
+        #expect(ended.wait(timeout: .now() + 30) == .success)
+        let text = try String(contentsOfFile: out, encoding: .utf8)
+        let pid = try statusPIDs(d)["sleeper"]!
+        #expect(text.contains("sleeper                          RUNNING"), "the shell starts with status")
+        #expect(text.contains("\(pid)\n0.1.0\n"))
+        // libedit's history file escapes spaces (pid\\040sleeper).
+        let saved = try String(contentsOfFile: history, encoding: .utf8)
+        #expect(saved.contains("sleeper\nversion\n"))
+        #expect(try d.stop() == 0)
+    }
+
     @Test func updateRestartsOnlyWhatChanged() throws {
         let d = try DaemonHarness(Self.programs)
         try d.waitForLog("success: w1 entered RUNNING")
