@@ -4,6 +4,7 @@
 // logs are read here, on a worker thread, so the loop never blocks on them.
 
 import CMinder
+import Crypto
 import Dispatch
 import Foundation
 import Logging
@@ -197,7 +198,15 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard let header = head.headers.first(name: "authorization"), header.hasPrefix("Basic "),
               let decoded = Data(base64Encoded: String(header.dropFirst(6))),
               let pair = String(data: decoded, encoding: .utf8) else { return false }
-        return pair == "\(credentials.user):\(credentials.password)"
+        guard let colon = pair.firstIndex(of: ":") else { return false }
+        let user = String(pair[..<colon]), password = String(pair[pair.index(after: colon)...])
+        guard user == credentials.user else { return false }
+        // supervisord's {SHA}<hex> form keeps the SHA-1 of the password instead of the password.
+        if credentials.password.hasPrefix("{SHA}") {
+            let digest = Insecure.SHA1.hash(data: Array(password.utf8)).map { String(format: "%02x", $0) }.joined()
+            return digest == credentials.password.dropFirst(5).lowercased()
+        }
+        return password == credentials.password
     }
 
     static func write(_ reply: ControlReply, to ctx: ChannelHandlerContext, keepAlive: Bool, version: HTTPVersion) {

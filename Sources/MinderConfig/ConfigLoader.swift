@@ -645,9 +645,6 @@ private struct LoadSession {
                 error(section, "file", "the socket path is \(server.file.utf8.count) bytes long; the kernel allows 107")
             }
             (server.username, server.password) = credentials(section)
-            if server.password?.hasPrefix("{SHA}") == true {
-                warning(section, "password", "the {SHA} form is not supported yet: no client can authenticate; write the password itself")
-            }
             if let chown = optionalValue(section, "chown", [:], userAndGroup) {
                 (server.chownUID, server.chownGID) = chown
             }

@@ -73,6 +73,9 @@ struct Ctl {
         var prompt = "minder"
         var history: String?
         let inputs = SystemInputs.current()
+        if let configFile, !inputs.files.exists(configFile) {
+            throw CtlError(description: "could not find config file \(configFile)")
+        }
         if let path = configFile ?? ConfigSearch.find(executable: CommandLine.arguments[0], files: inputs.files) {
             let result = ConfigLoader(inputs: inputs).load(path: path)
             guard let config = result.config ?? result.partial else {
@@ -89,8 +92,6 @@ struct Ctl {
             pass = pass ?? config.control.password
             if config.control.prompt != "supervisor" { prompt = config.control.prompt }
             history = config.control.historyFile.map { Paths.expandUser($0, environment: inputs.environment, accounts: inputs.accounts) }
-        } else if configFile != nil {
-            throw CtlError(description: "could not find config file \(configFile!)")
         }
         guard let url else {
             throw CtlError(description: "no server to talk to: give -s unix:///path, or -c with a [supervisorctl] serverurl or [unix_http_server] file")

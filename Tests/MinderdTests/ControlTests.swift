@@ -287,6 +287,53 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    @Test func basicAuthWithClearAndSHAPasswords() throws {
+        // sha1("secret") = e5e9fa1ba31ecd1ae84f75caaa474f3a663f05f4
+        for password in ["secret", "{SHA}e5e9fa1ba31ecd1ae84f75caaa474f3a663f05f4"] {
+            let d = try DaemonHarness(Self.programs.replacingOccurrences(
+                of: "file=%(here)s/m.sock", with: "file=%(here)s/m.sock\nusername=admin\npassword=\(password)"))
+            try d.waitForLog("success: sleeper entered RUNNING")
+            let socket = d.dir.path + "/m.sock"
+            #expect(try ControlClient(socketPath: socket).request("GET", "/api/v1/supervisor").status == 401)
+            #expect(try ControlClient(socketPath: socket, username: "admin", password: "wrong").request("GET", "/api/v1/supervisor").status == 401)
+            #expect(try ControlClient(socketPath: socket, username: "admin", password: "secret").request("GET", "/api/v1/supervisor").status == 200)
+            let ctl = try run(minderctlPath, ["-c", d.configPath, "-u", "admin", "-p", "secret", "pid"])
+            #expect(ctl.stdout == "\(d.pid)\n", "\(ctl.stderr)")
+            let denied = try run(minderctlPath, ["-c", d.configPath, "pid"])
+            #expect(denied.status != 0 && denied.stderr.contains("Server requires authentication"))
+            #expect(try d.stop() == 0)
+        }
+    }
+
+    @Test func clearMessagesWhenMinderdCannotBeReached() throws {
+        let dir = try TemporaryDirectory()
+        // A socket file nobody listens on (left by a killed minderd).
+        let stale = dir.path + "/stale.sock"
+        let fd = Foundation.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(stale.utf8) + [0]) }
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        close(fd)
+        let refused = try run(minderctlPath, ["-s", "unix://" + stale, "status"])
+        #expect(refused.status != 0 && refused.stderr.contains("refused connection"))
+        let missing = try run(minderctlPath, ["-s", "unix://" + dir.path + "/none.sock", "status"])
+        #expect(missing.status != 0 && missing.stderr.contains("no such file"))
+        let noServer = try run(minderctlPath, ["-c", "/nonexistent/minder.conf", "status"])
+        #expect(noServer.status == 2 && noServer.stderr.contains("could not find config file"))
+        let tooLong = try run(minderctlPath, ["-s", "unix:///" + String(repeating: "x", count: 120), "status"])
+        #expect(tooLong.status == 2 && tooLong.stderr.contains("the kernel allows 107"))
+        if geteuid() == 0 {
+            let d = try DaemonHarness(Self.programs)
+            chmod(d.dir.path, 0o755)
+            try d.waitForLog("success: sleeper entered RUNNING")
+            let denied = try run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", minderctlPath,
+                                                      "-s", "unix://" + d.dir.path + "/m.sock", "status"])
+            #expect(denied.status != 0 && denied.stderr.contains("permission denied"), "\(denied.stderr)")
+            #expect(try d.stop() == 0)
+        }
+    }
+
     @Test func aUserOtherThanTheOwnerIsRefusedByTheDaemon() throws {
         guard geteuid() == 0 else {
             print("ControlTests: switching users needs root; skipped")
