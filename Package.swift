@@ -19,7 +19,7 @@ let package = Package(
         // supervisord's config dialect: pure, every outside fact comes in through ConfigInputs.
         .target(name: "MinderConfig"),
         // The child path between clone and exec, and Linux calls Swift cannot make directly.
-        .target(name: "CMinder"),
+        .target(name: "CMinder", linkerSettings: [.linkedLibrary("cap")]),
         // The supervisor library: what touches the real system.
         .target(name: "Minder", dependencies: [
             "MinderConfig", "CMinder", "MinderControl",

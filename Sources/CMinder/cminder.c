@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/eventfd.h>
@@ -87,6 +88,23 @@ static int child_main(void *p) {
         struct rlimit rl = {(rlim_t)a->nofile_soft, (rlim_t)a->nofile_hard};
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0) child_fail(c->errpipe, MN_STAGE_RLIMIT);
     }
+    for (int i = 0; i < a->nrlimits; i++) {
+        const mn_rlimit *r = &a->rlimits[i];
+        struct rlimit rl = {r->soft < 0 ? RLIM_INFINITY : (rlim_t)r->soft, r->hard < 0 ? RLIM_INFINITY : (rlim_t)r->hard};
+        if (setrlimit(r->resource, &rl) != 0) child_fail(c->errpipe, MN_STAGE_RLIMIT);
+    }
+    // Capabilities, in the order that works for a non-root uid: shrink the bounding set
+    // while still privileged (needs CAP_SETPCAP), keep the permitted set across setuid,
+    // switch ids, then set P=E=I and raise the ambient set, which survives exec.
+    if (a->set_caps) {
+        int last = mn_cap_last();
+        for (int cap = 0; cap <= last; cap++) {
+            int keep = 0;
+            for (int i = 0; i < a->ncaps; i++) keep |= a->caps[i] == cap;
+            if (!keep && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) child_fail(c->errpipe, MN_STAGE_CAPS);
+        }
+        if (a->uid >= 0 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) child_fail(c->errpipe, MN_STAGE_CAPS);
+    }
     // Groups before gid before uid: each step needs the privilege the next one drops.
     if (a->uid >= 0) {
         if (syscall(SYS_setgroups, (size_t)a->ngroups, a->groups) != 0) child_fail(c->errpipe, MN_STAGE_GROUPS);
@@ -97,9 +115,18 @@ static int child_main(void *p) {
     if (a->uid >= 0) {
         if (syscall(SYS_setresuid, (uid_t)a->uid, (uid_t)a->uid, (uid_t)a->uid) != 0) child_fail(c->errpipe, MN_STAGE_SETUID);
     }
+    if (a->set_caps) {
+        if (cap_set_proc((cap_t)a->caps_state) != 0) child_fail(c->errpipe, MN_STAGE_CAPS);
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) child_fail(c->errpipe, MN_STAGE_CAPS);
+        for (int i = 0; i < a->ncaps; i++) {
+            if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, a->caps[i], 0, 0) != 0) child_fail(c->errpipe, MN_STAGE_CAPS);
+        }
+    }
     if (a->directory && chdir(a->directory) != 0) child_fail(c->errpipe, MN_STAGE_CHDIR);
     if (a->umask >= 0) umask((mode_t)a->umask);
 
+    // Last before exec: no setuid binary or file capability can raise privileges from here on.
+    if (a->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(c->errpipe, MN_STAGE_NO_NEW_PRIVS);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -288,4 +315,40 @@ int mn_raise_nproc(int64_t minimum) {
     rl.rlim_cur = (rlim_t)minimum;
     if (rl.rlim_max != RLIM_INFINITY && (int64_t)rl.rlim_max < minimum) rl.rlim_max = (rlim_t)minimum;
     return setrlimit(RLIMIT_NPROC, &rl);
+}
+
+void *mn_caps_prepare(const int *caps, int ncaps) {
+    (void)mn_cap_last();  // read /proc now, in the parent, not in the child
+    cap_t state = cap_init();  // everything clear
+    if (!state) return NULL;
+    if (ncaps > 0) {
+        cap_value_t values[64];
+        int n = ncaps > 64 ? 64 : ncaps;
+        for (int i = 0; i < n; i++) values[i] = (cap_value_t)caps[i];
+        if (cap_set_flag(state, CAP_EFFECTIVE, n, values, CAP_SET) != 0 ||
+            cap_set_flag(state, CAP_PERMITTED, n, values, CAP_SET) != 0 ||
+            cap_set_flag(state, CAP_INHERITABLE, n, values, CAP_SET) != 0) {
+            cap_free(state);
+            return NULL;
+        }
+    }
+    return state;
+}
+
+void mn_caps_free(void *state) {
+    if (state) cap_free(state);
+}
+
+int mn_cap_last(void) {
+    static int last = -1;
+    if (last >= 0) return last;
+    int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+    char buf[16] = {0};
+    if (fd >= 0) {
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n > 0) last = atoi(buf);
+    }
+    if (last <= 0) last = CAP_LAST_CAP;
+    return last;
 }

@@ -63,6 +63,18 @@ enum Spawner {
                 return .failure(SpawnFailure("cannot run as user \(p.user ?? String(wanted)): minderd is not root"))
             }
         }
+        if let group = p.gid {
+            // group= replaces the primary group; the user's supplementary groups stay.
+            gid = Int64(group)
+            if uid >= 0, let account = SystemAccounts().user(id: UInt32(uid)) {
+                groups = supplementaryGroups(account.name, group)
+            }
+        }
+        let caps = p.capabilities ?? []
+        let capsState = p.capabilities.map { list in list.withUnsafeBufferPointer { mn_caps_prepare($0.baseAddress, Int32($0.count)) } }
+        defer { if let capsState { mn_caps_free(capsState) } }
+        if p.capabilities != nil && capsState == nil { return .failure(SpawnFailure("cannot prepare capabilities")) }
+        let limits = p.rlimits.map { mn_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
 
         // Pipes: the child gets the write ends (read end for stdin); ours are close-on-exec.
         var fdsToClose: [Int32] = []
@@ -96,15 +108,24 @@ enum Spawner {
         let rc = withCStrings(argv) { argvPtr in
             withCStrings(env.map { "\($0.key)=\($0.value)" }) { envPtr in
                 groups.withUnsafeBufferPointer { groupsPtr in
-                    path.withCString { pathPtr in
-                        withOptionalCString(p.directory) { dirPtr in
-                            var attr = mn_spawn_attr(
-                                path: pathPtr, argv: argvPtr, envp: envPtr, directory: dirPtr,
-                                umask: Int32(p.umask ?? -1),
-                                stdin_fd: childFD[0], stdout_fd: childFD[1], stderr_fd: childFD[2],
-                                uid: uid, gid: gid, groups: groupsPtr.baseAddress, ngroups: Int32(groups.count),
-                                nofile_soft: context.originalNoFile?.soft ?? -1, nofile_hard: context.originalNoFile?.hard ?? -1)
-                            return mn_spawn(&attr, &pid, &stage, &err)
+                    caps.withUnsafeBufferPointer { capsPtr in
+                        limits.withUnsafeBufferPointer { limitsPtr in
+                            path.withCString { pathPtr in
+                                withOptionalCString(p.directory) { dirPtr in
+                                    var attr = mn_spawn_attr(
+                                        path: pathPtr, argv: argvPtr, envp: envPtr, directory: dirPtr,
+                                        umask: Int32(p.umask ?? -1),
+                                        stdin_fd: childFD[0], stdout_fd: childFD[1], stderr_fd: childFD[2],
+                                        uid: uid, gid: gid, groups: groupsPtr.baseAddress, ngroups: Int32(groups.count),
+                                        nofile_soft: context.originalNoFile?.soft ?? -1,
+                                        nofile_hard: context.originalNoFile?.hard ?? -1,
+                                        rlimits: limitsPtr.baseAddress, nrlimits: Int32(limits.count),
+                                        set_caps: p.capabilities == nil ? 0 : 1, caps: capsPtr.baseAddress,
+                                        ncaps: Int32(caps.count), caps_state: capsState ?? nil,
+                                        no_new_privs: p.noNewPrivs ? 1 : 0)
+                                    return mn_spawn(&attr, &pid, &stage, &err)
+                                }
+                            }
                         }
                     }
                 }
@@ -187,6 +208,9 @@ public struct SpawnFailure: Error, Sendable, CustomStringConvertible {
         case Int(MN_STAGE_EXEC): description = "couldn't exec \(path): \(errnoName(err)) (\(why))"
         case Int(MN_STAGE_CHDIR): description = "couldn't chdir to \(directory ?? "?"): \(errnoName(err)) (\(why))"
         case Int(MN_STAGE_SETUID), Int(MN_STAGE_SETGID), Int(MN_STAGE_GROUPS): description = "couldn't setuid: \(why)"
+        case Int(MN_STAGE_RLIMIT): description = "couldn't set a resource limit: \(why) (beyond what minderd may grant?)"
+        case Int(MN_STAGE_CAPS): description = "couldn't set capabilities: \(why)"
+        case Int(MN_STAGE_NO_NEW_PRIVS): description = "couldn't set no_new_privs: \(why)"
         default: description = "couldn't spawn \(path) (stage \(stage)): \(why)"
         }
     }

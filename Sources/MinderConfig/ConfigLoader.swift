@@ -29,6 +29,8 @@ private struct LoadSession {
     var diagnostics: [ConfigDiagnostic] = []
     /// ENV_X names: minderd's environment, then [supervisord] environment= on top.
     var envExpansions: Expansions = [:]
+    /// [supervisord] no_new_privs, every program's default.
+    var supervisordNoNewPrivs = false
     /// The file each section first came from, for sections added by includes.
     var sectionFile: [String: String] = [:]
 
@@ -171,6 +173,7 @@ private struct LoadSession {
             return config
         }
         config.supervisord = readSupervisord()
+        supervisordNoNewPrivs = config.supervisord.noNewPrivs
         config.rpcInterfaces = readRPCInterfaces()
         config.groups = readGroups()
         for g in config.groups.indices {
@@ -287,6 +290,7 @@ private struct LoadSession {
             ? tempDirectory : value(s, "childlogdir", tempDirectory, x, existingDirectory)
         out.nocleanup = value(s, "nocleanup", out.nocleanup, x, Values.boolean)
         out.stripAnsi = value(s, "strip_ansi", out.stripAnsi, x, Values.boolean)
+        out.noNewPrivs = value(s, "no_new_privs", false, x, Values.boolean)
         // supervisord expands this one twice, the second time with host_node_name too.
         if let once = string(s, "environment", x),
            let twice = expanded(once, s, "environment", ["here": .string(here), "host_node_name": .string(inputs.hostname)]) {
@@ -524,6 +528,7 @@ private struct LoadSession {
             }
         }
         base.umask = optionalValue(section, "umask", common, Values.octal)
+        readPrivileges(section, &base, common)
         var processNameTemplate = string(section, "process_name", common, expand: false) ?? "%(program_name)s"
         do { processNameTemplate = try Values.name(processNameTemplate) } catch {
             self.error(section, "process_name", error.message)
@@ -551,6 +556,21 @@ private struct LoadSession {
             common["numprocs"] = .int(numprocs)
             // The program's own environment= feeds ENV_X in the options read after it.
             var x = envExpansions.merging(common) { $1 }
+            if let file = string(section, "environment_file", x) {
+                p.environmentFile = file
+                switch Result(catching: { () throws(FileReadError) in try inputs.files.readFile(expandUser(file)) }) {
+                case .failure(.notFound):
+                    self.error(section, "environment_file", "cannot read \(file): no such file")
+                case .failure(.unreadable(let why)):
+                    self.error(section, "environment_file", "cannot read \(file): \(why)")
+                case .success(let bytes):
+                    do {
+                        for (key, val) in try EnvironmentFile.parse(String(decoding: bytes, as: UTF8.self)) { p.environment[key] = val }
+                    } catch {
+                        self.error(section, "environment_file", "\(file): \(error.message)")
+                    }
+                }
+            }
             if let text = expanded(environmentTemplate, section, "environment", x) {
                 do {
                     for (key, val) in try parseEnvironment(text) {
@@ -591,6 +611,37 @@ private struct LoadSession {
             if errorCount != errorsBefore { break }  // one report per section, not one per process
         }
         return stableSorted(processes) { ($0.priority, $0.name) }
+    }
+
+    /// Minder's least-privilege options of a program section.
+    mutating func readPrivileges(_ section: String, _ p: inout ProcessConfig, _ x: Expansions) {
+        if let group = string(section, "group", x) {
+            do {
+                p.gid = try groupID(group)
+                p.group = inputs.accounts.group(id: p.gid!)?.name ?? group
+            } catch {
+                self.error(section, "group", error.message)
+            }
+        }
+        p.capabilities = optionalValue(section, "capabilities", x, Capabilities.parse)
+        p.noNewPrivs = value(section, "no_new_privs", supervisordNoNewPrivs, x, Values.boolean)
+        for name in ["nofile", "nproc", "core", "as", "cpu"] {
+            if let limit = optionalValue(section, "rlimit_" + name, x, { text throws(ValueError) in try ResourceLimits.parse(name, text) }) {
+                p.rlimits.append(limit)
+            }
+        }
+        // What a minderd that is not root cannot do, said now rather than at every spawn.
+        if inputs.uid != 0 {
+            if let uid = p.uid, uid != inputs.uid {
+                error(section, "user", "minderd runs as uid \(inputs.uid) and cannot run programs as another user")
+            }
+            if let caps = p.capabilities, !caps.isEmpty {
+                error(section, "capabilities", "minderd is not root and cannot grant capabilities")
+            }
+            if let gid = p.gid, p.uid == nil || p.uid == inputs.uid, doc.entry(section, "group") != nil, gid != inputs.uid {
+                error(section, "group", "minderd is not root and cannot switch groups")
+            }
+        }
     }
 
     mutating func readChannel(_ section: String, _ channel: String, _ log: inout ChannelLog, _ x: Expansions) {

@@ -48,6 +48,15 @@ public struct ProcessConfig: Sendable, Equatable {
     public var environment: [String: String] = [:]
     /// SUPERVISOR_SERVER_URL for the child; nil means AUTO.
     public var serverurl: String?
+    /// Minder's group=: the primary group instead of the user's.
+    public var group: String?
+    public var gid: UInt32?
+    /// Minder's capabilities=: exactly these (numbers); nil when the option is absent.
+    public var capabilities: [Int32]?
+    public var noNewPrivs = false
+    public var rlimits: [ResourceLimit] = []
+    /// Minder's environment_file=, already merged under `environment`.
+    public var environmentFile: String?
     /// The section it comes from ([program:x], [fcgi-program:x], [eventlistener:x]).
     public var section: String
     public var location: SourceLocation
@@ -63,6 +72,17 @@ public struct ProcessConfig: Sendable, Equatable {
         self.section = section
         self.location = location
     }
+}
+
+/// A per-program rlimit_* option.
+public struct ResourceLimit: Sendable, Equatable {
+    /// The option's suffix: nofile, nproc, core, as, cpu.
+    public var name: String
+    /// RLIMIT_* number.
+    public var resource: Int32
+    /// -1: unlimited.
+    public var soft: Int64
+    public var hard: Int64
 }
 
 public enum GroupKind: String, Sendable, Equatable {
@@ -120,6 +140,8 @@ public struct SupervisordSettings: Sendable, Equatable {
     public var directory: String?
     public var identifier = "supervisor"
     public var childlogdir = "/tmp"
+    /// Minder's default for every program's no_new_privs.
+    public var noNewPrivs = false
     public var nocleanup = false
     public var stripAnsi = false
     public var environment: [String: String] = [:]

@@ -5,17 +5,21 @@ enum KnownOptions {
     static let supervisord: Set<String> = [
         "logfile", "logfile_maxbytes", "logfile_backups", "loglevel", "pidfile", "nodaemon", "minfds", "minprocs",
         "umask", "user", "directory", "identifier", "childlogdir", "nocleanup", "environment", "silent",
+        "no_new_privs",
     ]
     /// supervisord options Minder reads but does not act on yet.
     static let supervisordNotYet: Set<String> = ["strip_ansi"]
     /// Minder's own options, planned but not built yet.
-    static let supervisordPlanned: Set<String> = ["stats_group", "stats_interval", "no_new_privs"]
+    static let supervisordPlanned: Set<String> = ["stats_group", "stats_interval"]
 
     static let program: Set<String> = {
         var options: Set<String> = [
             "command", "process_name", "numprocs", "numprocs_start", "priority", "autostart", "startsecs",
             "startretries", "autorestart", "exitcodes", "stopsignal", "stopwaitsecs", "stopasgroup", "killasgroup",
             "user", "redirect_stderr", "environment", "directory", "umask", "serverurl",
+            // Minder's own: least privilege for each program.
+            "group", "capabilities", "no_new_privs", "rlimit_nofile", "rlimit_nproc", "rlimit_core", "rlimit_as",
+            "rlimit_cpu", "environment_file",
         ]
         for channel in ["stdout", "stderr"] {
             for suffix in ["logfile", "logfile_maxbytes", "logfile_backups", "capture_maxbytes", "events_enabled", "syslog"] {
@@ -24,10 +28,7 @@ enum KnownOptions {
         }
         return options
     }()
-    static let programPlanned: Set<String> = [
-        "group", "capabilities", "no_new_privs", "rlimit_nofile", "rlimit_nproc", "rlimit_core", "rlimit_as",
-        "rlimit_cpu", "environment_file",
-    ]
+    static let programPlanned: Set<String> = []
     static let eventListener = program.union(["events", "buffer_size", "result_handler"])
     static let fcgiProgram = program.union(["socket", "socket_backlog", "socket_owner", "socket_mode"])
     static let group: Set<String> = ["programs", "priority"]

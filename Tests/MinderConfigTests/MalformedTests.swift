@@ -97,6 +97,14 @@ let malformedConfigs: [Malformed] = [
               prefix: "\(main):4: [eventlistener:l] events:", says: "unknown event type 'TOCK'"),
     Malformed(name: "fcgi-program without socket", text: head + "[fcgi-program:f]\ncommand=f\n",
               prefix: "\(main):2: [fcgi-program:f] socket:", says: "needs a socket= line"),
+    Malformed(name: "unknown capability", text: head + "[program:w]\ncommand=w\ncapabilities=CAP_NET_BIND_SERVIC\n",
+              prefix: "\(main):4: [program:w] capabilities:", says: "did you mean CAP_NET_BIND_SERVICE?"),
+    Malformed(name: "unknown group", text: head + "[program:w]\ncommand=w\ngroup=nosuchgroup\n",
+              prefix: "\(main):4: [program:w] group:", says: "no group named 'nosuchgroup'"),
+    Malformed(name: "soft limit above hard", text: head + "[program:w]\ncommand=w\nrlimit_nofile=2048:1024\n",
+              prefix: "\(main):4: [program:w] rlimit_nofile:", says: "above the hard limit"),
+    Malformed(name: "missing environment file", text: head + "[program:w]\ncommand=w\nenvironment_file=/etc/none.env\n",
+              prefix: "\(main):4: [program:w] environment_file:", says: "no such file"),
     Malformed(name: "invalid UTF-8", text: "[supervisord]\nidentifier=\u{FFFF}\n",
               prefix: "\(main):", says: "not valid UTF-8"),
 ]
@@ -125,6 +133,17 @@ let malformedConfigs: [Malformed] = [
             "\(main):5: [program:a] autostart: 'maybe' is not a boolean (use true/false, yes/no, on/off or 1/0)",
             "\(main):7: [program:b] startsecs: 'x' is not an integer",
             "\(main):6: [program:b] command: [program:b] needs a command= line",
+        ])
+    }
+
+    @Test func aNonRootMinderdCannotSwitchUsersOrGrantCapabilities() {
+        let inputs = ConfigInputs(environment: [:], hostname: "box", accounts: TableAccounts(),
+                                  files: MemoryFileSystem(files: [main: "[supervisord]\n[program:a]\ncommand=a\nuser=www-data\n[program:b]\ncommand=b\ncapabilities=CAP_KILL\n"]),
+                                  workingDirectory: "/", uid: 1000)
+        let result = ConfigLoader(inputs: inputs).load(path: main)
+        #expect(result.errors.map(\.description) == [
+            "\(main):4: [program:a] user: minderd runs as uid 1000 and cannot run programs as another user",
+            "\(main):7: [program:b] capabilities: minderd is not root and cannot grant capabilities",
         ])
     }
 

@@ -331,20 +331,20 @@ import Testing
         let result = load("""
             [supervisord]
             strip_ansi = true
+            stats_interval = 1
             [program:a]
             command = a
             autostrat = true
             stdout_logfile_max_bytes = 1MB
-            capabilities = CAP_NET_RAW
             [programs:typo]
             x = 1
             """)
         #expect(result.config != nil)
         #expect(result.warnings.map(\.description) == [
             "/etc/minder/minder.conf:2: [supervisord] strip_ansi: warning: a supervisord option Minder does not implement yet; ignored",
-            "/etc/minder/minder.conf:5: [program:a] autostrat: warning: unknown option, ignored (did you mean autostart?)",
-            "/etc/minder/minder.conf:6: [program:a] stdout_logfile_max_bytes: warning: unknown option, ignored (did you mean stdout_logfile_maxbytes?)",
-            "/etc/minder/minder.conf:7: [program:a] capabilities: warning: a Minder option that is not implemented yet; ignored",
+            "/etc/minder/minder.conf:3: [supervisord] stats_interval: warning: a Minder option that is not implemented yet; ignored",
+            "/etc/minder/minder.conf:6: [program:a] autostrat: warning: unknown option, ignored (did you mean autostart?)",
+            "/etc/minder/minder.conf:7: [program:a] stdout_logfile_max_bytes: warning: unknown option, ignored (did you mean stdout_logfile_maxbytes?)",
             "/etc/minder/minder.conf:8: [programs:typo]: warning: unknown section, ignored (did you mean [program:…]?)",
         ])
         let strict = result.strict()
@@ -356,6 +356,36 @@ import Testing
         #expect(result.config?.processes.isEmpty == true)
         #expect(result.warnings.first?.description
             == "/etc/minder/minder.conf:2: [supervisord] [program: warning: looks like a section header without its closing ']'; read as an option and ignored")
+    }
+
+    @Test func leastPrivilegeOptions() throws {
+        let c = try config("""
+            [supervisord]
+            no_new_privs = true
+            [program:web]
+            command = web
+            user = www-data
+            group = app
+            capabilities = CAP_NET_BIND_SERVICE, net_raw
+            rlimit_nofile = 4096
+            rlimit_core = 0:unlimited
+            rlimit_cpu = unlimited
+            environment_file = %(here)s/web.env
+            environment = B="program"
+            [program:plain]
+            command = plain
+            no_new_privs = false
+            """, others: ["/etc/minder/web.env": "# web\nA=1\nexport B='file'\nC=\"quoted \\\" value\"\n"])
+        let web = try #require(c.process("web"))
+        #expect(web.uid == 33 && web.gid == 1000 && web.group == "app")
+        #expect(web.capabilities == [10, 13] && web.noNewPrivs)
+        #expect(web.rlimits == [
+            ResourceLimit(name: "nofile", resource: 7, soft: 4096, hard: 4096),
+            ResourceLimit(name: "core", resource: 4, soft: 0, hard: -1),
+            ResourceLimit(name: "cpu", resource: 0, soft: -1, hard: -1),
+        ])
+        #expect(web.environment == ["A": "1", "B": "program", "C": "quoted \" value"])
+        #expect(c.process("plain")?.noNewPrivs == false && c.process("plain")?.capabilities == nil)
     }
 
     @Test func searchOrderPrefersMinderConf() {

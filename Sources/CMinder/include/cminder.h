@@ -7,6 +7,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/// One resource limit for the child (RLIMIT_*); -1 means unlimited.
+typedef struct {
+    int resource;
+    int64_t soft, hard;
+} mn_rlimit;
+
 /// What the child does before exec. Every pointer is owned by the caller and
 /// must stay valid for the duration of mn_spawn.
 typedef struct {
@@ -20,7 +26,22 @@ typedef struct {
     const gid_t *groups;       // supplementary groups when uid is set
     int ngroups;
     int64_t nofile_soft, nofile_hard;  // RLIMIT_NOFILE to restore; -1: leave
+    const mn_rlimit *rlimits;  // the program's own limits, applied after the restore
+    int nrlimits;
+    /// Exactly these capabilities (effective, permitted, inheritable, ambient), the rest
+    /// dropped from the bounding set, when set_caps is 1. caps_state comes from mn_caps_prepare.
+    int set_caps;
+    const int *caps;
+    int ncaps;
+    void *caps_state;
+    int no_new_privs;
 } mn_spawn_attr;
+
+/// Built in the parent (it allocates); pass to mn_spawn, then free with mn_caps_free.
+void *mn_caps_prepare(const int *caps, int ncaps);
+void mn_caps_free(void *state);
+/// The highest capability number this kernel knows.
+int mn_cap_last(void);
 
 /// Where a failed spawn stopped (reported through the close-on-exec pipe).
 enum {
@@ -35,6 +56,8 @@ enum {
     MN_STAGE_SETUID = 8,
     MN_STAGE_CHDIR = 9,
     MN_STAGE_EXEC = 10,
+    MN_STAGE_CAPS = 11,
+    MN_STAGE_NO_NEW_PRIVS = 12,
 };
 
 /// Starts a child in its own process group. Returns 0 and sets *pid when the
