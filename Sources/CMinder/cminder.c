@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/epoll.h>
+#include <grp.h>
 #include <sys/file.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -351,4 +352,11 @@ int mn_cap_last(void) {
     }
     if (last <= 0) last = CAP_LAST_CAP;
     return last;
+}
+
+int mn_drop_privileges(uint32_t uid, uint32_t gid, const gid_t *groups, int ngroups) {
+    if (setgroups((size_t)ngroups, groups) != 0) return -1;
+    if (setresgid(gid, gid, gid) != 0) return -1;
+    if (setresuid(uid, uid, uid) != 0) return -1;
+    return 0;
 }

@@ -37,11 +37,37 @@ public enum Daemon {
         let cwd = inputs.workingDirectory
         let pidfile = Paths.absolute(s.pidfile, cwd: cwd)
 
-        // Dropping minderd's own privileges ([supervisord] user=) is not built yet: running on as
-        // root where the config asks for less would be worse than not starting.
-        if let uid = s.uid, uid != geteuid() {
-            printError("minderd: [supervisord] user=\(s.user ?? String(uid)) asks minderd to switch users, which this version cannot do yet; start minderd as that user instead")
+        var originalSoft: Int64 = -1, originalHard: Int64 = -1
+        _ = mn_get_nofile(&originalSoft, &originalHard)
+        if originalSoft >= 0 && originalSoft < s.minfds {
+            let hard = originalHard < 0 ? -1 : max(originalHard, Int64(s.minfds))
+            if mn_set_nofile(Int64(s.minfds), hard) != 0 {
+                printError("minderd: minfds=\(s.minfds) but this environment allows only \(originalSoft) open files (hard limit \(originalHard)); raise the limit or lower minfds")
+                return 2
+            }
+        }
+
+        if mn_raise_nproc(Int64(s.minprocs)) != 0 {
+            printError("minderd: minprocs=\(s.minprocs) is more processes than this environment allows; raise the limit or lower minprocs")
             return 2
+        }
+        // [supervisord] user=: drop to that user now, before the pidfile, the logs and the socket
+        // exist, so they are its own and it can rotate, reopen and unlink them.
+        if let uid = s.uid, uid != geteuid() {
+            guard geteuid() == 0 else {
+                printError("minderd: [supervisord] user=\(s.user ?? String(uid)): can't drop privilege as a non-root user")
+                return 2
+            }
+            guard let account = SystemAccounts().user(id: uid) else {
+                printError("minderd: [supervisord] user=\(s.user ?? String(uid)): no such user")
+                return 2
+            }
+            let groups = Spawner.supplementaryGroups(account.name, account.gid)
+            let dropped = groups.withUnsafeBufferPointer { mn_drop_privileges(account.uid, account.gid, $0.baseAddress, Int32($0.count)) }
+            if dropped != 0 {
+                printError("minderd: could not switch to user \(account.name): \(errnoText())")
+                return 2
+            }
         }
 
         // One minderd per config: the pidfile's lock is taken before anything is touched.
@@ -58,20 +84,6 @@ public enum Daemon {
             return 2
         }
 
-        var originalSoft: Int64 = -1, originalHard: Int64 = -1
-        _ = mn_get_nofile(&originalSoft, &originalHard)
-        if originalSoft >= 0 && originalSoft < s.minfds {
-            let hard = originalHard < 0 ? -1 : max(originalHard, Int64(s.minfds))
-            if mn_set_nofile(Int64(s.minfds), hard) != 0 {
-                printError("minderd: minfds=\(s.minfds) but this environment allows only \(originalSoft) open files (hard limit \(originalHard)); raise the limit or lower minfds")
-                return 2
-            }
-        }
-
-        if mn_raise_nproc(Int64(s.minprocs)) != 0 {
-            printError("minderd: minprocs=\(s.minprocs) is more processes than this environment allows; raise the limit or lower minprocs")
-            return 2
-        }
         if !s.nocleanup { removeOldAutoLogs(directory: s.childlogdir, identifier: s.identifier) }
 
         if !foreground {

@@ -31,6 +31,7 @@ private struct LoadSession {
     var envExpansions: Expansions = [:]
     /// [supervisord] no_new_privs, every program's default.
     var supervisordNoNewPrivs = false
+    var runningUID: UInt32 = 0
     /// The file each section first came from, for sections added by includes.
     var sectionFile: [String: String] = [:]
 
@@ -174,6 +175,15 @@ private struct LoadSession {
         }
         config.supervisord = readSupervisord()
         supervisordNoNewPrivs = config.supervisord.noNewPrivs
+        if let user = config.supervisord.user {
+            do {
+                config.supervisord.uid = try userID(user)
+            } catch {
+                self.error("supervisord", "user", error.message)
+            }
+        }
+        // The uid minderd will run its programs from: [supervisord] user= once it has dropped to it.
+        runningUID = config.supervisord.uid ?? inputs.uid
         config.rpcInterfaces = readRPCInterfaces()
         config.groups = readGroups()
         for g in config.groups.indices {
@@ -184,13 +194,6 @@ private struct LoadSession {
         }
         config.servers = readServers()
         config.control = readControlClient()
-        if let user = config.supervisord.user {
-            do {
-                config.supervisord.uid = try userID(user)
-            } catch {
-                self.error("supervisord", "user", error.message)
-            }
-        }
         checkUnknown()
         return config
     }
@@ -631,15 +634,13 @@ private struct LoadSession {
             }
         }
         // What a minderd that is not root cannot do, said now rather than at every spawn.
-        if inputs.uid != 0 {
-            if let uid = p.uid, uid != inputs.uid {
-                error(section, "user", "minderd runs as uid \(inputs.uid) and cannot run programs as another user")
+        if runningUID != 0 {
+            let who = runningUID == inputs.uid ? "minderd runs as uid \(runningUID)" : "minderd drops to uid \(runningUID) ([supervisord] user=)"
+            if let uid = p.uid, uid != runningUID {
+                error(section, "user", "\(who) and cannot run programs as another user")
             }
             if let caps = p.capabilities, !caps.isEmpty {
-                error(section, "capabilities", "minderd is not root and cannot grant capabilities")
-            }
-            if let gid = p.gid, p.uid == nil || p.uid == inputs.uid, doc.entry(section, "group") != nil, gid != inputs.uid {
-                error(section, "group", "minderd is not root and cannot switch groups")
+                error(section, "capabilities", "\(who) and cannot grant capabilities")
             }
         }
     }

@@ -143,7 +143,7 @@ let malformedConfigs: [Malformed] = [
         let result = ConfigLoader(inputs: inputs).load(path: main)
         #expect(result.errors.map(\.description) == [
             "\(main):4: [program:a] user: minderd runs as uid 1000 and cannot run programs as another user",
-            "\(main):7: [program:b] capabilities: minderd is not root and cannot grant capabilities",
+            "\(main):7: [program:b] capabilities: minderd runs as uid 1000 and cannot grant capabilities",
         ])
     }
 

@@ -164,27 +164,20 @@ import Testing
         #expect(output.split(separator: "\n").count >= 60 && Set(output.split(separator: "\n")) == ["boom"])
     }
 
-    @Test func refusesToRunAsAnotherUserItCannotSwitchTo() throws {
+    @Test func dropsToTheSupervisordUser() throws {
         guard geteuid() == 0 else { return }
-        let d = try DaemonHarness("[program:x]\ncommand=sleep 1000\n", supervisord: "user=nobody", start: false)
-        let r = try run(minderdPath, ["-n", "-c", d.configPath])
-        #expect(r.status == 2)
-        #expect(r.stderr.contains("[supervisord] user=nobody asks minderd to switch users"))
-    }
-
-    @Test func oldAutoLogsAreRemovedAtStartUnlessNocleanup() throws {
-        for nocleanup in [false, true] {
-            let d = try DaemonHarness("[program:one]\ncommand=sleep 1000\nstartsecs=0\n",
-                                      supervisord: nocleanup ? "nocleanup=true" : "", start: false)
-            let stale = ["web-stdout---supervisor-x1y2.log", "web-stdout---supervisor-x1y2.log.3"]
-            let kept = ["web-stdout---other-x1y2.log", "notes.log"]
-            for name in stale + kept { _ = FileManager.default.createFile(atPath: d.dir.path + "/" + name, contents: Data("x".utf8)) }
-            try d.launch()
-            try d.waitForLog("success: one entered RUNNING")
-            for name in stale { #expect(FileManager.default.fileExists(atPath: d.dir.path + "/" + name) == nocleanup, "\(name)") }
-            for name in kept { #expect(FileManager.default.fileExists(atPath: d.dir.path + "/" + name)) }
-            #expect(try d.stop() == 0)
+        let d = try DaemonHarness("[program:x]\ncommand=sleep 1000\nstartsecs=0\n", supervisord: "user=nobody", start: false)
+        chmod(d.dir.path, 0o777)
+        try d.launch()
+        let child = try d.pid(of: "x")
+        for pid in [d.pid, child] {
+            let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+            #expect(status.contains("Uid:\t65534\t65534\t65534\t65534"), "pid \(pid)")
         }
+        let owner = try FileManager.default.attributesOfItem(atPath: d.logPath)[.ownerAccountID] as? Int
+        #expect(owner == 65534, "the log belongs to the user minderd runs as")
+        #expect(try d.stop() == 0)
+        #expect(!FileManager.default.fileExists(atPath: d.dir.path + "/minderd.pid"), "and it can remove its pidfile")
     }
 
     @Test func secondMinderdForTheSameConfigExits2() throws {

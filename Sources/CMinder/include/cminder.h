@@ -105,6 +105,9 @@ int mn_get_nofile(int64_t *soft, int64_t *hard);
 /// Raises RLIMIT_NPROC's soft limit to at least `minimum` (and the hard limit when allowed): 0, or -1.
 int mn_raise_nproc(int64_t minimum);
 int mn_set_nofile(int64_t soft, int64_t hard);
+/// minderd's own switch to [supervisord] user=: groups, gid, then uid (glibc's wrappers, so
+/// every thread changes). 0, or -1 with errno.
+int mn_drop_privileges(uint32_t uid, uint32_t gid, const gid_t *groups, int ngroups);
 /// flock(LOCK_EX | LOCK_NB): 0 when taken, -1 with errno (EWOULDBLOCK when another holds it).
 int mn_try_lock(int fd);
 #endif
