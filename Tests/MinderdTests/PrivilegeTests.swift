@@ -77,6 +77,8 @@ import Testing
         }
         let binder = status(binderPID)
         #expect(binder["Uid"] == "65534\t65534\t65534\t65534" && binder["Gid"] == "1\t1\t1\t1")
+        #expect(binder["Groups"] == "1", "group= with nobody's own memberships (none): \(binder["Groups"] ?? "-")")
+        #expect(plain["Groups"] == "65534", "the user's groups: \(plain["Groups"] ?? "-")")
         for key in ["CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd"] { #expect(binder[key] == "0000000000000400", "\(key): \(binder[key] ?? "-")") }
         #expect(binder["NoNewPrivs"] == "1")
         let limits = try String(contentsOfFile: "/proc/\(binderPID)/limits", encoding: .utf8).split(separator: "\n")
