@@ -65,8 +65,10 @@ struct Minderd: ParsableCommand {
         let foreground = nodaemon || config.supervisord.nodaemon
         let loader = ConfigLoader(inputs: inputs)
         let strict = self.strict
+        // Re-read by reloads after a possible chdir into [supervisord] directory.
+        let absolutePath = Paths.absolute(path, cwd: inputs.workingDirectory)
         let status = Daemon.run(config: config, inputs: inputs, foreground: foreground) {
-            let result = loader.load(path: path)
+            let result = loader.load(path: absolutePath)
             return strict ? result.strict() : result
         }
         throw ExitCode(status)
