@@ -3,15 +3,6 @@ import Testing
 
 /// What a child finds when it starts: environment, signals, descriptors, limits, credentials.
 @Suite(.serialized) struct ChildSetupTests {
-    func status(_ pid: Int32) -> [String: String] {
-        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        var out: [String: String] = [:]
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: ":", maxSplits: 1)
-            if parts.count == 2 { out[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces) }
-        }
-        return out
-    }
 
     @Test func environmentSignalsDescriptorsAndLimits() throws {
         let d = try DaemonHarness("""
@@ -31,7 +22,7 @@ import Testing
                      "SUPERVISOR_SERVER_URL=unix://\(d.dir.path)/m.sock", "OWN=own value", "GLOBAL=g"] {
             #expect(env.split(separator: "\n").contains(Substring(line)), "missing \(line)")
         }
-        let s = status(pid)
+        let s = procStatus(pid)
         #expect(s["SigBlk"] == "0000000000000000", "empty signal mask")
         #expect(s["SigIgn"] == "0000000000000000", "no ignored signal (supervisord leaves SIGPIPE ignored)")
         // ls itself holds one descriptor for /proc/self/fd while listing; nothing of minderd's leaks.
@@ -92,7 +83,7 @@ import Testing
             user=nobody
             """)
         let pid = try d.pid(of: "unprivileged")
-        let s = status(pid)
+        let s = procStatus(pid)
         #expect(s["Uid"]?.split(separator: "\t").allSatisfy { $0 == "65534" } == true, "\(s["Uid"] ?? "-")")
         #expect(s["Gid"]?.split(separator: "\t").allSatisfy { $0 == "65534" } == true, "\(s["Gid"] ?? "-")")
         #expect(try d.stop() == 0)

@@ -137,23 +137,15 @@ import Testing
             startsecs=0
             """)
         try d.waitForLog("success: echo entered RUNNING")
-        let fg = Process()
-        fg.executableURL = URL(fileURLWithPath: minderctlPath)
-        fg.arguments = ["-c", d.configPath, "fg", "echo"]
-        let out = d.dir.path + "/fg.out"
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        fg.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        let input = Pipe()
-        fg.standardInput = input
-        let ended = DispatchSemaphore(value: 0)
-        fg.terminationHandler = { _ in ended.signal() }
-        try fg.run()
-        defer { kill(fg.processIdentifier, SIGKILL) }
+        let fg = try Interactive(minderctlPath, ["-c", d.configPath, "fg", "echo"], output: d.dir.path + "/fg.out")
+        let out = fg.output
+        let input = fg.input
+        defer { fg.kill() }
         try waitUntil("fg's banner") { ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("Press Ctrl-C") }
         input.fileHandleForWriting.write(Data("ping\n".utf8))
         try waitUntil("the echo of our line") { ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("ping\n") }
         _ = try ctl(d, "stop", "echo")
-        #expect(ended.wait(timeout: .now() + 30) == .success, "fg leaves when the process stops")
+        #expect(fg.waitForExit(), "fg leaves when the process stops")
         #expect(try String(contentsOfFile: out, encoding: .utf8).hasSuffix("Exiting foreground\n"))
         #expect(try d.stop() == 0)
     }
@@ -161,21 +153,13 @@ import Testing
     @Test func shellRunsCommandsAndKeepsHistory() throws {
         let d = try DaemonHarness(Self.programs)
         try d.waitForLog("success: sleeper entered RUNNING")
-        let shell = Process()
-        shell.executableURL = URL(fileURLWithPath: minderctlPath)
         let history = d.dir.path + "/history"
-        shell.arguments = ["-c", d.configPath, "-r", history]
-        let out = d.dir.path + "/shell.out"
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        shell.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        let input = Pipe()
-        shell.standardInput = input
-        let ended = DispatchSemaphore(value: 0)
-        shell.terminationHandler = { _ in ended.signal() }
-        try shell.run()
-        defer { kill(shell.processIdentifier, SIGKILL) }
+        let shell = try Interactive(minderctlPath, ["-c", d.configPath, "-r", history], output: d.dir.path + "/shell.out")
+        let out = shell.output
+        let input = shell.input
+        defer { shell.kill() }
         input.fileHandleForWriting.write(Data("pid sleeper\nversion\nquit\n".utf8))
-        #expect(ended.wait(timeout: .now() + 30) == .success)
+        #expect(shell.waitForExit())
         let text = try String(contentsOfFile: out, encoding: .utf8)
         let pid = try statusPIDs(d)["sleeper"]!
         #expect(text.contains("sleeper                          RUNNING"), "the shell starts with status")

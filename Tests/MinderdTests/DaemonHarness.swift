@@ -135,3 +135,38 @@ func pidWritten(to path: String) throws -> Int32 {
     }
     return pid!
 }
+
+/// A program run with a pipe for its stdin and its stdout in a file, killed by pid when released.
+final class Interactive {
+    let process = Process()
+    let input = Pipe()
+    let output: String
+    private let ended = DispatchSemaphore(value: 0)
+
+    init(_ executable: String, _ arguments: [String], output: String) throws {
+        self.output = output
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        process.standardInput = input
+        process.terminationHandler = { [ended] _ in ended.signal() }
+        try process.run()
+    }
+
+    /// True when it exits within `timeout` seconds.
+    func waitForExit(timeout: Double = 30) -> Bool { ended.wait(timeout: .now() + timeout) == .success }
+
+    func kill() { Foundation.kill(process.processIdentifier, SIGKILL) }
+}
+
+/// /proc/PID/status as a dictionary.
+func procStatus(_ pid: Int32) -> [String: String] {
+    let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+    var out: [String: String] = [:]
+    for line in text.split(separator: "\n") {
+        let parts = line.split(separator: ":", maxSplits: 1)
+        if parts.count == 2 { out[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces) }
+    }
+    return out
+}

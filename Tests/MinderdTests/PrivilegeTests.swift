@@ -3,15 +3,6 @@ import Testing
 
 /// Users, groups, capabilities, no_new_privs and limits, read back from /proc of the running child.
 @Suite(.serialized) struct PrivilegeTests {
-    func status(_ pid: Int32) -> [String: String] {
-        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        var out: [String: String] = [:]
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: ":", maxSplits: 1)
-            if parts.count == 2 { out[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces) }
-        }
-        return out
-    }
 
     /// A port below 1024 that no other test uses at the same time.
     let port = 600 + Int(getpid() % 300)
@@ -60,13 +51,13 @@ import Testing
         chmod(d.dir.path, 0o755)
         try "# from a file\nexport FROM_FILE=\"file value\"\nOVERRIDDEN=file\n".write(toFile: d.dir.path + "/env.list", atomically: true, encoding: .utf8)
         try d.launch()
-        let own = status(getpid())
+        let own = procStatus(getpid())
 
-        let root = status(try d.pid(of: "rootdefault"))
+        let root = procStatus(try d.pid(of: "rootdefault"))
         #expect(root["CapEff"] == own["CapEff"] && root["CapBnd"] == own["CapBnd"], "root keeps root's set")
         #expect(root["NoNewPrivs"] == "0")
 
-        let plain = status(try d.pid(of: "plain"))
+        let plain = procStatus(try d.pid(of: "plain"))
         #expect(plain["Uid"] == "65534\t65534\t65534\t65534")
         for key in ["CapEff", "CapPrm", "CapInh", "CapAmb"] { #expect(plain[key] == "0000000000000000", "\(key) of a non-root program") }
 
@@ -75,7 +66,7 @@ import Testing
             let log = FileManager.default.enumerator(atPath: d.dir.path)?.compactMap { $0 as? String }.first { $0.hasPrefix("binder-stdout") }
             return log.flatMap { try? String(contentsOfFile: d.dir.path + "/" + $0, encoding: .utf8) } == "bound\n"
         }
-        let binder = status(binderPID)
+        let binder = procStatus(binderPID)
         #expect(binder["Uid"] == "65534\t65534\t65534\t65534" && binder["Gid"] == "1\t1\t1\t1")
         #expect(binder["Groups"] == "1", "group= with nobody's own memberships (none): \(binder["Groups"] ?? "-")")
         #expect(plain["Groups"] == "65534", "the user's groups: \(plain["Groups"] ?? "-")")
@@ -93,7 +84,7 @@ import Testing
         let err = nocapErr.flatMap { try? String(contentsOfFile: d.dir.path + "/" + $0, encoding: .utf8) } ?? ""
         #expect(err.contains("PermissionError"), "without the capability the bind fails with EACCES: \(err)")
 
-        let narrowed = status(try d.pid(of: "narrowed"))
+        let narrowed = procStatus(try d.pid(of: "narrowed"))
         #expect(narrowed["Uid"]?.hasPrefix("0\t") == true)
         for key in ["CapEff", "CapPrm", "CapBnd", "CapAmb"] { #expect(narrowed[key] == "0000000000000020", "\(key): \(narrowed[key] ?? "-")") }
         #expect(try d.stop() == 0)
