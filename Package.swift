@@ -47,12 +47,16 @@ let package = Package(
                 "MinderConfig",
                 "MinderControl",
                 "CLineEdit",
+                "CMinder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The shell's line editing and history (libedit).
         .target(name: "CLineEdit", linkerSettings: [.linkedLibrary("edit")]),
         // What minderd and minderctl share about the control API: names, faults, JSON shapes.
-        .target(name: "MinderControl", dependencies: ["MinderConfig"]),
+        .target(name: "MinderControl", dependencies: [
+            "MinderConfig", "CMinder",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .testTarget(name: "MinderConfigTests", dependencies: ["MinderConfig"]),
         .testTarget(name: "MinderTests", dependencies: ["Minder", "MinderConfig"]),
         .testTarget(name: "MinderdTests", dependencies: ["Minder", "MinderConfig", "MinderControl"]),

@@ -10,6 +10,7 @@
 #include <sys/capability.h>
 #include <sys/epoll.h>
 #include <grp.h>
+#include <mqueue.h>
 #include <sys/file.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -360,3 +361,36 @@ int mn_drop_privileges(uint32_t uid, uint32_t gid, const gid_t *groups, int ngro
     if (setresuid(uid, uid, uid) != 0) return -1;
     return 0;
 }
+
+int mn_mq_create(const char *name, long maxmsg, long msgsize, int mode) {
+    struct mq_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.mq_maxmsg = maxmsg;
+    attr.mq_msgsize = msgsize;
+    mq_unlink(name);
+    // The mode passes through the umask; it is set again with fchmod.
+    mqd_t q = mq_open(name, O_RDWR | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC, (mode_t)mode, &attr);
+    if (q == (mqd_t)-1) return -1;
+    fchmod((int)q, (mode_t)mode);
+    return (int)q;
+}
+
+int mn_mq_open_reader(const char *name, int nonblock) {
+    mqd_t q = mq_open(name, O_RDONLY | O_CLOEXEC | (nonblock ? O_NONBLOCK : 0));
+    return q == (mqd_t)-1 ? -1 : (int)q;
+}
+
+int mn_mq_send(int mqd, const char *bytes, size_t length) { return mq_send((mqd_t)mqd, bytes, length, 0); }
+
+long mn_mq_receive(int mqd, char *buffer, size_t capacity) {
+    return (long)mq_receive((mqd_t)mqd, buffer, capacity, NULL);
+}
+
+long mn_mq_msgsize(int mqd) {
+    struct mq_attr attr;
+    if (mq_getattr((mqd_t)mqd, &attr) != 0) return -1;
+    return attr.mq_msgsize;
+}
+
+int mn_mq_close(int mqd) { return mq_close((mqd_t)mqd); }
+int mn_mq_unlink(const char *name) { return mq_unlink(name); }

@@ -35,6 +35,8 @@ public enum Daemon {
                            reload: @escaping @Sendable () -> ConfigLoadResult) -> Int32 {
         let s = config.supervisord
         let cwd = inputs.workingDirectory
+        // Named from the config's real path, before a daemonizing chdir.
+        let instance = InstanceID(configPath: Paths.absolute(config.path, cwd: cwd))
         let pidfile = Paths.absolute(s.pidfile, cwd: cwd)
 
         var originalSoft: Int64 = -1, originalHard: Int64 = -1
@@ -86,6 +88,15 @@ public enum Daemon {
 
         if !s.nocleanup { removeOldAutoLogs(directory: s.childlogdir, identifier: s.identifier) }
 
+        // A queue the kernel refuses is reported while stderr still reaches someone.
+        do {
+            try EventQueue(name: instance.eventQueue, maxmsg: s.eventsQueueMaxmsg, msgsize: s.eventsQueueMsgsize).close()
+        } catch {
+            printError("minderd: \(error)")
+            unlink(pidfile)
+            return 2
+        }
+
         if !foreground {
             if mn_daemonize(s.directory, lockFD) != 0 {
                 printError("minderd: could not daemonize: \(errnoText())")
@@ -99,6 +110,16 @@ public enum Daemon {
         let pidText = Array("\(getpid())\n".utf8)
         _ = pwrite(lockFD, pidText, pidText.count, 0)
 
+        // Only now, holding the lock, is a leftover queue of this instance stale: it is replaced.
+        // (After daemonizing, which closes every inherited descriptor.)
+        let events: EventQueue
+        do {
+            events = try EventQueue(name: instance.eventQueue, maxmsg: s.eventsQueueMaxmsg, msgsize: s.eventsQueueMsgsize)
+        } catch {
+            printError("minderd: \(error)")
+            unlink(pidfile)
+            return 2
+        }
         let capture = LogCapture()
         capture.start()
         var sinks: [LogSink] = []
@@ -128,14 +149,16 @@ public enum Daemon {
             } catch {
                 logger.critical("cannot serve the control socket \(unix.file): \(error)")
                 capture.stop()
+                events.close()
                 unlink(pidfile)
                 return 2
             }
         }
         let supervisor = Supervisor(config: config, context: context, capture: capture, logger: logger, bridge: bridge,
-                                    reload: reload)
+                                    events: events, reload: reload)
         supervisor.run()
         server?.stop()
+        events.close()
 
         logger.info("minderd stopped; no process left")
         capture.stop()

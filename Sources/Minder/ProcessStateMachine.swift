@@ -76,7 +76,11 @@ public struct ProcessMachine: Sendable {
     public static let maxSpawnsPerSecond = 10
 
     public let config: ProcessConfig
-    public private(set) var state = ProcessState.stopped
+    public private(set) var state = ProcessState.stopped {
+        didSet { if oldValue != state { transitions.append((oldValue, state)) } }
+    }
+    /// Every state change since the supervisor last took them (one event can cause several).
+    public var transitions: [(from: ProcessState, to: ProcessState)] = []
     public private(set) var pid: Int32?
     /// When the machine next needs a `.deadline` event (monotonic seconds).
     public private(set) var deadline: Double?

@@ -15,6 +15,8 @@ public final class Supervisor {
         var stdinFD: Int32 = -1
         /// Chosen at the first spawn and kept (AUTO names are random).
         var sinks: (stdout: LogSink?, stderr: LogSink?)?
+        /// The pid of the last spawn, for events about its exit.
+        var lastPID: Int32?
         /// Wall-clock times of the last start and stop (0: never), for status.
         var startedAt: Double = 0
         var stoppedAt: Double = 0
@@ -43,10 +45,13 @@ public final class Supervisor {
     /// Requests from the control server, and those waiting for a state (start/stop with wait).
     let bridge: ControlBridge?
     var waiters: [Waiter] = []
+    /// Every state change goes here, when the queue exists.
+    let events: EventQueue?
 
     public init(config: Config, context: SpawnContext, capture: LogCapture, logger: Logger, bridge: ControlBridge? = nil,
-                reload: @escaping () -> ConfigLoadResult) {
+                events: EventQueue? = nil, reload: @escaping () -> ConfigLoadResult) {
         self.bridge = bridge
+        self.events = events
         self.config = config
         self.context = context
         self.capture = capture
@@ -65,6 +70,7 @@ public final class Supervisor {
 
     /// Runs until a shutdown request has stopped every program.
     public func run() {
+        events?.post(group: nil, name: nil, from: "STARTING", to: "RUNNING", pid: getpid(), exitStatus: nil, expected: nil)
         startAll()
         var tokens = [UInt64](repeating: 0, count: 8)
         while !finished {
@@ -178,6 +184,7 @@ public final class Supervisor {
 
     func feed(_ i: Int, _ event: ProcessEvent) {
         let actions = entries[i].machine.handle(event, now: Self.now())
+        publishTransitions(i)
         for action in actions {
             switch action {
             case .spawn: spawn(i)
@@ -199,6 +206,7 @@ public final class Supervisor {
         case .success(let child):
             entries[i].stdinFD = child.stdinFD
             entries[i].startedAt = Self.wallClock()
+            entries[i].lastPID = child.pid
             byPID[child.pid] = i
             for output in child.outputs { capture.capture(fd: output.fd, into: output.sink) }
             feed(i, .spawned(pid: child.pid))
@@ -209,7 +217,32 @@ public final class Supervisor {
 
     // MARK: stopping
 
+    /// The state changes of one process since the last call, onto the event queue.
+    func publishTransitions(_ i: Int) {
+        let changes = entries[i].machine.transitions
+        guard !changes.isEmpty else { return }
+        entries[i].machine.transitions = []
+        guard let events else { return }
+        let m = entries[i].machine
+        for (from, to) in changes {
+            let ended = to == .exited || to == .stopped || to == .backoff
+            let exit: Int? = switch (ended, m.lastExit) {
+            case (true, .exited(let code)?): Int(code)
+            case (true, .signaled(let sig)?): -Int(sig)
+            default: nil
+            }
+            let expected: Bool? = to == .exited
+                ? m.lastExit.map { if case .exited(let c) = $0 { m.config.exitcodes.contains(Int(c)) } else { false } } : nil
+            events.post(group: entries[i].group, name: m.name, from: from.description, to: to.description,
+                        pid: m.pid ?? entries[i].lastPID, exitStatus: exit, expected: expected)
+        }
+    }
+
     func beginStopping(_ newMood: Mood) {
+        if case .running = mood {
+            let to = if case .shuttingDown = newMood { "SHUTDOWN" } else { "RESTARTING" }
+            events?.post(group: nil, name: nil, from: "RUNNING", to: to, pid: getpid(), exitStatus: nil, expected: nil)
+        }
         mood = newMood
         for i in entries.indices {
             entries[i].machine.autoRestartAllowed = false
@@ -256,6 +289,7 @@ public final class Supervisor {
             entries = Self.entries(for: newConfig)
             byPID = [:]
             mood = .running
+            events?.post(group: nil, name: nil, from: "RESTARTING", to: "RUNNING", pid: getpid(), exitStatus: nil, expected: nil)
             logger.info("reloaded \(newConfig.path): \(entries.count) process(es)")
             startAll()
         }

@@ -43,7 +43,7 @@ extension Supervisor {
             case .shuttingDown: ("SHUTDOWN", -1)
             }
             return .ok(SupervisorInfo(statename: name, state: code, identifier: config.supervisord.identifier,
-                                      pid: getpid(), version: MinderVersion.current))
+                                      pid: getpid(), version: MinderVersion.current, eventsDropped: events?.dropped ?? 0))
         case .processInfo(let spec):
             let indices: [Int]
             if let spec {

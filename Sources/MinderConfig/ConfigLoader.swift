@@ -294,6 +294,10 @@ private struct LoadSession {
         out.nocleanup = value(s, "nocleanup", out.nocleanup, x, Values.boolean)
         out.stripAnsi = value(s, "strip_ansi", out.stripAnsi, x, Values.boolean)
         out.noNewPrivs = value(s, "no_new_privs", false, x, Values.boolean)
+        out.eventsQueueMaxmsg = value(s, "events_queue_maxmsg", out.eventsQueueMaxmsg, x, Values.integer)
+        out.eventsQueueMsgsize = value(s, "events_queue_msgsize", out.eventsQueueMsgsize, x, Values.integer)
+        if out.eventsQueueMaxmsg < 1 { error(s, "events_queue_maxmsg", "must be at least 1") }
+        if out.eventsQueueMsgsize < 256 { error(s, "events_queue_msgsize", "must be at least 256 bytes, to hold one event") }
         // supervisord expands this one twice, the second time with host_node_name too.
         if let once = string(s, "environment", x),
            let twice = expanded(once, s, "environment", ["here": .string(here), "host_node_name": .string(inputs.hostname)]) {

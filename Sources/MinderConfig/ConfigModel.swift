@@ -142,6 +142,9 @@ public struct SupervisordSettings: Sendable, Equatable {
     public var childlogdir = "/tmp"
     /// Minder's default for every program's no_new_privs.
     public var noNewPrivs = false
+    /// The state-event queue: messages it holds, and bytes per message.
+    public var eventsQueueMaxmsg = 10
+    public var eventsQueueMsgsize = 1024
     public var nocleanup = false
     public var stripAnsi = false
     public var environment: [String: String] = [:]

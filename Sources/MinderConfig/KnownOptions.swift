@@ -5,7 +5,7 @@ enum KnownOptions {
     static let supervisord: Set<String> = [
         "logfile", "logfile_maxbytes", "logfile_backups", "loglevel", "pidfile", "nodaemon", "minfds", "minprocs",
         "umask", "user", "directory", "identifier", "childlogdir", "nocleanup", "environment", "silent",
-        "no_new_privs",
+        "no_new_privs", "events_queue_maxmsg", "events_queue_msgsize",
     ]
     /// supervisord options Minder reads but does not act on yet.
     static let supervisordNotYet: Set<String> = ["strip_ansi"]

@@ -136,8 +136,11 @@ public struct SupervisorInfo: Codable, Sendable, Equatable {
     public var pid: Int32
     public var version: String
     public var api_version: String
+    /// Events taken off a full event queue to make room for newer ones.
+    public var events_dropped: Int
 
-    public init(statename: String, state: Int, identifier: String, pid: Int32, version: String) {
+    public init(statename: String, state: Int, identifier: String, pid: Int32, version: String, eventsDropped: Int = 0) {
+        self.events_dropped = eventsDropped
         self.statename = statename
         self.state = state
         self.identifier = identifier

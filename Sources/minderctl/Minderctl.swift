@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import CLineEdit
+import CMinder
 import Foundation
 import MinderConfig
 import MinderControl
@@ -55,14 +56,18 @@ struct CtlError: Error, CustomStringConvertible {
 
 struct Ctl {
     var client: ControlClient
+    /// The instance's IPC names, when a config file is known.
+    var instance: InstanceID?
     var json: Bool
     var prompt: String
     var historyFile: String?
+    /// Why there is no server to talk to, when there is none.
+    var noServer: String?
 
     static let helpText = """
         commands: status [name|group:*|all ...], start|stop|restart name|group:*|all ..., \
         signal SIG name|group:*|all ..., pid [name|all], tail [-f|-N] name [stdout|stderr], maintail [-f|-N], fg name, \
-        clear name|all ..., avail, reread, update [all|group ...], add group ..., remove group ..., reload, shutdown, version, help
+        clear name|all ..., events [--follow], avail, reread, update [all|group ...], add group ..., remove group ..., reload, shutdown, version, help
         """
 
     /// Finds the server as supervisorctl does: -s, else [supervisorctl] serverurl, else [unix_http_server] file.
@@ -72,11 +77,13 @@ struct Ctl {
         var user = username, pass = password
         var prompt = "minder"
         var history: String?
+        var instance: InstanceID?
         let inputs = SystemInputs.current()
         if let configFile, !inputs.files.exists(configFile) {
             throw CtlError(description: "could not find config file \(configFile)")
         }
         if let path = configFile ?? ConfigSearch.find(executable: CommandLine.arguments[0], files: inputs.files) {
+            instance = InstanceID(configPath: path)
             let result = ConfigLoader(inputs: inputs).load(path: path)
             guard let config = result.config ?? result.partial else {
                 throw CtlError(description: result.errors.map(\.description).joined(separator: "\n"))
@@ -94,7 +101,9 @@ struct Ctl {
             history = config.control.historyFile.map { Paths.expandUser($0, environment: inputs.environment, accounts: inputs.accounts) }
         }
         guard let url else {
-            throw CtlError(description: "no server to talk to: give -s unix:///path, or -c with a [supervisorctl] serverurl or [unix_http_server] file")
+            // Reading the event queue needs no server; everything else says why there is none.
+            return Ctl(client: ControlClient(socketPath: ""), instance: instance, json: json, prompt: prompt, historyFile: history,
+                       noServer: "no server to talk to: give -s unix:///path, or -c with a [supervisorctl] serverurl or [unix_http_server] file")
         }
         guard url.hasPrefix("unix://") else {
             throw CtlError(description: "\(url): minderctl talks to minderd's Unix socket only (unix:///path)")
@@ -103,8 +112,8 @@ struct Ctl {
         guard path.utf8.count <= 107 else {
             throw CtlError(description: "socket path \(path) is \(path.utf8.count) bytes; the kernel allows 107")
         }
-        return Ctl(client: ControlClient(socketPath: path, username: user, password: pass), json: json, prompt: prompt,
-                   historyFile: history)
+        return Ctl(client: ControlClient(socketPath: path, username: user, password: pass), instance: instance, json: json,
+                   prompt: prompt, historyFile: history)
     }
 
     // MARK: talking to minderd
@@ -115,6 +124,7 @@ struct Ctl {
     }
 
     func call(_ method: String, _ path: String, body: [UInt8] = []) throws(CtlError) -> Reply {
+        if let noServer { throw CtlError(description: noServer) }
         let response: ControlClient.Response
         do {
             response = try client.request(method, ControlAPI.prefix + path, body: body)
@@ -147,6 +157,7 @@ struct Ctl {
             case "maintail": return try maintail(args)
             case "clear": return try clear(args)
             case "fg": return try foreground(args)
+            case "events": return try eventsCommand(args)
             case "avail": return try avail()
             case "add": return try groups(args, method: "POST", done: "added process group")
             case "remove": return try groups(args, method: "DELETE", done: "removed process group")
@@ -408,6 +419,35 @@ struct Ctl {
         }
         FileHandle.standardOutput.write(Data("Exiting foreground\n".utf8))
         return 0
+    }
+
+    /// Reads minderd's state events off its queue. Each message goes to one reader only.
+    func eventsCommand(_ args: [String]) throws(CtlError) -> Int32 {
+        guard let instance else { throw CtlError(description: "events needs the config file (-c) to find the queue") }
+        let follow = args.contains("--follow") || args.contains("-f")
+        let fd = mn_mq_open_reader(instance.eventQueue, follow ? 0 : 1)
+        guard fd >= 0 else {
+            throw CtlError(description: "cannot open the event queue \(instance.eventQueue): \(String(cString: strerror(errno))) (is minderd running with this config?)")
+        }
+        defer { _ = mn_mq_close(fd) }
+        let size = max(1, mn_mq_msgsize(fd))
+        var buffer = [CChar](repeating: 0, count: size)
+        while true {
+            let n = mn_mq_receive(fd, &buffer, size)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return 0  // empty (without --follow)
+            }
+            let bytes = buffer.prefix(n).map { UInt8(bitPattern: $0) }
+            if json {
+                print(String(decoding: bytes, as: UTF8.self))
+            } else if let e = try? JSON.decode(StateEvent.self, bytes) {
+                let who = e.name.map { n in e.group == n || e.group == nil ? n : "\(e.group!):\(n)" } ?? "minderd"
+                let exit = e.exit_status.map { " exit \($0)" } ?? ""
+                print("\(e.serial) \(who) \(e.from) -> \(e.to)\(e.pid.map { " pid \($0)" } ?? "")\(exit)")
+            }
+            fflush(nil)
+        }
     }
 
     func clear(_ args: [String]) throws(CtlError) -> Int32 {

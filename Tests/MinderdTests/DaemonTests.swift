@@ -58,12 +58,13 @@ import Testing
     @Test func childIgnoringTermIsKilledAfterStopwaitsecs() throws {
         let d = try DaemonHarness("""
             [program:stubborn]
-            command=/bin/sh -c "trap '' TERM;while :;do sleep 1;done"
+            command=/bin/sh -c "trap '' TERM;echo $$ > %(here)s/ready;while :;do sleep 1;done"
             startsecs=0
             stopwaitsecs=1
             """)
         let pid = try d.pid(of: "stubborn")
-        try d.waitForLog("success: stubborn entered RUNNING")
+        // The trap is in place only once the shell says so.
+        _ = try pidWritten(to: d.dir.path + "/ready")
         #expect(try d.stop() == 0)
         #expect(d.log.contains("killing 'stubborn' (\(pid)) with SIGKILL"))
         #expect(d.log.contains("stopped: stubborn (terminated by SIGKILL)"))
@@ -122,10 +123,10 @@ import Testing
     @Test func sigtermDuringAReloadShutsDown() throws {
         let d = try DaemonHarness("""
             [program:slow]
-            command=/bin/sh -c "trap 'sleep 1;exit 0' TERM;while :;do sleep 0.1;done"
+            command=/bin/sh -c "trap 'sleep 1;exit 0' TERM;echo $$ > %(here)s/ready;while :;do sleep 0.1;done"
             startsecs=0
             """)
-        try d.waitForLog("success: slow entered RUNNING")
+        _ = try pidWritten(to: d.dir.path + "/ready")
         d.signal(SIGHUP)
         try d.waitForLog("received SIGHUP")
         d.signal(SIGTERM)

@@ -108,6 +108,20 @@ int mn_set_nofile(int64_t soft, int64_t hard);
 /// minderd's own switch to [supervisord] user=: groups, gid, then uid (glibc's wrappers, so
 /// every thread changes). 0, or -1 with errno.
 int mn_drop_privileges(uint32_t uid, uint32_t gid, const gid_t *groups, int ngroups);
+// POSIX message queues (mq_open is variadic, and <mqueue.h> is not in Swift's Glibc).
+/// Creates the queue afresh (a stale one is unlinked first), read-write and non-blocking.
+/// Returns the descriptor, or -1 with errno (EINVAL: maxmsg/msgsize above the kernel's limits).
+int mn_mq_create(const char *name, long maxmsg, long msgsize, int mode);
+/// Opens an existing queue to read; blocking unless nonblock.
+int mn_mq_open_reader(const char *name, int nonblock);
+/// 0, or -1 with errno (EAGAIN: full).
+int mn_mq_send(int mqd, const char *bytes, size_t length);
+/// The message's length, or -1 with errno (EAGAIN: empty on a non-blocking queue).
+long mn_mq_receive(int mqd, char *buffer, size_t capacity);
+long mn_mq_msgsize(int mqd);
+int mn_mq_close(int mqd);
+int mn_mq_unlink(const char *name);
+
 /// flock(LOCK_EX | LOCK_NB): 0 when taken, -1 with errno (EWOULDBLOCK when another holds it).
 int mn_try_lock(int fd);
 #endif
