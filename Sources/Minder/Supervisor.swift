@@ -90,11 +90,6 @@ public final class Supervisor {
         closeStdins()
     }
 
-    /// Processes in start order, with their state.
-    public var processStates: [(name: String, group: String, state: ProcessState, pid: Int32?)] {
-        entries.map { ($0.machine.name, $0.group, $0.machine.state, $0.machine.pid) }
-    }
-
     // MARK: events
 
     func startAll() {
