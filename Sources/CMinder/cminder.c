@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <grp.h>
 #include <mqueue.h>
+#include <semaphore.h>
 #include <sys/file.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -394,3 +395,116 @@ long mn_mq_msgsize(int mqd) {
 
 int mn_mq_close(int mqd) { return mq_close((mqd_t)mqd); }
 int mn_mq_unlink(const char *name) { return mq_unlink(name); }
+
+static void copy_name(char *dst, size_t cap, const char *src) {
+    size_t i = 0;
+    if (src) for (; i + 1 < cap && src[i]; i++) dst[i] = src[i];
+    for (; i < cap; i++) dst[i] = 0;
+}
+
+void *mn_stats_create(const char *name, uint32_t slots, int32_t pid, double start, const char *semaphore, int mode) {
+    shm_unlink(name);
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+    if (fd < 0) return NULL;
+    fchmod(fd, (mode_t)mode);
+    size_t length = sizeof(minder_stats_header) + (size_t)slots * sizeof(minder_stats_slot);
+    if (ftruncate(fd, (off_t)length) != 0) {
+        close(fd);
+        return NULL;
+    }
+    void *base = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (base == MAP_FAILED) return NULL;
+    memset(base, 0, length);
+    minder_stats_header *h = base;
+    h->magic = MINDER_STATS_MAGIC;
+    h->version = MINDER_STATS_VERSION;
+    h->slot_count = slots;
+    h->header_size = sizeof(minder_stats_header);
+    h->slot_size = sizeof(minder_stats_slot);
+    h->minderd_pid = pid;
+    h->start_time = start;
+    copy_name(h->semaphore, sizeof h->semaphore, semaphore);
+    return base;
+}
+
+void *mn_stats_map(const char *name, uint64_t *length) {
+    int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0) return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof(minder_stats_header)) {
+        close(fd);
+        errno = EINVAL;
+        return NULL;
+    }
+    void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (base == MAP_FAILED) return NULL;
+    *length = (uint64_t)st.st_size;
+    return base;
+}
+
+void mn_stats_unmap(void *segment, uint64_t length) { munmap(segment, (size_t)length); }
+int mn_stats_unlink(const char *name) { return shm_unlink(name); }
+
+void mn_stats_write_slot(void *segment, uint32_t index, const char *group, const char *name, int32_t state, int32_t pid,
+                         double start_time, double last_change, uint32_t restarts, int32_t exit_status,
+                         const char *spawn_error, double cpu_user, double cpu_system, uint64_t rss, uint32_t fds,
+                         uint32_t threads) {
+    minder_stats_header *h = segment;
+    if (index >= h->slot_count) return;
+    minder_stats_slot *s = minder_stats_slot_at(segment, index);
+    copy_name(s->group, sizeof s->group, group);
+    copy_name(s->name, sizeof s->name, name);
+    s->state = state;
+    s->pid = pid;
+    s->start_time = start_time;
+    s->last_change = last_change;
+    s->restarts = restarts;
+    s->exit_status = exit_status;
+    copy_name(s->spawn_error, sizeof s->spawn_error, spawn_error);
+    s->cpu_user = cpu_user;
+    s->cpu_system = cpu_system;
+    s->rss_bytes = rss;
+    s->open_fds = fds;
+    s->threads = threads;
+    s->sequence += 1;
+    s->checksum = minder_stats_checksum(s);
+    h->generation += 1;
+}
+
+void mn_stats_set_dropped(void *segment, uint64_t dropped) { ((minder_stats_header *)segment)->events_dropped = dropped; }
+void mn_stats_retire(void *segment) { ((minder_stats_header *)segment)->retired = 1; }
+
+void *mn_sem_create(const char *name, int mode) {
+    sem_unlink(name);
+    sem_t *s = sem_open(name, O_CREAT | O_EXCL, (mode_t)mode, 1);
+    return s == SEM_FAILED ? NULL : s;
+}
+
+void *mn_sem_open(const char *name) {
+    sem_t *s = sem_open(name, 0);
+    return s == SEM_FAILED ? NULL : s;
+}
+
+int mn_sem_trywait(void *sem) { return sem_trywait((sem_t *)sem); }
+
+int mn_sem_timedwait_ms(void *sem, int ms) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec += 1;
+        ts.tv_nsec -= 1000000000L;
+    }
+    int rc;
+    do {
+        rc = sem_clockwait((sem_t *)sem, CLOCK_MONOTONIC, &ts);
+    } while (rc != 0 && errno == EINTR);
+    return rc;
+}
+
+int mn_sem_post(void *sem) { return sem_post((sem_t *)sem); }
+void mn_sem_close(void *sem) { sem_close((sem_t *)sem); }
+int mn_sem_unlink(const char *name) { return sem_unlink(name); }

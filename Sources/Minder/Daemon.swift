@@ -155,7 +155,7 @@ public enum Daemon {
             }
         }
         let supervisor = Supervisor(config: config, context: context, capture: capture, logger: logger, bridge: bridge,
-                                    events: events, reload: reload)
+                                    events: events, instance: instance, reload: reload)
         supervisor.run()
         server?.stop()
         events.close()

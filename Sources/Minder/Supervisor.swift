@@ -47,11 +47,16 @@ public final class Supervisor {
     var waiters: [Waiter] = []
     /// Every state change goes here, when the queue exists.
     let events: EventQueue?
+    /// The shared-memory view of every process, and a timer to retry a write the semaphore held up.
+    var stats: StatsSegment?
+    let instance: InstanceID?
+    let statsRetryFD = mn_timerfd()
 
     public init(config: Config, context: SpawnContext, capture: LogCapture, logger: Logger, bridge: ControlBridge? = nil,
-                events: EventQueue? = nil, reload: @escaping () -> ConfigLoadResult) {
+                events: EventQueue? = nil, instance: InstanceID? = nil, reload: @escaping () -> ConfigLoadResult) {
         self.bridge = bridge
         self.events = events
+        self.instance = instance
         self.config = config
         self.context = context
         self.capture = capture
@@ -61,7 +66,9 @@ public final class Supervisor {
         _ = mn_epoll_add(epollFD, signalFD, 1)
         _ = mn_epoll_add(epollFD, timerFD, 2)
         if let bridge { _ = mn_epoll_add(epollFD, bridge.wakeFD, 3) }
+        _ = mn_epoll_add(epollFD, statsRetryFD, 4)
         entries = Self.entries(for: config)
+        rebuildStats()
     }
 
     static func entries(for config: Config) -> [Entry] {
@@ -81,6 +88,9 @@ public final class Supervisor {
                 switch token {
                 case 1: handleSignals()
                 case 2: fireDeadlines()
+                case 4:
+                    mn_timerfd_drain(statsRetryFD)
+                    flushStats()
                 default: handleControl()
                 }
             }
@@ -217,6 +227,7 @@ public final class Supervisor {
         let changes = entries[i].machine.transitions
         guard !changes.isEmpty else { return }
         entries[i].machine.transitions = []
+        writeStats(i)
         guard let events else { return }
         let m = entries[i].machine
         for (from, to) in changes {
@@ -231,6 +242,37 @@ public final class Supervisor {
             events.post(group: entries[i].group, name: m.name, from: from.description, to: to.description,
                         pid: m.pid ?? entries[i].lastPID, exitStatus: exit, expected: expected)
         }
+    }
+
+    /// A new segment sized for the current process table; the old one is retired.
+    func rebuildStats() {
+        guard let instance else { return }
+        let old = stats
+        stats = StatsSegment(instance: instance, slots: entries.count)
+        if stats == nil { logger.error("cannot create the stats segment \(instance.statsSegment): \(errnoText())") }
+        old?.retire()
+        for i in entries.indices { writeStats(i) }
+    }
+
+    func writeStats(_ i: Int) {
+        guard let stats else { return }
+        let e = entries[i], m = e.machine
+        let exit: Int32 = switch m.lastExit {
+        case .exited(let code)?: code
+        case .signaled(let sig)?: -sig
+        case nil: 0
+        }
+        let values = StatsSegment.SlotValues(group: e.group, name: m.name, state: Int32(m.state.rawValue), pid: m.pid ?? 0,
+                                             start: e.startedAt, change: Self.wallClock(), restarts: UInt32(m.restarts),
+                                             exitStatus: exit, spawnError: m.spawnError ?? "")
+        if !stats.write(i, values, droppedEvents: events?.dropped ?? 0) {
+            _ = mn_timerfd_set(statsRetryFD, mn_monotonic_ns() + 10_000_000)
+        }
+    }
+
+    func flushStats() {
+        guard let stats, !stats.flush(droppedEvents: events?.dropped ?? 0) else { return }
+        _ = mn_timerfd_set(statsRetryFD, mn_monotonic_ns() + 10_000_000)
     }
 
     func beginStopping(_ newMood: Mood) {
@@ -276,6 +318,8 @@ public final class Supervisor {
         case .shuttingDown:
             killOrphans()
             finished = true
+            stats?.close()
+            stats = nil
             for waiter in waiters { waiter.reply(.fault(.SHUTDOWN_STATE, "minderd is shutting down")) }
             waiters = []
         case .reloading(let newConfig):
@@ -284,6 +328,7 @@ public final class Supervisor {
             entries = Self.entries(for: newConfig)
             byPID = [:]
             mood = .running
+            rebuildStats()
             events?.post(group: nil, name: nil, from: "RESTARTING", to: "RUNNING", pid: getpid(), exitStatus: nil, expected: nil)
             logger.info("reloaded \(newConfig.path): \(entries.count) process(es)")
             startAll()

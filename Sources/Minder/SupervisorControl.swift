@@ -165,6 +165,7 @@ extension Supervisor {
             config.groups.append(group)
             let first = entries.count
             entries += group.processes.map { Entry(machine: ProcessMachine(config: $0), group: group.name) }
+            rebuildStats()
             logger.info("added process group \(name)")
             for i in first..<entries.count where entries[i].machine.config.autostart { feed(i, .start) }
             return .ok(["added": name])
@@ -179,6 +180,7 @@ extension Supervisor {
             config.groups.removeAll { $0.name == name }
             byPID = [:]
             for (i, e) in entries.enumerated() { if let pid = e.machine.pid { byPID[pid] = i } }
+            rebuildStats()
             logger.info("removed process group \(name)")
             return .ok(["removed": name])
         case .shutdown:
@@ -438,6 +440,7 @@ extension Supervisor {
         for i in entries.indices where incoming.contains(entries[i].group) && entries[i].machine.config.autostart {
             feed(i, .start)
         }
+        rebuildStats()
         for name in d.changed { logger.info("updated process group \(name)") }
         for name in d.added { logger.info("added process group \(name)") }
     }

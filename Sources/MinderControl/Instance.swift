@@ -23,6 +23,10 @@ public struct InstanceID: Sendable, Equatable, CustomStringConvertible {
 
     /// The POSIX message queue of state events.
     public var eventQueue: String { "/minder.\(value).events" }
+    /// The shared-memory stats segment.
+    public var statsSegment: String { "/minder.\(value).stats" }
+    /// The semaphore guarding it; a recovery publishes a new generation.
+    public func statsSemaphore(_ generation: Int) -> String { "/minder.\(value).sem\(generation)" }
 
     public var description: String { value }
 }

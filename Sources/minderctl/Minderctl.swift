@@ -67,7 +67,7 @@ struct Ctl {
     static let helpText = """
         commands: status [name|group:*|all ...], start|stop|restart name|group:*|all ..., \
         signal SIG name|group:*|all ..., pid [name|all], tail [-f|-N] name [stdout|stderr], maintail [-f|-N], fg name, \
-        clear name|all ..., events [--follow], avail, reread, update [all|group ...], add group ..., remove group ..., reload, shutdown, version, help
+        clear name|all ..., events [--follow], stats, avail, reread, update [all|group ...], add group ..., remove group ..., reload, shutdown, version, help
         """
 
     /// Finds the server as supervisorctl does: -s, else [supervisorctl] serverurl, else [unix_http_server] file.
@@ -158,6 +158,7 @@ struct Ctl {
             case "clear": return try clear(args)
             case "fg": return try foreground(args)
             case "events": return try eventsCommand(args)
+            case "stats": return try statsCommand()
             case "avail": return try avail()
             case "add": return try groups(args, method: "POST", done: "added process group")
             case "remove": return try groups(args, method: "DELETE", done: "removed process group")
@@ -448,6 +449,23 @@ struct Ctl {
             }
             fflush(nil)
         }
+    }
+
+    /// One snapshot of the shared-memory stats: needs no control socket, only the segment.
+    func statsCommand() throws(CtlError) -> Int32 {
+        guard let instance else { throw CtlError(description: "stats needs the config file (-c) to find the segment") }
+        let rows = try StatsReader.read(instance.statsSegment)
+        if json {
+            print(String(decoding: JSON.encode(rows), as: UTF8.self))
+            return 0
+        }
+        let width = max(30, rows.map(\.namespec.count).max() ?? 0) + 3
+        for r in rows {
+            print(r.namespec.padding(toLength: width, withPad: " ", startingAt: 0)
+                + r.statename.padding(toLength: 10, withPad: " ", startingAt: 0)
+                + "pid \(r.pid), restarts \(r.restarts), exit \(r.exit_status)" + (r.spawn_error.isEmpty ? "" : ", \(r.spawn_error)"))
+        }
+        return 0
     }
 
     func clear(_ args: [String]) throws(CtlError) -> Int32 {

@@ -1,0 +1,77 @@
+// Live state of every process in shared memory (docs/stats.md). minderd
+// never waits for the semaphore: when a reader holds it, the write is kept
+// and retried on a short timer; readers hold it for microseconds.
+
+import CMinder
+import Foundation
+import MinderControl
+
+final class StatsSegment {
+    let name: String
+    let semaphoreName: String
+    private(set) var base: UnsafeMutableRawPointer
+    private let semaphore: UnsafeMutableRawPointer
+    let slots: Int
+    /// Slots whose latest values are not in the segment yet.
+    private var pending = Set<Int>()
+
+    struct SlotValues {
+        var group: String, name: String, state: Int32, pid: Int32, start: Double, change: Double
+        var restarts: UInt32, exitStatus: Int32, spawnError: String
+    }
+
+    init?(instance: InstanceID, slots: Int, mode: Int32 = 0o600) {
+        name = instance.statsSegment
+        semaphoreName = instance.statsSemaphore(1)
+        self.slots = slots
+        guard let sem = mn_sem_create(semaphoreName, mode) else { return nil }
+        semaphore = sem
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        guard let segment = mn_stats_create(name, UInt32(slots), getpid(), Double(now.tv_sec), semaphoreName, mode) else {
+            mn_sem_close(sem)
+            _ = mn_sem_unlink(semaphoreName)
+            return nil
+        }
+        base = segment
+    }
+
+    /// Records new values; returns false when they wait for the semaphore (call flush later).
+    @discardableResult
+    func write(_ index: Int, _ values: SlotValues, droppedEvents: Int) -> Bool {
+        guard index < slots else { return true }
+        staged[index] = values
+        pending.insert(index)
+        return flush(droppedEvents: droppedEvents)
+    }
+
+    private var staged: [Int: SlotValues] = [:]
+
+    /// Writes what is pending if the semaphore is free right now.
+    func flush(droppedEvents: Int) -> Bool {
+        guard !pending.isEmpty else { return true }
+        guard mn_sem_trywait(semaphore) == 0 else { return false }
+        for index in pending {
+            guard let v = staged[index] else { continue }
+            mn_stats_write_slot(base, UInt32(index), v.group, v.name, v.state, v.pid, v.start, v.change, v.restarts,
+                                v.exitStatus, v.spawnError, 0, 0, 0, 0, 0)
+        }
+        mn_stats_set_dropped(base, UInt64(droppedEvents))
+        pending.removeAll()
+        _ = mn_sem_post(semaphore)
+        return true
+    }
+
+    /// A segment replaced by a newer one stays mapped by its readers; they see `retired` and map the name again.
+    func retire() {
+        mn_stats_retire(base)
+        mn_stats_unmap(base, UInt64(MemoryLayout<minder_stats_header>.size + slots * MemoryLayout<minder_stats_slot>.size))
+        mn_sem_close(semaphore)
+    }
+
+    func close() {
+        retire()
+        _ = mn_stats_unlink(name)
+        _ = mn_sem_unlink(semaphoreName)
+    }
+}

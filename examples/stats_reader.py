@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Print minderd's live process table from its shared-memory stats segment.
+
+Shows that the layout of Sources/CMinder/include/minder_stats.h (docs/stats.md)
+is usable from outside Swift: map the segment, take the semaphore named in its
+header, copy, release, check each slot's checksum.
+
+    python3 examples/stats_reader.py -c /etc/minder.conf [--json]
+"""
+import argparse
+import ctypes
+import hashlib
+import json
+import mmap
+import os
+import sys
+import time
+
+MAGIC = 0x31534154534E4D00
+NAME, ERROR = 64, 128
+
+
+class Header(ctypes.Structure):
+    _fields_ = [("magic", ctypes.c_uint64), ("version", ctypes.c_uint32), ("slot_count", ctypes.c_uint32),
+                ("header_size", ctypes.c_uint32), ("slot_size", ctypes.c_uint32), ("minderd_pid", ctypes.c_int32),
+                ("retired", ctypes.c_uint32), ("start_time", ctypes.c_double), ("generation", ctypes.c_uint64),
+                ("semaphore", ctypes.c_char * NAME), ("semaphore_holder", ctypes.c_int32),
+                ("reserved", ctypes.c_uint32), ("events_dropped", ctypes.c_uint64),
+                ("semaphore_recoveries", ctypes.c_uint64)]
+
+
+class Slot(ctypes.Structure):
+    _fields_ = [("sequence", ctypes.c_uint64), ("checksum", ctypes.c_uint64), ("group", ctypes.c_char * NAME),
+                ("name", ctypes.c_char * NAME), ("state", ctypes.c_int32), ("pid", ctypes.c_int32),
+                ("start_time", ctypes.c_double), ("last_change", ctypes.c_double), ("restarts", ctypes.c_uint32),
+                ("exit_status", ctypes.c_int32), ("spawn_error", ctypes.c_char * ERROR), ("cpu_user", ctypes.c_double),
+                ("cpu_system", ctypes.c_double), ("rss_bytes", ctypes.c_uint64), ("open_fds", ctypes.c_uint32),
+                ("threads", ctypes.c_uint32)]
+
+
+STATES = {0: "STOPPED", 10: "STARTING", 20: "RUNNING", 30: "BACKOFF", 40: "STOPPING", 100: "EXITED",
+          200: "FATAL", 1000: "UNKNOWN"}
+
+
+class Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+def fnv1a(data):
+    h = 1469598103934665603
+    for b in data:
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def snapshot(config):
+    instance = hashlib.sha256(os.path.realpath(config).encode()).hexdigest()[:16]
+    fd = os.open("/dev/shm/minder.%s.stats" % instance, os.O_RDWR)
+    try:
+        segment = mmap.mmap(fd, 0)
+    finally:
+        os.close(fd)
+    header = Header.from_buffer(segment)
+    if header.magic != MAGIC or header.version != 1:
+        sys.exit("not a Minder stats segment of layout version 1")
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.sem_open.restype = ctypes.c_void_p
+    sem = libc.sem_open(header.semaphore, 0)
+    if not sem:
+        sys.exit("cannot open the semaphore %s" % header.semaphore.decode())
+    deadline = Timespec(int(time.time()) + 2, 0)
+    if libc.sem_timedwait(ctypes.c_void_p(sem), ctypes.byref(deadline)) != 0:
+        sys.exit("the semaphore stayed busy (held by pid %d)" % header.semaphore_holder)
+    header.semaphore_holder = os.getpid()
+    copy = bytes(segment)
+    header.semaphore_holder = 0
+    libc.sem_post(ctypes.c_void_p(sem))
+    libc.sem_close(ctypes.c_void_p(sem))
+    del header
+    segment.close()
+
+    h = Header.from_buffer_copy(copy)
+    rows = []
+    for i in range(h.slot_count):
+        offset = h.header_size + i * h.slot_size
+        raw = copy[offset:offset + ctypes.sizeof(Slot)]
+        slot = Slot.from_buffer_copy(raw)
+        if slot.sequence == 0:
+            continue
+        if fnv1a(raw[Slot.group.offset:]) != slot.checksum:
+            sys.exit("slot %d fails its checksum" % i)
+        rows.append({"group": slot.group.decode(), "name": slot.name.decode(), "state": STATES.get(slot.state, "?"),
+                     "pid": slot.pid, "restarts": slot.restarts, "exit_status": slot.exit_status})
+    return sorted(rows, key=lambda r: (r["group"], r["name"]))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("-c", "--config", required=True)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    rows = snapshot(a.config)
+    if a.json:
+        print(json.dumps(rows))
+        return
+    for r in rows:
+        spec = r["name"] if r["group"] == r["name"] else "%s:%s" % (r["group"], r["name"])
+        print("%-33s%-10spid %d, restarts %d" % (spec, r["state"], r["pid"], r["restarts"]))
+
+
+if __name__ == "__main__":
+    main()
