@@ -244,6 +244,14 @@ int mn_timerfd_set(int fd, int64_t ns) {
     return timerfd_settime(fd, TFD_TIMER_ABSTIME, &spec, NULL);
 }
 
+int mn_timerfd_every(int fd, int seconds) {
+    struct itimerspec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.it_value.tv_sec = seconds;
+    spec.it_interval.tv_sec = seconds;
+    return timerfd_settime(fd, 0, &spec, NULL);
+}
+
 void mn_timerfd_drain(int fd) {
     uint64_t n;
     ssize_t unused = read(fd, &n, sizeof n);
@@ -474,6 +482,15 @@ void mn_stats_write_slot(void *segment, uint32_t index, const char *group, const
 }
 
 void mn_stats_set_dropped(void *segment, uint64_t dropped) { ((minder_stats_header *)segment)->events_dropped = dropped; }
+void mn_stats_set_semaphore(void *segment, const char *name) {
+    minder_stats_header *h = segment;
+    copy_name(h->semaphore, sizeof h->semaphore, name);
+    h->semaphore_holder = 0;
+    h->semaphore_recoveries += 1;
+}
+
+int32_t mn_stats_holder(void *segment) { return ((minder_stats_header *)segment)->semaphore_holder; }
+
 void mn_stats_retire(void *segment) { ((minder_stats_header *)segment)->retired = 1; }
 
 void *mn_sem_create(const char *name, int mode) {

@@ -8,9 +8,13 @@ import MinderControl
 
 final class StatsSegment {
     let name: String
-    let semaphoreName: String
+    private let instance: InstanceID
+    private(set) var semaphoreName: String
+    private var generation = 1
     private(set) var base: UnsafeMutableRawPointer
-    private let semaphore: UnsafeMutableRawPointer
+    private var semaphore: UnsafeMutableRawPointer
+    /// When the semaphore was first found busy with no holder recorded.
+    private var busySince: Double?
     let slots: Int
     /// Slots whose latest values are not in the segment yet.
     private var pending = Set<Int>()
@@ -18,9 +22,11 @@ final class StatsSegment {
     struct SlotValues {
         var group: String, name: String, state: Int32, pid: Int32, start: Double, change: Double
         var restarts: UInt32, exitStatus: Int32, spawnError: String
+        var cpuUser = 0.0, cpuSystem = 0.0, rss: UInt64 = 0, fds: UInt32 = 0, threads: UInt32 = 0
     }
 
     init?(instance: InstanceID, slots: Int, mode: Int32 = 0o600) {
+        self.instance = instance
         name = instance.statsSegment
         semaphoreName = instance.statsSemaphore(1)
         self.slots = slots
@@ -47,18 +53,53 @@ final class StatsSegment {
 
     private var staged: [Int: SlotValues] = [:]
 
+    /// Set by flush when it had to replace a semaphore whose holder died; the caller logs it.
+    var recoveredFrom: String?
+
     /// Writes what is pending if the semaphore is free right now.
     func flush(droppedEvents: Int) -> Bool {
         guard !pending.isEmpty else { return true }
-        guard mn_sem_trywait(semaphore) == 0 else { return false }
+        if mn_sem_trywait(semaphore) != 0 {
+            guard recoverIfAbandoned(), mn_sem_trywait(semaphore) == 0 else { return false }
+        }
+        busySince = nil
         for index in pending {
             guard let v = staged[index] else { continue }
             mn_stats_write_slot(base, UInt32(index), v.group, v.name, v.state, v.pid, v.start, v.change, v.restarts,
-                                v.exitStatus, v.spawnError, 0, 0, 0, 0, 0)
+                                v.exitStatus, v.spawnError, v.cpuUser, v.cpuSystem, v.rss, v.fds, v.threads)
         }
         mn_stats_set_dropped(base, UInt64(droppedEvents))
         pending.removeAll()
         _ = mn_sem_post(semaphore)
+        return true
+    }
+
+    /// A busy semaphore whose recorded holder is dead, or that stays busy with no holder recorded
+    /// for 5 s, is replaced by a fresh one under a new name. A live holder is never robbed.
+    private func recoverIfAbandoned() -> Bool {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let t = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+        let holder = mn_stats_holder(base)
+        let abandoned: Bool
+        if holder > 0 {
+            abandoned = kill(holder, 0) != 0 && errno == ESRCH
+        } else {
+            if busySince == nil { busySince = t }
+            abandoned = t - busySince! > 5
+        }
+        guard abandoned else { return false }
+        generation += 1
+        let newName = instance.statsSemaphore(generation)
+        guard let fresh = mn_sem_create(newName, 0o600) else { return false }
+        let oldName = semaphoreName
+        mn_sem_close(semaphore)
+        _ = mn_sem_unlink(oldName)
+        semaphore = fresh
+        semaphoreName = newName
+        mn_stats_set_semaphore(base, newName)
+        busySince = nil
+        recoveredFrom = holder > 0 ? "pid \(holder), which died holding it" : "no recorded holder for 5 s"
         return true
     }
 

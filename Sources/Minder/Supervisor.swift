@@ -20,6 +20,8 @@ public final class Supervisor {
         /// Wall-clock times of the last start and stop (0: never), for status.
         var startedAt: Double = 0
         var stoppedAt: Double = 0
+        /// The last sample from /proc: CPU seconds, resident bytes, descriptors, threads.
+        var sample = (user: 0.0, system: 0.0, rss: UInt64(0), fds: UInt32(0), threads: UInt32(0))
 
         var namespec: String { group == machine.name ? group : "\(group):\(machine.name)" }
     }
@@ -51,6 +53,7 @@ public final class Supervisor {
     var stats: StatsSegment?
     let instance: InstanceID?
     let statsRetryFD = mn_timerfd()
+    let samplingFD = mn_timerfd()
 
     public init(config: Config, context: SpawnContext, capture: LogCapture, logger: Logger, bridge: ControlBridge? = nil,
                 events: EventQueue? = nil, instance: InstanceID? = nil, reload: @escaping () -> ConfigLoadResult) {
@@ -67,6 +70,10 @@ public final class Supervisor {
         _ = mn_epoll_add(epollFD, timerFD, 2)
         if let bridge { _ = mn_epoll_add(epollFD, bridge.wakeFD, 3) }
         _ = mn_epoll_add(epollFD, statsRetryFD, 4)
+        _ = mn_epoll_add(epollFD, samplingFD, 5)
+        if instance != nil, config.supervisord.statsInterval > 0 {
+            _ = mn_timerfd_every(samplingFD, Int32(config.supervisord.statsInterval))
+        }
         entries = Self.entries(for: config)
         rebuildStats()
     }
@@ -91,6 +98,9 @@ public final class Supervisor {
                 case 4:
                     mn_timerfd_drain(statsRetryFD)
                     flushStats()
+                case 5:
+                    mn_timerfd_drain(samplingFD)
+                    sample()
                 default: handleControl()
                 }
             }
@@ -262,17 +272,48 @@ public final class Supervisor {
         case .signaled(let sig)?: -sig
         case nil: 0
         }
-        let values = StatsSegment.SlotValues(group: e.group, name: m.name, state: Int32(m.state.rawValue), pid: m.pid ?? 0,
+        var values = StatsSegment.SlotValues(group: e.group, name: m.name, state: Int32(m.state.rawValue), pid: m.pid ?? 0,
                                              start: e.startedAt, change: Self.wallClock(), restarts: UInt32(m.restarts),
                                              exitStatus: exit, spawnError: m.spawnError ?? "")
-        if !stats.write(i, values, droppedEvents: events?.dropped ?? 0) {
-            _ = mn_timerfd_set(statsRetryFD, mn_monotonic_ns() + 10_000_000)
+        if m.pid != nil {
+            (values.cpuUser, values.cpuSystem, values.rss, values.fds, values.threads) = e.sample
         }
+        let written = stats.write(i, values, droppedEvents: events?.dropped ?? 0)
+        noteRecovery()
+        if !written { _ = mn_timerfd_set(statsRetryFD, mn_monotonic_ns() + 10_000_000) }
     }
 
     func flushStats() {
-        guard let stats, !stats.flush(droppedEvents: events?.dropped ?? 0) else { return }
-        _ = mn_timerfd_set(statsRetryFD, mn_monotonic_ns() + 10_000_000)
+        guard let stats else { return }
+        let written = stats.flush(droppedEvents: events?.dropped ?? 0)
+        noteRecovery()
+        if !written { _ = mn_timerfd_set(statsRetryFD, mn_monotonic_ns() + 10_000_000) }
+    }
+
+    func noteRecovery() {
+        guard let stats, let why = stats.recoveredFrom else { return }
+        stats.recoveredFrom = nil
+        logger.warning("stats: replaced the semaphore (held by \(why)); now \(stats.semaphoreName)")
+    }
+
+    /// CPU, memory, descriptors and threads of every running process, from /proc.
+    func sample() {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let page = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+        for i in entries.indices {
+            guard let pid = entries[i].machine.pid,
+                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // Fields after the command: state is 3; utime 14, stime 15, num_threads 20 (1-based in proc(5)).
+            let f = stat[stat.index(after: close)...].split(separator: " ")
+            guard f.count > 18 else { continue }
+            let statm = (try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8))?.split(separator: " ")
+            let rss = statm.flatMap { $0.count > 1 ? UInt64($0[1]) : nil } ?? 0
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
+            entries[i].sample = ((Double(f[11]) ?? 0) / ticks, (Double(f[12]) ?? 0) / ticks, rss * page, UInt32(fds),
+                                 UInt32(f[17]) ?? 0)
+            writeStats(i)
+        }
     }
 
     func beginStopping(_ newMood: Mood) {

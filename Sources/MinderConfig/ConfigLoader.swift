@@ -296,6 +296,8 @@ private struct LoadSession {
         out.noNewPrivs = value(s, "no_new_privs", false, x, Values.boolean)
         out.eventsQueueMaxmsg = value(s, "events_queue_maxmsg", out.eventsQueueMaxmsg, x, Values.integer)
         out.eventsQueueMsgsize = value(s, "events_queue_msgsize", out.eventsQueueMsgsize, x, Values.integer)
+        out.statsInterval = value(s, "stats_interval", out.statsInterval, x, Values.integer)
+        if out.statsInterval < 0 { error(s, "stats_interval", "must be 0 (no sampling) or more seconds") }
         if out.eventsQueueMaxmsg < 1 { error(s, "events_queue_maxmsg", "must be at least 1") }
         if out.eventsQueueMsgsize < 256 { error(s, "events_queue_msgsize", "must be at least 256 bytes, to hold one event") }
         // supervisord expands this one twice, the second time with host_node_name too.

@@ -145,6 +145,8 @@ public struct SupervisordSettings: Sendable, Equatable {
     /// The state-event queue: messages it holds, and bytes per message.
     public var eventsQueueMaxmsg = 10
     public var eventsQueueMsgsize = 1024
+    /// Seconds between samples of CPU, memory, descriptors and threads; 0: no sampling.
+    public var statsInterval = 1
     public var nocleanup = false
     public var stripAnsi = false
     public var environment: [String: String] = [:]

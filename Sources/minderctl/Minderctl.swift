@@ -159,6 +159,7 @@ struct Ctl {
             case "fg": return try foreground(args)
             case "events": return try eventsCommand(args)
             case "stats": return try statsCommand()
+            case "top": return try top()
             case "avail": return try avail()
             case "add": return try groups(args, method: "POST", done: "added process group")
             case "remove": return try groups(args, method: "DELETE", done: "removed process group")
@@ -459,13 +460,31 @@ struct Ctl {
             print(String(decoding: JSON.encode(rows), as: UTF8.self))
             return 0
         }
-        let width = max(30, rows.map(\.namespec.count).max() ?? 0) + 3
-        for r in rows {
-            print(r.namespec.padding(toLength: width, withPad: " ", startingAt: 0)
-                + r.statename.padding(toLength: 10, withPad: " ", startingAt: 0)
-                + "pid \(r.pid), restarts \(r.restarts), exit \(r.exit_status)" + (r.spawn_error.isEmpty ? "" : ", \(r.spawn_error)"))
-        }
+        print(Self.statsTable(rows))
         return 0
+    }
+
+    static func statsTable(_ rows: [StatsRow]) -> String {
+        let width = max(20, rows.map(\.namespec.count).max() ?? 0) + 2
+        func cell(_ text: String, _ w: Int) -> String { text.padding(toLength: w, withPad: " ", startingAt: 0) }
+        var lines = [cell("NAME", width) + cell("STATE", 10) + cell("PID", 9) + cell("RESTARTS", 10) + cell("CPU s", 10)
+            + cell("RSS MB", 9) + cell("FDS", 6) + "THREADS"]
+        for r in rows {
+            lines.append(cell(r.namespec, width) + cell(r.statename, 10) + cell(String(r.pid), 9) + cell(String(r.restarts), 10)
+                + cell(String(format: "%.2f", r.cpu_user + r.cpu_system), 10)
+                + cell(String(format: "%.1f", Double(r.rss_bytes) / 1_048_576), 9) + cell(String(r.open_fds), 6) + String(r.threads))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// A live table, refreshed every second from the segment alone (no control socket needed).
+    func top() throws(CtlError) -> Int32 {
+        guard let instance else { throw CtlError(description: "top needs the config file (-c) to find the segment") }
+        while true {
+            let rows = try StatsReader.read(instance.statsSegment)
+            FileHandle.standardOutput.write(Data(("\u{1B}[H\u{1B}[2J" + Self.statsTable(rows) + "\n").utf8))
+            sleep(1)
+        }
     }
 
     func clear(_ args: [String]) throws(CtlError) -> Int32 {

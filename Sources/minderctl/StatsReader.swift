@@ -19,6 +19,11 @@ struct StatsRow: Codable {
     var exit_status: Int32
     var spawn_error: String
     var sequence: UInt64
+    var cpu_user: Double
+    var cpu_system: Double
+    var rss_bytes: UInt64
+    var open_fds: UInt32
+    var threads: UInt32
 }
 
 enum StatsReader {
@@ -70,7 +75,9 @@ enum StatsReader {
                 rows.append(StatsRow(group: group, name: proc, namespec: group == proc ? proc : "\(group):\(proc)",
                                      state: Int(s.state), statename: stateNames[Int(s.state)] ?? "UNKNOWN", pid: s.pid,
                                      start_time: s.start_time, last_change: s.last_change, restarts: s.restarts,
-                                     exit_status: s.exit_status, spawn_error: text(s.spawn_error), sequence: s.sequence))
+                                     exit_status: s.exit_status, spawn_error: text(s.spawn_error), sequence: s.sequence,
+                                     cpu_user: s.cpu_user, cpu_system: s.cpu_system, rss_bytes: s.rss_bytes,
+                                     open_fds: s.open_fds, threads: s.threads))
             }
             return rows.sorted { ($0.group, $0.name) < ($1.group, $1.name) }
         }

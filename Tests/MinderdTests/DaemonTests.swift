@@ -191,7 +191,7 @@ import Testing
     }
 
     @Test func idleMinderdMakesNoVoluntaryContextSwitches() throws {
-        let d = try DaemonHarness("[program:idle]\ncommand=sleep 1000\nstartsecs=0\n")
+        let d = try DaemonHarness("[program:idle]\ncommand=sleep 1000\nstartsecs=0\n", supervisord: "stats_interval=0")
         try d.waitForLog("success: idle entered RUNNING")
         usleep(300_000)
         let before = try voluntarySwitches(d.pid)

@@ -67,6 +67,57 @@ import Testing
         #expect(try run(minderctlPath, ["-c", d.configPath, "stats"]).status != 0, "the segment is removed on exit")
     }
 
+    @Test func samplesCPUMemoryDescriptorsAndThreads() throws {
+        let d = try DaemonHarness("""
+            [program:big]
+            command=/usr/bin/python3 -c "import time;x=bytearray(60*1024*1024);time.sleep(1000)"
+            startsecs=0
+            """)
+        try d.waitForLog("spawned: 'big'")
+        struct Sample: Decodable { var rss_bytes: UInt64; var open_fds: UInt32; var threads: UInt32 }
+        var sample: Sample?
+        try waitUntil("a sample with the 60 MB", timeout: 30) {
+            guard let r = try? run(minderctlPath, ["-c", d.configPath, "--json", "stats"]),
+                  let rows = try? JSON.decode([Sample].self, Array(r.stdout.utf8)) else { return false }
+            sample = rows.first
+            return (sample?.rss_bytes ?? 0) > 60 * 1024 * 1024
+        }
+        #expect((sample?.open_fds ?? 0) >= 3 && (sample?.threads ?? 0) >= 1)
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func aReaderKilledHoldingTheSemaphoreDoesNotStopUpdates() throws {
+        let d = try DaemonHarness(Self.programs)
+        try d.waitForLog("success: sleeper entered RUNNING")
+        // A reader that takes the semaphore, records itself, says so, and hangs.
+        let holder = """
+            import ctypes, hashlib, mmap, os, sys, time
+            sys.path.insert(0, '\(packageRoot.path)/examples')
+            from stats_reader import Header
+            iid = hashlib.sha256(os.path.realpath(sys.argv[1]).encode()).hexdigest()[:16]
+            fd = os.open('/dev/shm/minder.%s.stats' % iid, os.O_RDWR)
+            seg = mmap.mmap(fd, 0)
+            h = Header.from_buffer(seg)
+            libc = ctypes.CDLL('libc.so.6')
+            libc.sem_open.restype = ctypes.c_void_p
+            sem = libc.sem_open(h.semaphore, 0)
+            libc.sem_wait(ctypes.c_void_p(sem))
+            h.semaphore_holder = os.getpid()
+            print('holding', flush=True)
+            time.sleep(1000)
+            """
+        try holder.write(toFile: d.dir.path + "/holder.py", atomically: true, encoding: .utf8)
+        let reader = try Interactive("/usr/bin/python3", [d.dir.path + "/holder.py", d.configPath], output: d.dir.path + "/holder.out")
+        defer { reader.kill() }
+        try waitUntil("the reader to hold the semaphore") { (try? String(contentsOfFile: reader.output, encoding: .utf8)) == "holding\n" }
+        kill(reader.process.processIdentifier, SIGKILL)
+        _ = reader.waitForExit()
+        _ = try run(minderctlPath, ["-c", d.configPath, "stop", "sleeper"])
+        try d.waitForLog("stats: replaced the semaphore (held by pid \(reader.process.processIdentifier), which died holding it)")
+        try waitUntil("the stop in the segment") { ((try? stats(d)) ?? [:])["sleeper"]?.statename == "STOPPED" }
+        #expect(try d.stop() == 0)
+    }
+
     @Test func concurrentReadersNeverSeeATornSlot() throws {
         let d = try DaemonHarness("""
             [program:churn]

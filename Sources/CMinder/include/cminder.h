@@ -81,6 +81,8 @@ int mn_signalfd(const int *signals, int count);
 int mn_signalfd_read(int fd);
 
 int mn_timerfd(void);
+/// Fires every `seconds`, first after one period; 0 disarms.
+int mn_timerfd_every(int fd, int seconds);
 /// Arms a one-shot timer at an absolute CLOCK_MONOTONIC time in nanoseconds; 0 disarms.
 int mn_timerfd_set(int fd, int64_t monotonic_ns);
 void mn_timerfd_drain(int fd);
@@ -136,6 +138,9 @@ void mn_stats_write_slot(void *segment, uint32_t index, const char *group, const
                          const char *spawn_error, double cpu_user, double cpu_system, uint64_t rss, uint32_t fds,
                          uint32_t threads);
 void mn_stats_set_dropped(void *segment, uint64_t dropped);
+/// Publishes a new semaphore name after a recovery and counts it.
+void mn_stats_set_semaphore(void *segment, const char *name);
+int32_t mn_stats_holder(void *segment);
 void mn_stats_retire(void *segment);
 /// Named semaphores: create (value 1, replacing a stale one), open, try, wait with a timeout, post.
 void *mn_sem_create(const char *name, int mode);
