@@ -2,6 +2,7 @@
 #include "cminder.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -371,7 +372,7 @@ int mn_drop_privileges(uint32_t uid, uint32_t gid, const gid_t *groups, int ngro
     return 0;
 }
 
-int mn_mq_create(const char *name, long maxmsg, long msgsize, int mode) {
+int mn_mq_create(const char *name, long maxmsg, long msgsize, int mode, int64_t gid) {
     struct mq_attr attr;
     memset(&attr, 0, sizeof attr);
     attr.mq_maxmsg = maxmsg;
@@ -381,6 +382,7 @@ int mn_mq_create(const char *name, long maxmsg, long msgsize, int mode) {
     mqd_t q = mq_open(name, O_RDWR | O_CREAT | O_EXCL | O_NONBLOCK | O_CLOEXEC, (mode_t)mode, &attr);
     if (q == (mqd_t)-1) return -1;
     fchmod((int)q, (mode_t)mode);
+    if (gid >= 0) fchown((int)q, (uid_t)-1, (gid_t)gid);
     return (int)q;
 }
 
@@ -410,11 +412,16 @@ static void copy_name(char *dst, size_t cap, const char *src) {
     for (; i < cap; i++) dst[i] = 0;
 }
 
-void *mn_stats_create(const char *name, uint32_t slots, int32_t pid, double start, const char *semaphore, int mode) {
+void *mn_stats_create(const char *name, uint32_t slots, int32_t pid, double start, const char *semaphore, int mode, int64_t gid) {
     shm_unlink(name);
     int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
     if (fd < 0) return NULL;
+    // The mode passed through the umask; the group comes from the creator: both are set here.
     fchmod(fd, (mode_t)mode);
+    if (gid >= 0 && fchown(fd, (uid_t)-1, (gid_t)gid) != 0) {
+        close(fd);
+        return NULL;
+    }
     size_t length = sizeof(minder_stats_header) + (size_t)slots * sizeof(minder_stats_slot);
     if (ftruncate(fd, (off_t)length) != 0) {
         close(fd);
@@ -493,10 +500,16 @@ int32_t mn_stats_holder(void *segment) { return ((minder_stats_header *)segment)
 
 void mn_stats_retire(void *segment) { ((minder_stats_header *)segment)->retired = 1; }
 
-void *mn_sem_create(const char *name, int mode) {
+void *mn_sem_create(const char *name, int mode, int64_t gid) {
     sem_unlink(name);
     sem_t *s = sem_open(name, O_CREAT | O_EXCL, (mode_t)mode, 1);
-    return s == SEM_FAILED ? NULL : s;
+    if (s == SEM_FAILED) return NULL;
+    // A named semaphore has no descriptor: its file under /dev/shm gets the mode and group.
+    char path[128];
+    snprintf(path, sizeof path, "/dev/shm/sem.%s", name[0] == '/' ? name + 1 : name);
+    chmod(path, (mode_t)mode);
+    if (gid >= 0) chown(path, (uid_t)-1, (gid_t)gid);
+    return s;
 }
 
 void *mn_sem_open(const char *name) {

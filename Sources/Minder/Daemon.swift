@@ -90,7 +90,8 @@ public enum Daemon {
 
         // A queue the kernel refuses is reported while stderr still reaches someone.
         do {
-            try EventQueue(name: instance.eventQueue, maxmsg: s.eventsQueueMaxmsg, msgsize: s.eventsQueueMsgsize).close()
+            try EventQueue(name: instance.eventQueue, maxmsg: s.eventsQueueMaxmsg, msgsize: s.eventsQueueMsgsize,
+                                    group: s.statsGID).close()
         } catch {
             printError("minderd: \(error)")
             unlink(pidfile)
@@ -114,7 +115,8 @@ public enum Daemon {
         // (After daemonizing, which closes every inherited descriptor.)
         let events: EventQueue
         do {
-            events = try EventQueue(name: instance.eventQueue, maxmsg: s.eventsQueueMaxmsg, msgsize: s.eventsQueueMsgsize)
+            events = try EventQueue(name: instance.eventQueue, maxmsg: s.eventsQueueMaxmsg, msgsize: s.eventsQueueMsgsize,
+                                    group: s.statsGID)
         } catch {
             printError("minderd: \(error)")
             unlink(pidfile)

@@ -17,10 +17,10 @@ public final class EventQueue {
         public var description: String
     }
 
-    public init(name: String, maxmsg: Int, msgsize: Int, mode: Int32 = 0o600) throws(SetupError) {
+    public init(name: String, maxmsg: Int, msgsize: Int, group: UInt32? = nil) throws(SetupError) {
         self.name = name
         self.msgsize = msgsize
-        mqd = mn_mq_create(name, maxmsg, msgsize, mode)
+        mqd = mn_mq_create(name, maxmsg, msgsize, group == nil ? 0o600 : 0o660, group.map(Int64.init) ?? -1)
         guard mqd >= 0 else {
             let err = errno
             switch err {

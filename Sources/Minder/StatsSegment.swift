@@ -25,16 +25,22 @@ final class StatsSegment {
         var cpuUser = 0.0, cpuSystem = 0.0, rss: UInt64 = 0, fds: UInt32 = 0, threads: UInt32 = 0
     }
 
-    init?(instance: InstanceID, slots: Int, mode: Int32 = 0o600) {
+    private let mode: Int32
+    private let gid: Int64
+
+    /// `group`: read-write access for that group ([supervisord] stats_group), else 0600.
+    init?(instance: InstanceID, slots: Int, group: UInt32? = nil) {
+        mode = group == nil ? 0o600 : 0o660
+        gid = group.map(Int64.init) ?? -1
         self.instance = instance
         name = instance.statsSegment
         semaphoreName = instance.statsSemaphore(1)
         self.slots = slots
-        guard let sem = mn_sem_create(semaphoreName, mode) else { return nil }
+        guard let sem = mn_sem_create(semaphoreName, mode, gid) else { return nil }
         semaphore = sem
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        guard let segment = mn_stats_create(name, UInt32(slots), getpid(), Double(now.tv_sec), semaphoreName, mode) else {
+        guard let segment = mn_stats_create(name, UInt32(slots), getpid(), Double(now.tv_sec), semaphoreName, mode, gid) else {
             mn_sem_close(sem)
             _ = mn_sem_unlink(semaphoreName)
             return nil
@@ -91,7 +97,7 @@ final class StatsSegment {
         guard abandoned else { return false }
         generation += 1
         let newName = instance.statsSemaphore(generation)
-        guard let fresh = mn_sem_create(newName, 0o600) else { return false }
+        guard let fresh = mn_sem_create(newName, mode, gid) else { return false }
         let oldName = semaphoreName
         mn_sem_close(semaphore)
         _ = mn_sem_unlink(oldName)

@@ -258,7 +258,7 @@ public final class Supervisor {
     func rebuildStats() {
         guard let instance else { return }
         let old = stats
-        stats = StatsSegment(instance: instance, slots: entries.count)
+        stats = StatsSegment(instance: instance, slots: entries.count, group: config.supervisord.statsGID)
         if stats == nil { logger.error("cannot create the stats segment \(instance.statsSegment): \(errnoText())") }
         old?.retire()
         for i in entries.indices { writeStats(i) }

@@ -297,6 +297,14 @@ private struct LoadSession {
         out.eventsQueueMaxmsg = value(s, "events_queue_maxmsg", out.eventsQueueMaxmsg, x, Values.integer)
         out.eventsQueueMsgsize = value(s, "events_queue_msgsize", out.eventsQueueMsgsize, x, Values.integer)
         out.statsInterval = value(s, "stats_interval", out.statsInterval, x, Values.integer)
+        if let group = string(s, "stats_group", x) {
+            do {
+                out.statsGID = try groupID(group)
+                out.statsGroup = group
+            } catch {
+                self.error(s, "stats_group", error.message)
+            }
+        }
         if out.statsInterval < 0 { error(s, "stats_interval", "must be 0 (no sampling) or more seconds") }
         if out.eventsQueueMaxmsg < 1 { error(s, "events_queue_maxmsg", "must be at least 1") }
         if out.eventsQueueMsgsize < 256 { error(s, "events_queue_msgsize", "must be at least 256 bytes, to hold one event") }

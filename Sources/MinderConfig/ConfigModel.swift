@@ -147,6 +147,9 @@ public struct SupervisordSettings: Sendable, Equatable {
     public var eventsQueueMsgsize = 1024
     /// Seconds between samples of CPU, memory, descriptors and threads; 0: no sampling.
     public var statsInterval = 1
+    /// A group given read-write access to the stats segment, its semaphore and the event queue.
+    public var statsGroup: String?
+    public var statsGID: UInt32?
     public var nocleanup = false
     public var stripAnsi = false
     public var environment: [String: String] = [:]

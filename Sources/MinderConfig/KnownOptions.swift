@@ -5,12 +5,12 @@ enum KnownOptions {
     static let supervisord: Set<String> = [
         "logfile", "logfile_maxbytes", "logfile_backups", "loglevel", "pidfile", "nodaemon", "minfds", "minprocs",
         "umask", "user", "directory", "identifier", "childlogdir", "nocleanup", "environment", "silent",
-        "no_new_privs", "events_queue_maxmsg", "events_queue_msgsize", "stats_interval",
+        "no_new_privs", "events_queue_maxmsg", "events_queue_msgsize", "stats_interval", "stats_group",
     ]
     /// supervisord options Minder reads but does not act on yet.
     static let supervisordNotYet: Set<String> = ["strip_ansi"]
     /// Minder's own options, planned but not built yet.
-    static let supervisordPlanned: Set<String> = ["stats_group"]
+    static let supervisordPlanned: Set<String> = []
 
     static let program: Set<String> = {
         var options: Set<String> = [

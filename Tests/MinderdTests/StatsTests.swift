@@ -118,6 +118,22 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    @Test func statsGroupMembersCanRead() throws {
+        guard geteuid() == 0 else { return }
+        let d = try DaemonHarness("[program:one]\ncommand=sleep 1000\nstartsecs=0\n", supervisord: "stats_group=daemon", start: false)
+        chmod(d.dir.path, 0o755)
+        try d.launch()
+        try d.waitForLog("success: one entered RUNNING")
+        let id = InstanceID(configPath: d.configPath).value
+        let segment = try FileManager.default.attributesOfItem(atPath: "/dev/shm/minder.\(id).stats")
+        #expect((segment[.posixPermissions] as? Int) == 0o660 && (segment[.groupOwnerAccountID] as? Int) == 1)
+        let member = try run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--groups=1", minderctlPath, "-c", d.configPath, "stats"])
+        #expect(member.status == 0 && member.stdout.contains("one"), "\(member.stderr)")
+        let outsider = try run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", minderctlPath, "-c", d.configPath, "stats"])
+        #expect(outsider.status != 0)
+        #expect(try d.stop() == 0)
+    }
+
     @Test func concurrentReadersNeverSeeATornSlot() throws {
         let d = try DaemonHarness("""
             [program:churn]

@@ -114,7 +114,7 @@ int mn_drop_privileges(uint32_t uid, uint32_t gid, const gid_t *groups, int ngro
 // POSIX message queues (mq_open is variadic, and <mqueue.h> is not in Swift's Glibc).
 /// Creates the queue afresh (a stale one is unlinked first), read-write and non-blocking.
 /// Returns the descriptor, or -1 with errno (EINVAL: maxmsg/msgsize above the kernel's limits).
-int mn_mq_create(const char *name, long maxmsg, long msgsize, int mode);
+int mn_mq_create(const char *name, long maxmsg, long msgsize, int mode, int64_t gid);
 /// Opens an existing queue to read; blocking unless nonblock.
 int mn_mq_open_reader(const char *name, int nonblock);
 /// 0, or -1 with errno (EAGAIN: full).
@@ -127,7 +127,8 @@ int mn_mq_unlink(const char *name);
 
 // The stats segment (layout in minder_stats.h).
 /// Creates (replacing a stale one) and maps a segment for `slots` processes; NULL with errno.
-void *mn_stats_create(const char *name, uint32_t slots, int32_t pid, double start, const char *semaphore, int mode);
+/// `gid` >= 0 gives that group the object (with a group-writable mode).
+void *mn_stats_create(const char *name, uint32_t slots, int32_t pid, double start, const char *semaphore, int mode, int64_t gid);
 /// Maps an existing segment read-write (readers record themselves as the holder); NULL with errno.
 void *mn_stats_map(const char *name, uint64_t *length);
 void mn_stats_unmap(void *segment, uint64_t length);
@@ -143,7 +144,7 @@ void mn_stats_set_semaphore(void *segment, const char *name);
 int32_t mn_stats_holder(void *segment);
 void mn_stats_retire(void *segment);
 /// Named semaphores: create (value 1, replacing a stale one), open, try, wait with a timeout, post.
-void *mn_sem_create(const char *name, int mode);
+void *mn_sem_create(const char *name, int mode, int64_t gid);
 void *mn_sem_open(const char *name);
 int mn_sem_trywait(void *sem);
 int mn_sem_timedwait_ms(void *sem, int ms);
