@@ -108,6 +108,45 @@ def scenario_startup(sv, n):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def proc_counts(pid):
+    """CPU seconds and voluntary context switches of a process, all threads."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    switches = 0
+    for task in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/status" % (pid, task)) as f:
+            for line in f:
+                if line.startswith("voluntary_ctxt_switches:"):
+                    switches += int(line.split()[1])
+    return cpu, switches
+
+
+def scenario_idle(sv, n, seconds, supervisord_extra=""):
+    """CPU seconds and voluntary context switches of the idle daemon over `seconds`, with n programs."""
+    work = tempfile.mkdtemp(prefix="mb-")
+    tag = "sleep 11%05d" % os.getpid()
+    programs = "[program:s]\ncommand=%s\nprocess_name=%%(program_name)s_%%(process_num)d\nnumprocs=%d\nstartsecs=0\n" \
+               "stdout_logfile=NONE\nstderr_logfile=NONE\n" % (tag, n)
+    conf = sv.config(work, programs, "minfds=%d\n%s" % (n * 4 + 256, supervisord_extra))
+    try:
+        proc = sv.start(conf)
+        t0 = time.monotonic()
+        while sv.status(conf).count(" RUNNING ") < n:
+            if time.monotonic() - t0 > 120:
+                raise RuntimeError("%s: not all RUNNING" % sv.kind)
+            time.sleep(0.05)
+        time.sleep(2)
+        cpu0, sw0 = proc_counts(proc.pid)
+        time.sleep(seconds)
+        cpu1, sw1 = proc_counts(proc.pid)
+        stop(proc, tag)
+        return {"idle_cpu_s": cpu1 - cpu0, "idle_switches": sw1 - sw0}
+    finally:
+        cleanup(tag)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def log_times(path, text):
     out = []
     with open(path) as f:
@@ -162,6 +201,12 @@ def main():
             print(sv.kind, n, results[(sv.kind, n)], flush=True)
         results[(sv.kind, "restart")] = scenario_restart(sv, restarts)
         print(sv.kind, "restart", results[(sv.kind, "restart")], flush=True)
+        idle_n, idle_s = (5, 1) if a.smoke else (100, 30)
+        results[(sv.kind, "idle")] = scenario_idle(sv, idle_n, idle_s)
+        print(sv.kind, "idle", results[(sv.kind, "idle")], flush=True)
+        if sv.kind == "minder":
+            results[(sv.kind, "idle-nosampling")] = scenario_idle(sv, idle_n, idle_s, "stats_interval=0")
+            print(sv.kind, "idle without sampling", results[(sv.kind, "idle-nosampling")], flush=True)
     if a.smoke:
         return
     write_report(a.out, results, sizes)
@@ -193,10 +238,17 @@ def write_report(out, r, sizes):
     s, m = r[("supervisord", "restart")]["restart_ms"], r[("minder", "restart")]["restart_ms"]
     lines.append("| restart latency: exit to next spawn (median, child lives 0.1 s; log timestamps are in ms) | 1 | %.1f ms | %.1f ms | %.3f |"
                  % (s, m, m / s))
+    si, mi, mn = r[("supervisord", "idle")], r[("minder", "idle")], r[("minder", "idle-nosampling")]
+    lines += [
+        "| idle, 100 programs, 30 s: CPU | 100 | %.2f s | %.2f s (sampling off: %.2f s) | %.3f |"
+        % (si["idle_cpu_s"], mi["idle_cpu_s"], mn["idle_cpu_s"], mi["idle_cpu_s"] / si["idle_cpu_s"] if si["idle_cpu_s"] else float("nan")),
+        "| idle, 100 programs, 30 s: voluntary context switches | 100 | %d | %d (sampling off: %d) | %.3f |"
+        % (si["idle_switches"], mi["idle_switches"], mn["idle_switches"], mi["idle_switches"] / si["idle_switches"] if si["idle_switches"] else float("nan")),
+    ]
     lines += [
         "",
-        "Not measured yet: idle cost (CPU and context switches over 30 s), requests per second of a"
-        " single-process status query, and log throughput against `cat > file`.",
+        "Not measured yet: requests per second of a single-process status query, and log throughput"
+        " against `cat > file`.",
         "",
         "Reproduce with `bench/run` (it installs supervisor 4.3.0 in `.build/bench-venv` and builds Minder in"
         " release mode); `bench/run --smoke` runs each scenario once at a tiny size.",
