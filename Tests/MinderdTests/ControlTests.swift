@@ -318,6 +318,14 @@ import Testing
         }
     }
 
+    /// GET /supervisor as uid 65534 with the given setpriv group options; stdout is the HTTP status.
+    func curlAsNobody(_ groups: [String], socket: String) throws -> RunResult {
+        try run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534"] + groups + [
+            "/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", socket,
+            "http://localhost/api/v1/supervisor",
+        ])
+    }
+
     @Test func aUserOtherThanTheOwnerIsRefusedByTheDaemon() throws {
         guard geteuid() == 0 else {
             print("ControlTests: switching users needs root; skipped")
@@ -326,9 +334,7 @@ import Testing
         let d = try DaemonHarness(Self.programs.replacingOccurrences(of: "file=%(here)s/m.sock", with: "file=%(here)s/m.sock\nchmod=0777"))
         chmod(d.dir.path, 0o755)
         try d.waitForLog("success: sleeper entered RUNNING")
-        let r = try run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/curl", "-s",
-                                             "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", d.dir.path + "/m.sock",
-                                             "http://localhost/api/v1/supervisor"])
+        let r = try curlAsNobody(["--clear-groups"], socket: d.dir.path + "/m.sock")
         #expect(r.stdout == "403", "\(r.stdout) \(r.stderr)")
         try d.waitForLog("control socket: refused a client (pid ")
         #expect(d.log.contains("uid 65534)"))
@@ -339,9 +345,7 @@ import Testing
         let g = try DaemonHarness(Self.programs.replacingOccurrences(of: "file=%(here)s/m.sock", with: "file=%(here)s/m.sock\nchmod=0770\nchown=root:daemon"))
         chmod(g.dir.path, 0o755)
         try g.waitForLog("success: sleeper entered RUNNING")
-        let member = try run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--groups=1", "/usr/bin/curl", "-s",
-                                                  "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", g.dir.path + "/m.sock",
-                                                  "http://localhost/api/v1/supervisor"])
+        let member = try curlAsNobody(["--groups=1"], socket: g.dir.path + "/m.sock")
         #expect(member.stdout == "200", "\(member.stdout) \(member.stderr)")
         #expect(try g.stop() == 0)
     }
