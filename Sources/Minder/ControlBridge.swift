@@ -24,6 +24,8 @@ public enum ControlRequest: Sendable {
     case reread(ConfigLoadResult)
     case update(ConfigLoadResult, groups: [String]?)
     case reload(ConfigLoadResult)
+    /// SIGHUP's config, read off the loop.
+    case signalReload(ConfigLoadResult)
     /// supervisorctl's add: a group of the config file that is not active yet.
     case addGroup(ConfigLoadResult, String)
     case removeGroup(String)

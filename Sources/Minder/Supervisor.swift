@@ -36,7 +36,7 @@ public final class Supervisor {
     let logger: Logger
     let capture: LogCapture
     var context: SpawnContext
-    let reload: () -> ConfigLoadResult
+    let reload: @Sendable () -> ConfigLoadResult
     let epollFD = mn_epoll_create()
     let signalFD: Int32
     let timerFD = mn_timerfd()
@@ -45,7 +45,10 @@ public final class Supervisor {
     public static let handledSignals: [Int32] = [SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR2]
 
     /// Requests from the control server, and those waiting for a state (start/stop with wait).
-    let bridge: ControlBridge?
+    /// Requests from the control server, and configs read off the loop for SIGHUP.
+    let bridge: ControlBridge
+    /// A SIGHUP's config is being read; further SIGHUPs wait for it.
+    var reloadPending = false
     var waiters: [Waiter] = []
     /// Every state change goes here, when the queue exists.
     let events: EventQueue?
@@ -56,8 +59,8 @@ public final class Supervisor {
     let samplingFD = mn_timerfd()
 
     public init(config: Config, context: SpawnContext, capture: LogCapture, logger: Logger, bridge: ControlBridge? = nil,
-                events: EventQueue? = nil, instance: InstanceID? = nil, reload: @escaping () -> ConfigLoadResult) {
-        self.bridge = bridge
+                events: EventQueue? = nil, instance: InstanceID? = nil, reload: @escaping @Sendable () -> ConfigLoadResult) {
+        self.bridge = bridge ?? ControlBridge()
         self.events = events
         self.instance = instance
         self.config = config
@@ -68,7 +71,7 @@ public final class Supervisor {
         signalFD = Self.handledSignals.withUnsafeBufferPointer { mn_signalfd($0.baseAddress, Int32($0.count)) }
         _ = mn_epoll_add(epollFD, signalFD, 1)
         _ = mn_epoll_add(epollFD, timerFD, 2)
-        if let bridge { _ = mn_epoll_add(epollFD, bridge.wakeFD, 3) }
+        _ = mn_epoll_add(epollFD, self.bridge.wakeFD, 3)
         _ = mn_epoll_add(epollFD, statsRetryFD, 4)
         _ = mn_epoll_add(epollFD, samplingFD, 5)
         if instance != nil, config.supervisord.statsInterval > 0 {
@@ -131,20 +134,13 @@ public final class Supervisor {
                 logger.warning("received SIG\(Signals.name(of: signal) ?? "") indicating exit request")
                 beginStopping(.shuttingDown)
             case SIGHUP:
-                guard case .running = mood else { continue }
+                guard case .running = mood, !reloadPending else { continue }
                 logger.warning("received SIGHUP indicating restart request")
-                let result = reload()
-                guard let newConfig = result.config else {
-                    // Unlike supervisord, a broken config changes nothing: the old one keeps running.
-                    for e in result.errors { logger.error("reload aborted, config kept: \(e)") }
-                    continue
-                }
-                if let unsupported = newConfig.unsupportedSections.first {
-                    logger.error("reload aborted, config kept: \(unsupported.location): [\(unsupported.section)]: Minder cannot run this section type yet")
-                    continue
-                }
-                for w in result.warnings { logger.warning("\(w)") }
-                beginStopping(.reloading(newConfig))
+                // The config is read on a worker thread (file I/O stays off this loop) and comes back
+                // through the bridge as a request, answered in turn like any other.
+                reloadPending = true
+                let (load, bridge) = (reload, bridge)
+                DispatchQueue.global().async { bridge.submit(.signalReload(load())) { _ in } }
             case SIGUSR2:
                 logger.info("received SIGUSR2 indicating log reopen request")
                 capture.reopen()

@@ -14,7 +14,6 @@ struct Waiter {
 
 extension Supervisor {
     func handleControl() {
-        guard let bridge else { return }
         for (request, reply) in bridge.take() {
             if let answer = answer(request, reply: reply) { reply(answer) }
         }
@@ -36,6 +35,21 @@ extension Supervisor {
     /// The reply now, or nil when a waiter will give it.
     func answer(_ request: ControlRequest, reply: @escaping ControlBridge.Reply) -> ControlReply? {
         switch request {
+        case .signalReload(let result):
+            reloadPending = false
+            guard case .running = mood else { return nil }
+            guard let newConfig = result.config else {
+                // Unlike supervisord, a broken config changes nothing: the old one keeps running.
+                for e in result.errors { logger.error("reload aborted, config kept: \(e)") }
+                return nil
+            }
+            if let unsupported = newConfig.unsupportedSections.first {
+                logger.error("reload aborted, config kept: \(unsupported.location): [\(unsupported.section)]: Minder cannot run this section type yet")
+                return nil
+            }
+            for w in result.warnings { logger.warning("\(w)") }
+            beginStopping(.reloading(newConfig))
+            return nil
         case .supervisorInfo:
             let (name, code) = switch mood {
             case .running: ("RUNNING", 1)
