@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "cminder.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -538,3 +539,41 @@ int mn_sem_timedwait_ms(void *sem, int ms) {
 int mn_sem_post(void *sem) { return sem_post((sem_t *)sem); }
 void mn_sem_close(void *sem) { sem_close((sem_t *)sem); }
 int mn_sem_unlink(const char *name) { return sem_unlink(name); }
+
+static ssize_t read_small(const char *path, char *buf, size_t cap) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n >= 0) buf[n] = 0;
+    return n;
+}
+
+int mn_proc_sample(int pid, uint64_t *utime, uint64_t *stime, uint32_t *threads, uint64_t *rss_pages, uint32_t *fds) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    if (read_small(path, buf, sizeof buf) <= 0) return -1;
+    // Fields after the command, which may hold spaces and parentheses: state is field 3.
+    char *p = strrchr(buf, ')');
+    if (!p) return -1;
+    unsigned long long ut = 0, st = 0;
+    long nthreads = 0;
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %ld", &ut, &st, &nthreads) != 3)
+        return -1;
+    *utime = ut;
+    *stime = st;
+    *threads = (uint32_t)nthreads;
+    snprintf(path, sizeof path, "/proc/%d/statm", pid);
+    unsigned long long size = 0, resident = 0;
+    if (read_small(path, buf, sizeof buf) > 0 && sscanf(buf, "%llu %llu", &size, &resident) == 2) *rss_pages = resident;
+    snprintf(path, sizeof path, "/proc/%d/fd", pid);
+    uint32_t count = 0;
+    DIR *dir = opendir(path);
+    if (dir) {
+        struct dirent *e;
+        while ((e = readdir(dir)) != NULL) if (e->d_name[0] != '.') count++;
+        closedir(dir);
+    }
+    *fds = count;
+    return 0;
+}

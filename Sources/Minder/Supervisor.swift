@@ -292,22 +292,16 @@ public final class Supervisor {
         logger.warning("stats: replaced the semaphore (held by \(why)); now \(stats.semaphoreName)")
     }
 
-    /// CPU, memory, descriptors and threads of every running process, from /proc.
+    /// CPU, memory, descriptors and threads of every running process, from /proc (a few small
+    /// reads of in-memory files per process, done in C without allocating).
     func sample() {
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         let page = UInt64(sysconf(Int32(_SC_PAGESIZE)))
         for i in entries.indices {
-            guard let pid = entries[i].machine.pid,
-                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { continue }
-            // Fields after the command: state is 3; utime 14, stime 15, num_threads 20 (1-based in proc(5)).
-            let f = stat[stat.index(after: close)...].split(separator: " ")
-            guard f.count > 18 else { continue }
-            let statm = (try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8))?.split(separator: " ")
-            let rss = statm.flatMap { $0.count > 1 ? UInt64($0[1]) : nil } ?? 0
-            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
-            entries[i].sample = ((Double(f[11]) ?? 0) / ticks, (Double(f[12]) ?? 0) / ticks, rss * page, UInt32(fds),
-                                 UInt32(f[17]) ?? 0)
+            guard let pid = entries[i].machine.pid else { continue }
+            var user: UInt64 = 0, system: UInt64 = 0, rss: UInt64 = 0, threads: UInt32 = 0, fds: UInt32 = 0
+            guard mn_proc_sample(pid, &user, &system, &threads, &rss, &fds) == 0 else { continue }
+            entries[i].sample = (Double(user) / ticks, Double(system) / ticks, rss * page, fds, threads)
             writeStats(i)
         }
     }

@@ -152,6 +152,9 @@ int mn_sem_post(void *sem);
 void mn_sem_close(void *sem);
 int mn_sem_unlink(const char *name);
 
+/// One /proc sample of a process: CPU ticks, threads, resident pages, open descriptors. 0, or -1.
+int mn_proc_sample(int pid, uint64_t *utime, uint64_t *stime, uint32_t *threads, uint64_t *rss_pages, uint32_t *fds);
+
 /// flock(LOCK_EX | LOCK_NB): 0 when taken, -1 with errno (EWOULDBLOCK when another holds it).
 int mn_try_lock(int fd);
 #endif
