@@ -10,7 +10,6 @@ import Synchronization
 
 public enum ControlRequest: Sendable {
     case supervisorInfo
-    case processInfo(NameSpec?)
     case start(NameSpec, wait: Bool)
     case stop(NameSpec, wait: Bool)
     case restart(NameSpec, wait: Bool)
@@ -51,6 +50,8 @@ public final class ControlBridge: Sendable {
 
     private let queue = Mutex<[(ControlRequest, Reply)]>([])
     let wakeFD = mn_eventfd()
+    /// What status queries are answered from, without a request to the loop.
+    public let board = StatusBoard()
 
     public init() {}
 

@@ -141,6 +141,8 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     func respond(_ ctx: ChannelHandlerContext, _ head: HTTPRequestHead) {
         let keepAlive = head.isKeepAlive && !refused && !tooLarge
         let send: @Sendable (ControlReply) -> Void = { [loop = ctx.eventLoop, ctx = NIOLoopBound(ctx, eventLoop: ctx.eventLoop)] reply in
+            // Replies made on the loop itself (status queries) go out at once, without a wake-up.
+            if loop.inEventLoop { return Self.write(reply, to: ctx.value, keepAlive: keepAlive, version: head.version) }
             loop.execute {
                 Self.write(reply, to: ctx.value, keepAlive: keepAlive, version: head.version)
             }
@@ -262,9 +264,9 @@ struct Router {
         case "supervisor" where parts.count == 1:
             method == .GET ? submit(.supervisorInfo) : wrongMethod("GET")
         case "processes" where parts.count == 1:
-            method == .GET ? submit(.processInfo(nil)) : wrongMethod("GET")
+            method == .GET ? send(context.bridge.board.statuses(nil)) : wrongMethod("GET")
         case "processes" where parts.count == 2:
-            method == .GET ? submit(.processInfo(NameSpec(parts[1]))) : wrongMethod("GET")
+            method == .GET ? send(context.bridge.board.statuses(NameSpec(parts[1]))) : wrongMethod("GET")
         case "processes" where parts.count == 3 && parts[2] == "log":
             method == .DELETE ? submit(.clearLogs(NameSpec(parts[1]))) : wrongMethod("DELETE")
         case "processes" where parts.count == 3 && ["start", "stop", "restart", "signal", "stdin"].contains(parts[2]):

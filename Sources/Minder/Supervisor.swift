@@ -78,7 +78,7 @@ public final class Supervisor {
             _ = mn_timerfd_every(samplingFD, Int32(config.supervisord.statsInterval))
         }
         entries = Self.entries(for: config)
-        rebuildStats()
+        rebuildViews()
     }
 
     static func entries(for config: Config) -> [Entry] {
@@ -195,6 +195,8 @@ public final class Supervisor {
 
     func feed(_ i: Int, _ event: ProcessEvent) {
         let actions = entries[i].machine.handle(event, now: Self.now())
+        // Before anything else can be observed (a log line, an event, a reply), status queries see it.
+        bridge.board.update(i, info(i))
         publishTransitions(i)
         for action in actions {
             switch action {
@@ -250,8 +252,10 @@ public final class Supervisor {
         }
     }
 
-    /// A new segment sized for the current process table; the old one is retired.
-    func rebuildStats() {
+    /// After the process table changed shape: a new status board, and a new stats segment
+    /// sized for it (the old one is retired).
+    func rebuildViews() {
+        bridge.board.replace(entries.indices.map(info), groups: config.groups.map(\.name))
         guard let instance else { return }
         let old = stats
         stats = StatsSegment(instance: instance, slots: entries.count, group: config.supervisord.statsGID)
@@ -359,7 +363,7 @@ public final class Supervisor {
             entries = Self.entries(for: newConfig)
             byPID = [:]
             mood = .running
-            rebuildStats()
+            rebuildViews()
             events?.post(group: nil, name: nil, from: "RESTARTING", to: "RUNNING", pid: getpid(), exitStatus: nil, expected: nil)
             logger.info("reloaded \(newConfig.path): \(entries.count) process(es)")
             startAll()

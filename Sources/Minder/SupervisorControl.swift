@@ -58,17 +58,6 @@ extension Supervisor {
             }
             return .ok(SupervisorInfo(statename: name, state: code, identifier: config.supervisord.identifier,
                                       pid: getpid(), version: MinderVersion.current, eventsDropped: events?.dropped ?? 0))
-        case .processInfo(let spec):
-            let indices: [Int]
-            if let spec {
-                switch resolve(spec) {
-                case .success(let found): indices = found
-                case .failure(let error): return error.reply
-                }
-            } else {
-                indices = Array(entries.indices)
-            }
-            return .ok(sortedForDisplay(indices).map(info))
         case .configInfo(let result):
             guard let file = result.config else { return cantReread(result) }
             let active = Set(entries.map(\.namespec))
@@ -179,7 +168,7 @@ extension Supervisor {
             config.groups.append(group)
             let first = entries.count
             entries += group.processes.map { Entry(machine: ProcessMachine(config: $0), group: group.name) }
-            rebuildStats()
+            rebuildViews()
             logger.info("added process group \(name)")
             for i in first..<entries.count where entries[i].machine.config.autostart { feed(i, .start) }
             return .ok(["added": name])
@@ -194,7 +183,7 @@ extension Supervisor {
             config.groups.removeAll { $0.name == name }
             byPID = [:]
             for (i, e) in entries.enumerated() { if let pid = e.machine.pid { byPID[pid] = i } }
-            rebuildStats()
+            rebuildViews()
             logger.info("removed process group \(name)")
             return .ok(["removed": name])
         case .shutdown:
@@ -236,18 +225,6 @@ extension Supervisor {
     func info(_ i: Int) -> ProcessStatus {
         let e = entries[i]
         let m = e.machine
-        let now = Self.wallClock()
-        let description: String
-        switch m.state {
-        case .running:
-            description = "pid \(m.pid ?? 0), uptime \(Self.uptime(max(0, now - e.startedAt)))"
-        case .backoff, .fatal:
-            description = m.spawnError ?? "unknown error (try \"tail \(e.namespec)\")"
-        case .stopped, .exited:
-            description = e.startedAt == 0 ? "Not started" : Self.stopTime(e.stoppedAt)
-        default:
-            description = ""
-        }
         let exitStatus: Int = switch m.lastExit {
         case .exited(let code)?: Int(code)
         case .signaled?: -1
@@ -255,9 +232,9 @@ extension Supervisor {
         }
         let sinks = logSinks(i)
         return ProcessStatus(name: m.name, group: e.group, statename: m.state.description, state: m.state.rawValue,
-                           description: description, pid: m.pid ?? 0, start: e.startedAt, stop: e.stoppedAt, now: now,
-                           spawnerr: m.spawnError ?? "", exitstatus: exitStatus, restarts: m.restarts,
-                           stdout_logfile: sinks.stdout?.path ?? "", stderr_logfile: sinks.stderr?.path ?? "")
+                             description: "", pid: m.pid ?? 0, start: e.startedAt, stop: e.stoppedAt, now: 0,
+                             spawnerr: m.spawnError ?? "", exitstatus: exitStatus, restarts: m.restarts,
+                             stdout_logfile: sinks.stdout?.path ?? "", stderr_logfile: sinks.stderr?.path ?? "")
     }
 
     /// Python's str(timedelta) over whole seconds: `0:05:12`, `1 day, 2:03:04`.
@@ -451,10 +428,10 @@ extension Supervisor {
         byPID = [:]
         for (i, e) in entries.enumerated() { if let pid = e.machine.pid { byPID[pid] = i } }
         for name in d.removed { logger.info("removed process group \(name)") }
+        rebuildViews()
         for i in entries.indices where incoming.contains(entries[i].group) && entries[i].machine.config.autostart {
             feed(i, .start)
         }
-        rebuildStats()
         for name in d.changed { logger.info("updated process group \(name)") }
         for name in d.added { logger.info("added process group \(name)") }
     }

@@ -134,4 +134,23 @@ import Testing
         #expect(FileManager.default.contents(atPath: log + ".old")?.count == oldSize, "the renamed file no longer grows")
         #expect(try d.stop() == 0)
     }
+
+    /// logrotate's copytruncate empties the file under minderd: the next bytes go at the new end,
+    /// not at the old offset behind a hole of zeros.
+    @Test func aFileTruncatedFromOutsideIsNotRefilledWithAHole() throws {
+        let d = try DaemonHarness("""
+            [program:ticker]
+            command=/bin/sh -c 'while :;do echo tick;sleep 0.05;done'
+            startsecs=0
+            stdout_logfile=%(here)s/ticker.log
+            """)
+        let log = d.dir.path + "/ticker.log"
+        try waitUntil("first ticks") { (FileManager.default.contents(atPath: log)?.count ?? 0) > 100 }
+        #expect(truncate(log, 0) == 0)
+        try waitUntil("ticks after the truncation") { (FileManager.default.contents(atPath: log)?.count ?? 0) > 20 }
+        let after = try #require(FileManager.default.contents(atPath: log))
+        #expect(!after.contains(0), "no hole where the old bytes were")
+        #expect(after.starts(with: Data("tick\n".utf8)))
+        #expect(try d.stop() == 0)
+    }
 }

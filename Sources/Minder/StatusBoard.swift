@@ -1,0 +1,84 @@
+// A copy of every process's status that the control server reads on its own
+// thread. Status queries are the most frequent requests; answering them from
+// here saves two thread wake-ups per request and never waits for the
+// supervisor's loop. The supervisor, which owns the process table, is the only
+// writer, and it publishes every change as it happens, before the log line,
+// the event or the reply that tells of it.
+
+import Foundation
+import MinderControl
+import Synchronization
+
+public final class StatusBoard: Sendable {
+    private struct Contents {
+        /// Index-aligned with the supervisor's process table.
+        var processes: [ProcessStatus] = []
+        /// getAllProcessInfo's order: by group name, then process name.
+        var displayOrder: [Int] = []
+        var byNamespec: [String: Int] = [:]
+        /// Groups of the running config, including those with no process.
+        var groups: Set<String> = []
+    }
+
+    private let contents = Mutex(Contents())
+
+    public init() {}
+
+    /// After the table changed shape (start, reload, update, add, remove).
+    func replace(_ processes: [ProcessStatus], groups: [String]) {
+        let order = processes.indices.sorted { (processes[$0].group, processes[$0].name) < (processes[$1].group, processes[$1].name) }
+        let names = Dictionary(processes.enumerated().map { ($1.namespec, $0) }, uniquingKeysWith: { a, _ in a })
+        contents.withLock { $0 = Contents(processes: processes, displayOrder: order, byNamespec: names, groups: Set(groups)) }
+    }
+
+    func update(_ i: Int, _ status: ProcessStatus) {
+        contents.withLock { c in
+            if c.processes.indices.contains(i) { c.processes[i] = status }
+        }
+    }
+
+    /// `GET /processes[/{name}]`: the named processes (all for nil) in display order, with the
+    /// time-dependent fields (`now`, a running process's uptime) filled in now.
+    public func statuses(_ spec: NameSpec?) -> ControlReply {
+        let found: Result<[ProcessStatus], ControlReplyError> = contents.withLock { c in
+            switch spec {
+            case nil, .all?:
+                return .success(c.displayOrder.map { c.processes[$0] })
+            case .group(let g)?:
+                let members = c.displayOrder.map { c.processes[$0] }.filter { $0.group == g }
+                return members.isEmpty && !c.groups.contains(g)
+                    ? .failure(ControlReplyError(.fault(.BAD_NAME, "no such group: \(g)"))) : .success(members)
+            case .process?:
+                guard let i = c.byNamespec[spec!.description] else {
+                    return .failure(ControlReplyError(.fault(.BAD_NAME, "no such process: \(spec!)")))
+                }
+                return .success([c.processes[i]])
+            }
+        }
+        switch found {
+        case .failure(let error): return error.reply
+        case .success(let list):
+            let now = Supervisor.wallClock()
+            return .ok(list.map { $0.described(now: now) })
+        }
+    }
+}
+
+extension ProcessStatus {
+    /// supervisorctl's description column as of `now`.
+    func described(now: Double) -> ProcessStatus {
+        var s = self
+        s.now = now
+        switch ProcessState(rawValue: state) {
+        case .running?:
+            s.description = "pid \(pid), uptime \(Supervisor.uptime(max(0, now - start)))"
+        case .backoff?, .fatal?:
+            s.description = spawnerr.isEmpty ? "unknown error (try \"tail \(namespec)\")" : spawnerr
+        case .stopped?, .exited?:
+            s.description = start == 0 ? "Not started" : Supervisor.stopTime(stop)
+        default:
+            s.description = ""
+        }
+        return s
+    }
+}
