@@ -9,9 +9,12 @@ public struct ConfigLoader: Sendable {
         self.inputs = inputs
     }
 
-    /// Parses, expands and validates `path`. On any error `config` is nil.
-    public func load(path: String) -> ConfigLoadResult {
+    /// Parses, expands and validates `path`. On any error `config` is nil. Without `programs`,
+    /// the program, group and listener sections are neither read nor checked: what a client
+    /// needs (the socket and its credentials) comes at a fraction of the cost for a large file.
+    public func load(path: String, programs: Bool = true) -> ConfigLoadResult {
         var session = LoadSession(inputs: inputs, path: path)
+        session.readPrograms = programs
         let config = session.run()
         // An option read for two purposes (a program's priority is also its group's) is reported once.
         var seen = Set<String>()
@@ -34,6 +37,7 @@ private struct LoadSession {
     var runningUID: UInt32 = 0
     /// The file each section first came from, for sections added by includes.
     var sectionFile: [String: String] = [:]
+    var readPrograms = true
 
     init(inputs: ConfigInputs, path: String) {
         self.inputs = inputs
@@ -73,9 +77,8 @@ private struct LoadSession {
     }
 
     mutating func expanded(_ value: String, _ section: String, _ option: String, _ expansions: Expansions) -> String? {
-        let combined = envExpansions.merging(expansions) { $1 }
         do {
-            return try pyFormat(value, combined)
+            return try pyFormat(value, expansions, over: envExpansions)
         } catch {
             self.error(section, option, error.message)
             return nil
@@ -185,16 +188,18 @@ private struct LoadSession {
         // The uid minderd will run its programs from: [supervisord] user= once it has dropped to it.
         runningUID = config.supervisord.uid ?? inputs.uid
         config.rpcInterfaces = readRPCInterfaces()
-        config.groups = readGroups()
-        for g in config.groups.indices {
-            for p in config.groups[g].processes.indices {
-                config.groups[g].processes[p].environment = config.supervisord.environment
-                    .merging(config.groups[g].processes[p].environment) { $1 }
+        if readPrograms {
+            config.groups = readGroups()
+            for g in config.groups.indices {
+                for p in config.groups[g].processes.indices {
+                    config.groups[g].processes[p].environment = config.supervisord.environment
+                        .merging(config.groups[g].processes[p].environment) { $1 }
+                }
             }
         }
         config.servers = readServers()
         config.control = readControlClient()
-        checkUnknown()
+        if readPrograms { checkUnknown() }
         return config
     }
 
@@ -572,7 +577,7 @@ private struct LoadSession {
             common["process_num"] = .int(processNum)
             common["numprocs"] = .int(numprocs)
             // The program's own environment= feeds ENV_X in the options read after it.
-            var x = envExpansions.merging(common) { $1 }
+            var x = common  // the environment's ENV_ names are looked up behind these
             if let file = string(section, "environment_file", x) {
                 p.environmentFile = file
                 switch Result(catching: { () throws(FileReadError) in try inputs.files.readFile(expandUser(file)) }) {

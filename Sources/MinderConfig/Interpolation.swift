@@ -43,8 +43,14 @@ public enum ExpansionError: Error, Sendable, Equatable {
 
 /// `format % expansions` with CPython's rules.
 public func pyFormat(_ format: String, _ expansions: Expansions) throws(ExpansionError) -> String {
+    try pyFormat(format, expansions, over: [:])
+}
+
+/// `format % fallback.merging(expansions)`, without building the merged table for every value
+/// (the environment's ENV_ names make it large, and a config with numprocs reads many values).
+public func pyFormat(_ format: String, _ expansions: Expansions, over fallback: Expansions) throws(ExpansionError) -> String {
+    guard format.unicodeScalars.contains("%") else { return format }
     let s = Array(format.unicodeScalars)
-    guard s.contains("%") else { return format }
     var out = String.UnicodeScalarView()
     var i = 0
     while i < s.count {
@@ -104,8 +110,8 @@ public func pyFormat(_ format: String, _ expansions: Expansions) throws(Expansio
         guard let key else {
             throw .wholeTable(String(String.UnicodeScalarView(s[start..<i])))
         }
-        guard let value = expansions[key] else {
-            throw .unknownName(key, available: expansions.keys.sorted())
+        guard let value = expansions[key] ?? fallback[key] else {
+            throw .unknownName(key, available: Set(expansions.keys).union(fallback.keys).sorted())
         }
         let text = try formatOne(value, conversion: conversion, flags: flags, precision: precision)
         out.append(contentsOf: pad(text, width: width, flags: flags, numeric: !"src".unicodeScalars.contains(conversion)).unicodeScalars)

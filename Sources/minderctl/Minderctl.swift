@@ -84,7 +84,7 @@ struct Ctl {
         }
         if let path = configFile ?? ConfigSearch.find(executable: CommandLine.arguments[0], files: inputs.files) {
             instance = InstanceID(configPath: path)
-            let result = ConfigLoader(inputs: inputs).load(path: path)
+            let result = ConfigLoader(inputs: inputs).load(path: path, programs: false)
             guard let config = result.config ?? result.partial else {
                 throw CtlError(description: result.errors.map(\.description).joined(separator: "\n"))
             }

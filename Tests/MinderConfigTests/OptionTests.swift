@@ -226,6 +226,26 @@ import Testing
         #expect(result.notes.contains { $0.section == "inet_http_server" && $0.message.contains("only on the [unix_http_server] socket") })
     }
 
+    /// What minderctl reads: the socket and credentials, with the programs left unread (even broken ones).
+    @Test func clientSettingsWithoutPrograms() throws {
+        let text = """
+            [supervisord]
+            [unix_http_server]
+            file = %(here)s/m.sock
+            [supervisorctl]
+            username = admin
+            [program:a]
+            command = sleep %(ENV_NOSUCH)s
+            numprocs = 3
+            process_name = a%(process_num)d
+            """
+        #expect(load(text).config == nil, "the full load reports the program's bad expansion")
+        let result = load(text, programs: false)
+        let c = try #require(result.config)
+        #expect(c.unixServer?.file == "/etc/minder/m.sock" && c.control.username == "admin")
+        #expect(c.groups.isEmpty && result.diagnostics.isEmpty)
+    }
+
     @Test func eventListenersAndFastCGIAreParsedButNotRunnable() throws {
         let c = try config("""
             [supervisord]

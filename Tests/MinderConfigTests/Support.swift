@@ -52,13 +52,13 @@ let mainPath = "/etc/minder/minder.conf"
 
 /// Loads `text` as /etc/minder/minder.conf, with `others` beside it.
 func load(_ text: String, others: [String: String] = [:], unreadable: Set<String> = [],
-          env: [String: String] = ["HOME": "/root", "PATH": "/usr/bin:/bin"]) -> ConfigLoadResult {
+          env: [String: String] = ["HOME": "/root", "PATH": "/usr/bin:/bin"], programs: Bool = true) -> ConfigLoadResult {
     var files = others
     files[mainPath] = text
     let inputs = ConfigInputs(environment: env, hostname: "box", accounts: TableAccounts(),
                               files: MemoryFileSystem(files: files, unreadable: unreadable),
                               workingDirectory: "/srv", uid: 0)
-    return ConfigLoader(inputs: inputs).load(path: mainPath)
+    return ConfigLoader(inputs: inputs).load(path: mainPath, programs: programs)
 }
 
 /// The config, which must have loaded without errors.
