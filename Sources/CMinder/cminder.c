@@ -556,23 +556,29 @@ int mn_proc_sample(int pid, uint64_t *utime, uint64_t *stime, uint32_t *threads,
     // Fields after the command, which may hold spaces and parentheses: state is field 3.
     char *p = strrchr(buf, ')');
     if (!p) return -1;
-    unsigned long long ut = 0, st = 0;
+    unsigned long long ut = 0, st = 0, rss = 0;
     long nthreads = 0;
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %ld", &ut, &st, &nthreads) != 3)
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %ld %*d %*u %*u %llu",
+               &ut, &st, &nthreads, &rss) != 4)
         return -1;
     *utime = ut;
     *stime = st;
     *threads = (uint32_t)nthreads;
-    snprintf(path, sizeof path, "/proc/%d/statm", pid);
-    unsigned long long size = 0, resident = 0;
-    if (read_small(path, buf, sizeof buf) > 0 && sscanf(buf, "%llu %llu", &size, &resident) == 2) *rss_pages = resident;
+    *rss_pages = rss;
+    // Since Linux 6.2 the size of /proc/PID/fd is the number of open descriptors: one stat()
+    // instead of reading the directory. Older kernels say 0, and the directory is counted.
     snprintf(path, sizeof path, "/proc/%d/fd", pid);
+    struct stat fd_dir;
     uint32_t count = 0;
-    DIR *dir = opendir(path);
-    if (dir) {
-        struct dirent *e;
-        while ((e = readdir(dir)) != NULL) if (e->d_name[0] != '.') count++;
-        closedir(dir);
+    if (stat(path, &fd_dir) == 0 && fd_dir.st_size > 0) {
+        count = (uint32_t)fd_dir.st_size;
+    } else {
+        DIR *dir = opendir(path);
+        if (dir) {
+            struct dirent *e;
+            while ((e = readdir(dir)) != NULL) if (e->d_name[0] != '.') count++;
+            closedir(dir);
+        }
     }
     *fds = count;
     return 0;
