@@ -49,8 +49,9 @@ public final class StatusBoard: Sendable {
                 return members.isEmpty && !c.groups.contains(g)
                     ? .failure(ControlReplyError(.fault(.BAD_NAME, "no such group: \(g)"))) : .success(members)
             case .process?:
-                guard let i = c.byNamespec[spec!.description] else {
-                    return .failure(ControlReplyError(.fault(.BAD_NAME, "no such process: \(spec!)")))
+                let namespec = spec!.description  // `name` or `group:name`, as in ProcessStatus
+                guard let i = c.byNamespec[namespec] else {
+                    return .failure(ControlReplyError(.fault(.BAD_NAME, "no such process: \(namespec)")))
                 }
                 return .success([c.processes[i]])
             }
@@ -59,7 +60,7 @@ public final class StatusBoard: Sendable {
         case .failure(let error): return error.reply
         case .success(let list):
             let now = Supervisor.wallClock()
-            return .ok(list.map { $0.described(now: now) })
+            return .json(status: 200, body: ProcessStatus.jsonArray(list.map { $0.described(now: now) }))
         }
     }
 }

@@ -241,7 +241,8 @@ extension Supervisor {
     static func uptime(_ seconds: Double) -> String {
         let total = Int(seconds)
         let days = total / 86400, rest = total % 86400
-        let clock = "\(rest / 3600):\(String(format: "%02d", rest % 3600 / 60)):\(String(format: "%02d", rest % 60))"
+        func twoDigits(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let clock = "\(rest / 3600):\(twoDigits(rest % 3600 / 60)):\(twoDigits(rest % 60))"
         return days == 0 ? clock : "\(days) day\(days == 1 ? "" : "s"), \(clock)"
     }
 

@@ -1,0 +1,27 @@
+import Foundation
+import MinderControl
+import Testing
+
+/// The status records' own JSON writer against JSONEncoder and JSONDecoder.
+struct StatusJSONTests {
+    func status(_ name: String, description: String = "", start: Double = 0, now: Double = 0, path: String = "") -> ProcessStatus {
+        ProcessStatus(name: name, group: "g", statename: "RUNNING", state: 20, description: description, pid: 4242,
+                      start: start, stop: 0, now: now, spawnerr: "", exitstatus: -1, restarts: 3,
+                      stdout_logfile: path, stderr_logfile: "")
+    }
+
+    @Test func bytesAreJSONEncodersForPlainRecords() {
+        let list = [status("web", description: "pid 4242, uptime 0:01:02", start: 1795692514, now: 1795692576.3356638),
+                    status("w_1", start: 0.5, now: -2)]
+        #expect(String(decoding: ProcessStatus.jsonArray(list), as: UTF8.self) == String(decoding: JSON.encode(list), as: UTF8.self))
+        #expect(ProcessStatus.jsonArray([]) == Array("[]".utf8))
+    }
+
+    @Test func awkwardStringsDecodeToWhatWasWritten() throws {
+        let awkward = ["quote \" and \\ backslash", "line\nbreak\r\ttab", "control \u{01}\u{1f}", "é 日本 🚀", "/var/log/a b.log", ""]
+        let list = awkward.map { status($0, description: $0, path: $0) }
+        let decoded = try JSON.decode([ProcessStatus].self, ProcessStatus.jsonArray(list))
+        #expect(decoded == list)
+        #expect(try JSONSerialization.jsonObject(with: Data(ProcessStatus.jsonArray(list))) is [Any])
+    }
+}
