@@ -42,14 +42,14 @@ public final class EventQueue {
         var event = StateEvent(serial: serial, time: Double(time.tv_sec) + Double(time.tv_nsec / 1_000_000) / 1000,
                                minderd_pid: getpid(), group: group, name: name, from: from, to: to, pid: pid,
                                exit_status: exitStatus, expected: expected)
-        var bytes = JSON.encode(event)
+        var bytes = event.json()
         if bytes.count > msgsize {
             // Shortened, never dropped: the names give way first.
             event.truncated = true
             let room = max(8, (msgsize - (bytes.count - (group?.utf8.count ?? 0) - (name?.utf8.count ?? 0))) / 2 - 16)
             event.group = group.map { String($0.prefix(room)) }
             event.name = name.map { String($0.prefix(room)) }
-            bytes = JSON.encode(event)
+            bytes = event.json()
             if bytes.count > msgsize { bytes = Array(bytes.prefix(msgsize)) }
         }
         send(bytes)

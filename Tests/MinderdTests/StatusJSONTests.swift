@@ -24,4 +24,15 @@ struct StatusJSONTests {
         #expect(decoded == list)
         #expect(try JSONSerialization.jsonObject(with: Data(ProcessStatus.jsonArray(list))) is [Any])
     }
+
+    @Test func eventBytesAreJSONEncoders() {
+        var events = [StateEvent(serial: 7, time: 1795692514.125, minderd_pid: 99, group: "pool", name: "w_1", from: "STARTING",
+                                 to: "RUNNING", pid: 1234, exit_status: nil, expected: nil),
+                      StateEvent(serial: 8, time: 1795692515, minderd_pid: 99, group: nil, name: nil, from: "RUNNING",
+                                 to: "SHUTDOWN", pid: 99, exit_status: -9, expected: false)]
+        events[1].truncated = true
+        for event in events {
+            #expect(String(decoding: event.json(), as: UTF8.self) == String(decoding: JSON.encode(event), as: UTF8.self))
+        }
+    }
 }
