@@ -2,7 +2,8 @@
 """Run each scenario for Minder and supervisord with the same config; report ratios.
 
 Scenarios: time until N programs are RUNNING, daemon RSS at N, the ctl tool's
-`status` time, restart latency of a crashing child, and shutdown time.
+`status` time, single-process status requests per second over a kept connection,
+restart latency of a crashing child, idle cost, log throughput, and shutdown time.
 """
 import argparse
 import datetime
@@ -76,6 +77,22 @@ def cleanup(pattern):
     subprocess.run(["pkill", "-9", "-f", pattern], capture_output=True)
 
 
+def reference_spawn(n):
+    """Seconds for one process to posix_spawn n `sleep`s, one after the other: the machine's own
+    cost of starting n processes, which no supervisor can go below."""
+    tag = "1%05d" % os.getpid()
+    pids = []
+    try:
+        t0 = time.monotonic()
+        for _ in range(n):
+            pids.append(os.posix_spawn("/bin/sleep", ["sleep", tag], os.environ))
+        return time.monotonic() - t0
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
 def scenario_startup(sv, n):
     """Seconds until n programs are RUNNING (as the ctl tool shows), RSS in kB, status time, shutdown time."""
     work = tempfile.mkdtemp(prefix="mb-")
@@ -106,6 +123,179 @@ def scenario_startup(sv, n):
     finally:
         cleanup(tag)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def single_status_request(kind, name):
+    """The raw bytes of one keep-alive request for one process's status."""
+    if kind == "minder":
+        return ("GET /api/v1/processes/%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % name).encode()
+    body = ("<?xml version='1.0'?><methodCall><methodName>supervisor.getProcessInfo</methodName>"
+            "<params><param><value><string>%s</string></value></param></params></methodCall>" % name).encode()
+    return (b"POST /RPC2 HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)) + body
+
+
+def rps_client(work):
+    """bench/rps.c, built here: a client that costs far less than either server."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    compiler = shutil.which("clang") or shutil.which("cc")
+    client = os.path.join(work, "rps")
+    subprocess.run([compiler, "-O2", "-o", client, os.path.join(here, "rps.c")], check=True)
+    return client
+
+
+def requests_per_second(work, path, request, seconds, expect):
+    """Sends `request` again and again on one connection for `seconds`; each reply must contain `expect`.
+    The median of three runs, since where the scheduler puts client and server moves the rate."""
+    client, request_file = rps_client(work), os.path.join(work, "request")
+    with open(request_file, "wb") as f:
+        f.write(request)
+    rates = []
+    for _ in range(3):
+        out = subprocess.run([client, path, request_file, str(seconds), expect], capture_output=True, text=True, check=True)
+        rates.append(float(out.stdout))
+    return statistics.median(rates)
+
+
+def reference_requests_per_second(seconds):
+    """The same client against a C server that answers every request with a fixed reply: the
+    machine's own bound for one request at a time over a Unix socket."""
+    work = tempfile.mkdtemp(prefix="mb-")
+    body = b'[{"statename":"RUNNING"}]'
+    reply_file, sock = os.path.join(work, "reply"), os.path.join(work, "r.sock")
+    with open(reply_file, "wb") as f:
+        f.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    server = subprocess.Popen([rps_client(work), "--serve", sock, reply_file])
+    try:
+        t0 = time.monotonic()
+        while not os.path.exists(sock) and time.monotonic() - t0 < 10:
+            time.sleep(0.01)
+        request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        return {"single_status_rps": requests_per_second(work, sock, request, seconds, "RUNNING")}
+    finally:
+        server.kill()
+        server.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def scenario_single_status(sv, n, seconds):
+    """Requests per second of one process's status, on one kept connection, with n programs configured."""
+    work = tempfile.mkdtemp(prefix="mb-")
+    tag = "sleep 12%05d" % os.getpid()
+    programs = "[program:s]\ncommand=%s\nprocess_name=%%(program_name)s_%%(process_num)d\nnumprocs=%d\nstartsecs=0\n" \
+               "stdout_logfile=NONE\nstderr_logfile=NONE\n" % (tag, n)
+    conf = sv.config(work, programs, "minfds=%d" % (n * 4 + 256))
+    try:
+        proc = sv.start(conf)
+        t0 = time.monotonic()
+        while sv.status(conf).count(" RUNNING ") < n:
+            if time.monotonic() - t0 > 120:
+                raise RuntimeError("%s: not all RUNNING" % sv.kind)
+            time.sleep(0.05)
+        name = "s:s_%d" % (n // 2)
+        rate = requests_per_second(work, os.path.join(work, "s.sock"), single_status_request(sv.kind, name), seconds,
+                                   "RUNNING")
+        stop(proc, tag)
+        return {"single_status_rps": rate}
+    finally:
+        cleanup(tag)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def file_size(path):
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
+def warm_memory(mib):
+    """Writes and deletes `mib` MiB in /dev/shm. On a virtual machine, pages the guest has not
+    touched for a while cost a fault in the host when the page cache first takes them; this
+    puts every log run on the same footing."""
+    if shutil.disk_usage("/dev/shm").free < (mib + 256) * 1024 * 1024:
+        return
+    path = "/dev/shm/minder-bench-warm-%d" % os.getpid()
+    subprocess.run(["dd", "if=/dev/zero", "of=" + path, "bs=1M", "count=%d" % mib, "status=none"], check=True)
+    os.unlink(path)
+
+
+def writer_command(mib):
+    return "dd if=/dev/zero bs=65536 count=%d status=none" % (mib * 16)
+
+
+def log_run(sv, mib):
+    """One child writes `mib` MiB to stdout: MB/s until the log file holds them all, bytes lost,
+    and the daemon's CPU seconds. The child waits on a FIFO so that the clock starts with its first byte."""
+    work = tempfile.mkdtemp(prefix="mb-")
+    fifo = os.path.join(work, "go")
+    os.mkfifo(fifo)
+    log = os.path.join(work, "out.log")
+    total = mib * 1024 * 1024
+    programs = "[program:writer]\ncommand=/bin/sh -c 'read x < %s; exec %s'\n" \
+               "startsecs=0\nautorestart=false\nstdout_logfile=%s\nstdout_logfile_maxbytes=0\nstderr_logfile=NONE\n" \
+               % (fifo, writer_command(mib), log)
+    conf = sv.config(work, programs)
+    try:
+        proc = sv.start(conf)
+        t0 = time.monotonic()
+        while " RUNNING " not in sv.status(conf):
+            if time.monotonic() - t0 > 60:
+                raise RuntimeError("%s: writer not RUNNING" % sv.kind)
+            time.sleep(0.05)
+        warm_memory(2 * mib)
+        cpu0, _ = proc_counts(proc.pid)
+        t0 = time.monotonic()
+        with open(fifo, "w") as f:
+            f.write("go\n")
+        last, still = 0, time.monotonic()
+        while True:
+            size = file_size(log)
+            now = time.monotonic()
+            if size >= total:
+                break
+            if size != last:
+                last, still = size, now
+            elif now - still > 10:
+                break  # nothing more is coming: the rest was lost
+            time.sleep(0.002)
+        elapsed = time.monotonic() - t0
+        cpu1, _ = proc_counts(proc.pid)
+        stop(proc, fifo)
+        return {"log_mb_s": total / 1e6 / elapsed, "log_lost": total - file_size(log), "log_cpu_s": cpu1 - cpu0}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def cat_run(mib):
+    """The same writer into `cat > file`: the physical reference."""
+    work = tempfile.mkdtemp(prefix="mb-")
+    try:
+        warm_memory(2 * mib)
+        t0 = time.monotonic()
+        with open(os.path.join(work, "out"), "wb") as out:
+            writer = subprocess.Popen(writer_command(mib).split(), stdout=subprocess.PIPE)
+            cat = subprocess.Popen(["cat"], stdin=writer.stdout, stdout=out)
+            writer.stdout.close()
+            _, status, usage = os.wait4(cat.pid, 0)
+            cat.returncode = os.waitstatus_to_exitcode(status)
+            writer.wait()
+        elapsed = time.monotonic() - t0
+        if cat.returncode != 0 or writer.returncode != 0:
+            raise RuntimeError("dd | cat failed")
+        return {"log_mb_s": mib * 1024 * 1024 / 1e6 / elapsed, "log_cpu_s": usage.ru_utime + usage.ru_stime}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def scenario_log_throughput(daemons, mib, rounds):
+    """`cat > file` and each daemon in turn, `rounds` times; the median of each measure."""
+    runs = {"cat": []}
+    for _ in range(rounds):
+        runs["cat"].append(cat_run(mib))
+        for sv in daemons:
+            runs.setdefault(sv.kind, []).append(log_run(sv, mib))
+    return {kind: {key: statistics.median(r[key] for r in rs) for key in rs[0]} for kind, rs in runs.items()}
 
 
 def proc_counts(pid):
@@ -190,17 +380,29 @@ def main():
     ap.add_argument("--out", default="docs/benchmarks.md")
     a = ap.parse_args()
     sizes = [5] if a.smoke else [100, 500, 1000]
-    restarts = 3 if a.smoke else 20
+    restarts = 3 if a.smoke else 50
+    status_sizes = [5] if a.smoke else [100, 500]
+    log_mib = 4 if a.smoke else 1024
     daemons = [Supervisor("minder", a.minder)]
     if a.supervisord:
         daemons.append(Supervisor("supervisord", a.supervisord))
-    results = {}
+    results = {("c-server", "single"): reference_requests_per_second(0.3 if a.smoke else 3)}
+    print("fixed-reply C server", results[("c-server", "single")], flush=True)
+    for n in sizes:
+        results[("spawn", n)] = statistics.median(reference_spawn(n) for _ in range(3))
+        print("posix_spawn", n, results[("spawn", n)], flush=True)
+    for kind, measured in scenario_log_throughput(daemons, log_mib, 1 if a.smoke else 3).items():
+        results[(kind, "logs")] = measured
+        print(kind, "logs", measured, flush=True)
     for sv in daemons:
         for n in sizes:
             results[(sv.kind, n)] = scenario_startup(sv, n)
             print(sv.kind, n, results[(sv.kind, n)], flush=True)
         results[(sv.kind, "restart")] = scenario_restart(sv, restarts)
         print(sv.kind, "restart", results[(sv.kind, "restart")], flush=True)
+        for n in status_sizes:
+            results[(sv.kind, "single", n)] = scenario_single_status(sv, n, 0.3 if a.smoke else 3)
+            print(sv.kind, "single status", n, results[(sv.kind, "single", n)], flush=True)
         idle_n, idle_s = (5, 1) if a.smoke else (100, 30)
         results[(sv.kind, "idle")] = scenario_idle(sv, idle_n, idle_s)
         print(sv.kind, "idle", results[(sv.kind, "idle")], flush=True)
@@ -209,10 +411,27 @@ def main():
             print(sv.kind, "idle without sampling", results[(sv.kind, "idle-nosampling")], flush=True)
     if a.smoke:
         return
-    write_report(a.out, results, sizes)
+    write_report(a.out, results, sizes, status_sizes)
 
 
-def write_report(out, r, sizes):
+def plot(labels, ratios, png):
+    """The ratios as bars on a log scale; raises ImportError without matplotlib."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(10, 5))
+    ax.bar(labels, ratios)
+    ax.set_yscale("log")
+    ax.axhline(1, color="black", linewidth=0.8)
+    ax.set_ylabel("Minder / supervisord, log scale")
+    ax.set_title("Time, memory or CPU of Minder relative to supervisord (below 1: Minder is better)")
+    plt.xticks(rotation=60, ha="right")
+    plt.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+def write_report(out, r, sizes, status_sizes):
     def row(name, key, n, unit, fmt="%.3f"):
         s, m = r[("supervisord", n)][key], r[("minder", n)][key]
         return "| %s | %s | %s | %s | %.3f |" % (name, n, fmt % s + unit, fmt % m + unit, m / s if s else float("nan"))
@@ -228,7 +447,8 @@ def write_report(out, r, sizes):
         "|---|---|---|---|---|",
     ]
     for n in sizes:
-        lines.append(row("all N programs RUNNING, as the ctl tool sees them", "start_s", n, " s"))
+        lines.append(row("all N programs RUNNING, as the ctl tool sees them (one process spawning N `sleep`s: %.3f s)"
+                         % r[("spawn", n)], "start_s", n, " s"))
     for n in sizes:
         lines.append(row("daemon RSS", "rss_kb", n, " kB", "%d"))
     for n in sizes:
@@ -238,6 +458,20 @@ def write_report(out, r, sizes):
     s, m = r[("supervisord", "restart")]["restart_ms"], r[("minder", "restart")]["restart_ms"]
     lines.append("| restart latency: exit to next spawn (median, child lives 0.1 s; log timestamps are in ms) | 1 | %.1f ms | %.1f ms | %.3f |"
                  % (s, m, m / s))
+    for n in status_sizes:
+        s1, m1 = r[("supervisord", "single", n)]["single_status_rps"], r[("minder", "single", n)]["single_status_rps"]
+        lines.append("| one process's status, requests/s on one kept connection (Minder: JSON `GET /api/v1/processes/{name}`;"
+                     " supervisord: XML-RPC `getProcessInfo`; a C server with a fixed reply: %.0f/s; higher is better)"
+                     " | %d | %.0f/s | %.0f/s | %.1fx |" % (r[("c-server", "single")]["single_status_rps"], n, s1, m1, m1 / s1))
+    ls, lm, lc = r[("supervisord", "logs")], r[("minder", "logs")], r[("cat", "logs")]
+    lines += [
+        "| 1 GiB to stdout into the log file: MB/s (`cat > file`: %.0f MB/s; higher is better) | 1 | %.0f MB/s (%.2fx cat) |"
+        " %.0f MB/s (%.2fx cat) | %.2fx |" % (lc["log_mb_s"], ls["log_mb_s"], ls["log_mb_s"] / lc["log_mb_s"],
+                                            lm["log_mb_s"], lm["log_mb_s"] / lc["log_mb_s"], lm["log_mb_s"] / ls["log_mb_s"]),
+        "| 1 GiB to stdout: bytes lost | 1 | %d | %d | |" % (ls["log_lost"], lm["log_lost"]),
+        "| 1 GiB to stdout: the daemon's CPU (`cat`'s: %.2f s) | 1 | %.2f s | %.2f s | %.3f |"
+        % (lc["log_cpu_s"], ls["log_cpu_s"], lm["log_cpu_s"], lm["log_cpu_s"] / ls["log_cpu_s"] if ls["log_cpu_s"] else float("nan")),
+    ]
     si, mi, mn = r[("supervisord", "idle")], r[("minder", "idle")], r[("minder", "idle-nosampling")]
     lines += [
         "| idle, 100 programs, 30 s: CPU | 100 | %.2f s | %.2f s (sampling off: %.2f s) | %.3f |"
@@ -247,16 +481,10 @@ def write_report(out, r, sizes):
     ]
     lines += [
         "",
-        "Not measured yet: requests per second of a single-process status query, and log throughput"
-        " against `cat > file`.",
-        "",
         "Reproduce with `bench/run` (it installs supervisor 4.3.0 in `.build/bench-venv` and builds Minder in"
-        " release mode); `bench/run --smoke` runs each scenario once at a tiny size.",
+        " release mode with `--static-swift-stdlib`); `bench/run --smoke` runs each scenario once at a tiny size.",
     ]
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
         labels, ratios = [], []
         for n in sizes:
             for key, name in (("start_s", "start"), ("rss_kb", "RSS"), ("status_s", "status"), ("shutdown_s", "shutdown")):
@@ -264,15 +492,12 @@ def write_report(out, r, sizes):
                 ratios.append(r[("minder", n)][key] / r[("supervisord", n)][key])
         labels.append("restart")
         ratios.append(m / s)
-        fig, ax = plt.subplots(figsize=(10, 4))
-        ax.bar(labels, ratios)
-        ax.set_yscale("log")
-        ax.axhline(1, color="black", linewidth=0.8)
-        ax.set_ylabel("Minder / supervisord (log scale)")
-        plt.xticks(rotation=60, ha="right")
-        plt.tight_layout()
-        png = os.path.join(os.path.dirname(out), "benchmarks.png")
-        fig.savefig(png, dpi=100)
+        for n in status_sizes:
+            labels.append("1-process status %d" % n)
+            ratios.append(r[("supervisord", "single", n)]["single_status_rps"] / r[("minder", "single", n)]["single_status_rps"])
+        labels += ["log CPU per GiB"]
+        ratios += [lm["log_cpu_s"] / ls["log_cpu_s"] if ls["log_cpu_s"] else 1]
+        plot(labels, ratios, os.path.join(os.path.dirname(out), "benchmarks.png"))
         lines.insert(5, "![ratios](benchmarks.png)\n")
     except ImportError:
         pass
