@@ -93,13 +93,27 @@ def reference_spawn(n):
             os.waitpid(pid, 0)
 
 
-def scenario_startup(sv, n):
-    """Seconds until n programs are RUNNING (as the ctl tool shows), RSS in kB, status time, shutdown time."""
+def sleepers(sv, n, scenario, supervisord_extra=""):
+    """A work folder and config with n long sleeps; their command line (unique to this run and
+    scenario) lets the bench find and kill them."""
     work = tempfile.mkdtemp(prefix="mb-")
-    tag = "sleep 10%05d" % os.getpid()
+    tag = "sleep %d%05d" % (scenario, os.getpid())
     programs = "[program:s]\ncommand=%s\nprocess_name=%%(program_name)s_%%(process_num)d\nnumprocs=%d\nstartsecs=0\n" \
                "stdout_logfile=NONE\nstderr_logfile=NONE\n" % (tag, n)
-    conf = sv.config(work, programs, "minfds=%d" % (n * 4 + 256))
+    return work, tag, sv.config(work, programs, "minfds=%d\n%s" % (n * 4 + 256, supervisord_extra))
+
+
+def wait_running(sv, conf, n, timeout=120):
+    t0 = time.monotonic()
+    while sv.status(conf).count(" RUNNING ") < n:
+        if time.monotonic() - t0 > timeout:
+            raise RuntimeError("%s: not all RUNNING after %d s" % (sv.kind, timeout))
+        time.sleep(0.05)
+
+
+def scenario_startup(sv, n):
+    """Seconds until n programs are RUNNING (as the ctl tool shows), RSS in kB, status time, shutdown time."""
+    work, tag, conf = sleepers(sv, n, 10)
     try:
         t0 = time.monotonic()
         proc = sv.start(conf)
@@ -180,18 +194,10 @@ def reference_requests_per_second(seconds):
 
 def scenario_single_status(sv, n, seconds):
     """Requests per second of one process's status, on one kept connection, with n programs configured."""
-    work = tempfile.mkdtemp(prefix="mb-")
-    tag = "sleep 12%05d" % os.getpid()
-    programs = "[program:s]\ncommand=%s\nprocess_name=%%(program_name)s_%%(process_num)d\nnumprocs=%d\nstartsecs=0\n" \
-               "stdout_logfile=NONE\nstderr_logfile=NONE\n" % (tag, n)
-    conf = sv.config(work, programs, "minfds=%d" % (n * 4 + 256))
+    work, tag, conf = sleepers(sv, n, 12)
     try:
         proc = sv.start(conf)
-        t0 = time.monotonic()
-        while sv.status(conf).count(" RUNNING ") < n:
-            if time.monotonic() - t0 > 120:
-                raise RuntimeError("%s: not all RUNNING" % sv.kind)
-            time.sleep(0.05)
+        wait_running(sv, conf, n)
         name = "s:s_%d" % (n // 2)
         rate = requests_per_second(work, os.path.join(work, "s.sock"), single_status_request(sv.kind, name), seconds,
                                    "RUNNING")
@@ -314,18 +320,10 @@ def proc_counts(pid):
 
 def scenario_idle(sv, n, seconds, supervisord_extra=""):
     """CPU seconds and voluntary context switches of the idle daemon over `seconds`, with n programs."""
-    work = tempfile.mkdtemp(prefix="mb-")
-    tag = "sleep 11%05d" % os.getpid()
-    programs = "[program:s]\ncommand=%s\nprocess_name=%%(program_name)s_%%(process_num)d\nnumprocs=%d\nstartsecs=0\n" \
-               "stdout_logfile=NONE\nstderr_logfile=NONE\n" % (tag, n)
-    conf = sv.config(work, programs, "minfds=%d\n%s" % (n * 4 + 256, supervisord_extra))
+    work, tag, conf = sleepers(sv, n, 11, supervisord_extra)
     try:
         proc = sv.start(conf)
-        t0 = time.monotonic()
-        while sv.status(conf).count(" RUNNING ") < n:
-            if time.monotonic() - t0 > 120:
-                raise RuntimeError("%s: not all RUNNING" % sv.kind)
-            time.sleep(0.05)
+        wait_running(sv, conf, n)
         time.sleep(2)
         cpu0, sw0 = proc_counts(proc.pid)
         time.sleep(seconds)

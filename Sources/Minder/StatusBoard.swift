@@ -5,7 +5,6 @@
 // writer, and it publishes every change as it happens, before the log line,
 // the event or the reply that tells of it.
 
-import Foundation
 import MinderControl
 import Synchronization
 

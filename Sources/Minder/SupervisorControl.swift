@@ -217,10 +217,6 @@ extension Supervisor {
         }
     }
 
-    /// getAllProcessInfo's order: by group name, then process name.
-    func sortedForDisplay(_ indices: [Int]) -> [Int] {
-        indices.sorted { (entries[$0].group, entries[$0].machine.name) < (entries[$1].group, entries[$1].machine.name) }
-    }
 
     func info(_ i: Int) -> ProcessStatus {
         let e = entries[i]

@@ -116,13 +116,16 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    /// Writes `tick` to ticker.log every 50 ms.
+    static let ticker = """
+        [program:ticker]
+        command=/bin/sh -c 'while :;do echo tick;sleep 0.05;done'
+        startsecs=0
+        stdout_logfile=%(here)s/ticker.log
+        """
+
     @Test func sigusr2ReopensLogFiles() throws {
-        let d = try DaemonHarness("""
-            [program:ticker]
-            command=/bin/sh -c 'while :;do echo tick;sleep 0.05;done'
-            startsecs=0
-            stdout_logfile=%(here)s/ticker.log
-            """)
+        let d = try DaemonHarness(Self.ticker)
         let log = d.dir.path + "/ticker.log"
         try waitUntil("first ticks") { (FileManager.default.contents(atPath: log)?.count ?? 0) > 20 }
         try FileManager.default.moveItem(atPath: log, toPath: log + ".old")
@@ -138,12 +141,7 @@ import Testing
     /// logrotate's copytruncate empties the file under minderd: the next bytes go at the new end,
     /// not at the old offset behind a hole of zeros.
     @Test func aFileTruncatedFromOutsideIsNotRefilledWithAHole() throws {
-        let d = try DaemonHarness("""
-            [program:ticker]
-            command=/bin/sh -c 'while :;do echo tick;sleep 0.05;done'
-            startsecs=0
-            stdout_logfile=%(here)s/ticker.log
-            """)
+        let d = try DaemonHarness(Self.ticker)
         let log = d.dir.path + "/ticker.log"
         try waitUntil("first ticks") { (FileManager.default.contents(atPath: log)?.count ?? 0) > 100 }
         #expect(truncate(log, 0) == 0)
