@@ -248,7 +248,7 @@ struct Router {
             return send(.fault(.UNKNOWN_METHOD, "no such endpoint: \(path)"))
         }
         let parts = path.dropFirst(ControlAPI.prefix.count).split(separator: "/").map {
-            String($0).removingPercentEncoding ?? String($0)
+            Router.decoded($0)
         }
         let method = head.method
         let wait = Router.flag(query["wait"], default: true)
@@ -336,6 +336,13 @@ struct Router {
         }
     }
 
+    /// A path segment or query value without its %XX escapes (Foundation's decoder, which is
+    /// slow enough to show in status queries, only when there is one).
+    static func decoded(_ text: Substring) -> String {
+        let plain = String(text)
+        return text.utf8.contains(UInt8(ascii: "%")) ? plain.removingPercentEncoding ?? plain : plain
+    }
+
     /// A boolean query parameter: absent gives the default; false/0/no turn it off.
     static func flag(_ value: String?, default: Bool) -> Bool {
         guard let value else { return `default` }
@@ -346,7 +353,7 @@ struct Router {
         guard let q = uri.firstIndex(of: "?") else { return (uri, [:]) }
         var query: [String: String] = [:]
         for pair in uri[uri.index(after: q)...].split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).removingPercentEncoding ?? String($0) }
+            let kv = pair.split(separator: "=", maxSplits: 1).map(Router.decoded)
             query[kv[0]] = kv.count > 1 ? kv[1] : ""
         }
         return (String(uri[..<q]), query)
