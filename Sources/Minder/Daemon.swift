@@ -124,14 +124,8 @@ public enum Daemon {
         }
         let capture = LogCapture()
         capture.start()
-        var sinks: [LogSink] = []
-        if s.logfile != "syslog" {
-            sinks.append(LogSink(path: Paths.absolute(s.logfile, cwd: cwd), maxBytes: s.logfileMaxBytes, backups: s.logfileBackups))
-        }
-        if foreground && !s.silent { sinks.append(LogSink(path: "/dev/stdout", maxBytes: 0, backups: 0)) }
-        let logger = Logger(label: "minderd") { _ in
-            MainLogHandler(capture: capture, sinks: sinks, level: MainLogHandler.level(s.loglevel))
-        }
+        let mainLog = MainLogSettings(s, cwd: cwd, foreground: foreground)
+        let logger = Logger(label: "minderd") { _ in MainLogHandler(capture: capture, settings: mainLog) }
         logger.info("minderd started with pid \(getpid())")
 
         let context = SpawnContext(
@@ -157,7 +151,7 @@ public enum Daemon {
             }
         }
         let supervisor = Supervisor(config: config, context: context, capture: capture, logger: logger, bridge: bridge,
-                                    events: events, instance: instance, reload: reload)
+                                    events: events, instance: instance, mainLog: mainLog, reload: reload)
         supervisor.run()
         server?.stop()
         events.close()

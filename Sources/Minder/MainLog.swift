@@ -5,17 +5,55 @@
 import Foundation
 import Logging
 import MinderConfig
+import Synchronization
+
+/// Where the main log goes and from which level. Every copy of the handler shares it, so that a
+/// reload can change `logfile`, its rotation and `loglevel` for all of them at once.
+public final class MainLogSettings: Sendable {
+    private let state: Mutex<(sinks: [LogSink], level: Logger.Level)>
+    let cwd: String
+    let foreground: Bool
+
+    public init(_ s: SupervisordSettings, cwd: String, foreground: Bool) {
+        self.cwd = cwd
+        self.foreground = foreground
+        state = Mutex(([], .info))
+        apply(s)
+    }
+
+    /// `logfile` (rotated; none for `syslog`, which Minder does not write) and, in the
+    /// foreground unless `silent`, minderd's stdout.
+    public func apply(_ s: SupervisordSettings) {
+        var sinks: [LogSink] = []
+        if s.logfile != "syslog" {
+            sinks.append(LogSink(path: Paths.absolute(s.logfile, cwd: cwd), maxBytes: s.logfileMaxBytes, backups: s.logfileBackups))
+        }
+        if foreground && !s.silent { sinks.append(LogSink(path: "/dev/stdout", maxBytes: 0, backups: 0)) }
+        let level = MainLogHandler.level(s.loglevel)
+        state.withLock { $0 = (sinks, level) }
+    }
+
+    var sinks: [LogSink] { state.withLock { $0.sinks } }
+
+    var level: Logger.Level {
+        get { state.withLock { $0.level } }
+        set { state.withLock { $0.level = newValue } }
+    }
+}
 
 public struct MainLogHandler: LogHandler {
     let capture: LogCapture
-    let sinks: [LogSink]
-    public var logLevel: Logger.Level
+    let settings: MainLogSettings
     public var metadata: Logger.Metadata = [:]
 
-    public init(capture: LogCapture, sinks: [LogSink], level: Logger.Level) {
+    public init(capture: LogCapture, settings: MainLogSettings) {
         self.capture = capture
-        self.sinks = sinks
-        self.logLevel = level
+        self.settings = settings
+    }
+
+    public var logLevel: Logger.Level {
+        get { settings.level }
+        set { settings.level = newValue }
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -25,7 +63,7 @@ public struct MainLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         let bytes = Array("\(Self.timestamp()) \(Self.name(event.level)) \(event.message)\n".utf8)
-        for sink in sinks { capture.write(bytes, to: sink) }
+        for sink in settings.sinks { capture.write(bytes, to: sink) }
     }
 
     static func name(_ level: Logger.Level) -> String {

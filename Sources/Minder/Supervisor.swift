@@ -58,8 +58,13 @@ public final class Supervisor {
     let statsRetryFD = mn_timerfd()
     let samplingFD = mn_timerfd()
 
+    /// The main log's targets and level, which a reload may change.
+    let mainLog: MainLogSettings?
+
     public init(config: Config, context: SpawnContext, capture: LogCapture, logger: Logger, bridge: ControlBridge? = nil,
-                events: EventQueue? = nil, instance: InstanceID? = nil, reload: @escaping @Sendable () -> ConfigLoadResult) {
+                events: EventQueue? = nil, instance: InstanceID? = nil, mainLog: MainLogSettings? = nil,
+                reload: @escaping @Sendable () -> ConfigLoadResult) {
+        self.mainLog = mainLog
         self.bridge = bridge ?? ControlBridge()
         self.events = events
         self.instance = instance
@@ -359,6 +364,7 @@ public final class Supervisor {
             waiters = []
         case .reloading(let newConfig):
             closeStdins()
+            applySettings(newConfig)
             config = newConfig
             entries = Self.entries(for: newConfig)
             byPID = [:]
@@ -367,6 +373,37 @@ public final class Supervisor {
             events?.post(group: nil, name: nil, from: "RESTARTING", to: "RUNNING", pid: getpid(), exitStatus: nil, expected: nil)
             logger.info("reloaded \(newConfig.path): \(entries.count) process(es)")
             startAll()
+        }
+    }
+
+    /// A reload's `[supervisord]` settings, as far as a running minderd can take them: the main
+    /// log (`logfile`, its rotation, `loglevel`, `silent`), where AUTO logs go (`childlogdir`,
+    /// `identifier`) and `stats_interval`. What only a restart can change is named in a warning.
+    func applySettings(_ newConfig: Config) {
+        let old = config.supervisord, new = newConfig.supervisord
+        mainLog?.apply(new)
+        context.childLogDirectory = new.childlogdir
+        context.identifier = new.identifier
+        if new.statsInterval != old.statsInterval, instance != nil {
+            _ = mn_timerfd_every(samplingFD, Int32(new.statsInterval))
+        }
+        var fixed: [String] = []
+        func check<T: Equatable>(_ name: String, _ value: KeyPath<SupervisordSettings, T>) {
+            if old[keyPath: value] != new[keyPath: value] { fixed.append(name) }
+        }
+        check("pidfile", \.pidfile)
+        check("nodaemon", \.nodaemon)
+        check("minfds", \.minfds)
+        check("minprocs", \.minprocs)
+        check("umask", \.umask)
+        check("user", \.uid)
+        check("directory", \.directory)
+        check("events_queue_maxmsg", \.eventsQueueMaxmsg)
+        check("events_queue_msgsize", \.eventsQueueMsgsize)
+        check("stats_group", \.statsGID)
+        if config.unixServer != newConfig.unixServer { fixed.append("[unix_http_server]") }
+        if !fixed.isEmpty {
+            logger.warning("reload: changed \(fixed.joined(separator: ", ")), which take effect when minderd restarts")
         }
     }
 

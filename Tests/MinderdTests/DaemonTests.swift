@@ -120,6 +120,40 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    /// A reload takes the new [supervisord] settings a running minderd can take, as supervisord
+    /// does, and names those only a restart can change.
+    @Test func sighupAppliesSupervisordSettings() throws {
+        let programs = "[program:talker]\ncommand=/bin/sh -c 'echo hello; exec sleep 1000'\nstartsecs=0\n"
+        let d = try DaemonHarness(programs, supervisord: "identifier=first")
+        try d.waitForLog("success: talker entered RUNNING")
+        let second = d.dir.path + "/second"
+        try FileManager.default.createDirectory(atPath: second, withIntermediateDirectories: false)
+        try """
+            [supervisord]
+            logfile=%(here)s/second.log
+            loglevel=warn
+            pidfile=%(here)s/moved.pid
+            childlogdir=%(here)s/second
+            identifier=again
+
+            \(programs)
+            """.write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        d.signal(SIGHUP)
+        let newLog = d.dir.path + "/second.log"
+        func newLogText() -> String { (try? String(contentsOfFile: newLog, encoding: .utf8)) ?? "" }
+        try waitUntil("the warning in the new main log") { newLogText().contains("reload: changed pidfile") }
+        // The new childlogdir and identifier name the new AUTO log; loglevel=warn leaves out INFO.
+        try waitUntil("talker's AUTO log in the new childlogdir") {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: second)) ?? []
+            return names.contains { $0.hasPrefix("talker-stdout---again-") }
+        }
+        let pid = try pidWritten(to: d.dir.path + "/minderd.pid")
+        #expect(pid == d.pid, "the pidfile stays where it was until a restart")
+        #expect(!newLogText().contains(" INFO "))
+        #expect(!d.log.contains("reload: changed"), "nothing more goes to the old main log")
+        #expect(try d.stop() == 0)
+    }
+
     @Test func sigtermDuringAReloadShutsDown() throws {
         let d = try DaemonHarness("""
             [program:slow]
