@@ -11,6 +11,9 @@ public enum Daemon {
     /// Blocks the loop's signals in the calling thread; call it before any other thread exists.
     public static func blockSignals() {
         Supervisor.handledSignals.withUnsafeBufferPointer { _ = mn_block_signals($0.baseAddress, Int32($0.count)) }
+        // A reader of a log pipe (minderd's own stdout) that goes away must not end minderd: the
+        // write fails with EPIPE instead. Children get every signal back to its default.
+        signal(SIGPIPE, SIG_IGN)
     }
 
     /// supervisord's start-up cleanup: AUTO logs of an earlier run with the same identifier
@@ -126,6 +129,7 @@ public enum Daemon {
         capture.start()
         let mainLog = MainLogSettings(s, cwd: cwd, foreground: foreground)
         let logger = Logger(label: "minderd") { _ in MainLogHandler(capture: capture, settings: mainLog) }
+        capture.reportWarnings { logger.warning("\($0)") }
         logger.info("minderd started with pid \(getpid())")
 
         let context = SpawnContext(

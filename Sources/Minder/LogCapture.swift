@@ -41,11 +41,13 @@ public final class LogCapture: @unchecked Sendable {
     private let finishedSignal = DispatchSemaphore(value: 0)
 
     // Owned by the log thread alone.
-    private var files: [String: RotatingFile] = [:]
+    private var files: [String: any LogTarget] = [:]
     private var captures: [Int32: LogSink] = [:]
     private var followers: [String: [Int: Follower]] = [:]
     private let nextFollower = Mutex(0)
     private var buffer = [UInt8](repeating: 0, count: 128 * 1024)
+    /// Where a stream target says that it drops output, and when it takes output again.
+    private let warnings = Mutex<(@Sendable (String) -> Void)?>(nil)
 
     public init() {
         wakeFD = mn_eventfd()
@@ -58,6 +60,10 @@ public final class LogCapture: @unchecked Sendable {
         thread.name = "minder-log"
         thread.start()
     }
+
+    /// Where to say that a log target that is not a regular file stopped taking output (minderd's
+    /// main log, once it exists).
+    public func reportWarnings(to warn: @escaping @Sendable (String) -> Void) { warnings.withLock { $0 = warn } }
 
     /// Hands a pipe's read end over: its bytes go to `sink` until EOF, then it is closed.
     public func capture(fd: Int32, into sink: LogSink) { send(.capture(fd: fd, sink: sink)) }
@@ -141,9 +147,17 @@ public final class LogCapture: @unchecked Sendable {
         return false
     }
 
-    private func file(for sink: LogSink) -> RotatingFile {
+    /// A regular file (or one not there yet) is written here; anything else (a pipe, a FIFO, a
+    /// terminal, a socket) gets a writer thread of its own, as its reader may stop reading.
+    private func file(for sink: LogSink) -> any LogTarget {
         if let existing = files[sink.path] { return existing }
-        let created = RotatingFile(sink: sink)
+        var st = stat()
+        let created: any LogTarget
+        if stat(sink.path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+            created = StreamTarget(path: sink.path) { [weak self] text in self?.warnings.withLock { $0 }?(text) }
+        } else {
+            created = RotatingFile(sink: sink)
+        }
         files[sink.path] = created
         return created
     }
@@ -196,9 +210,17 @@ public final class LogCapture: @unchecked Sendable {
     }
 }
 
+/// Where the log thread writes a log's bytes.
+protocol LogTarget: AnyObject {
+    func write(_ bytes: ArraySlice<UInt8>)
+    func reopen()
+    func truncate()
+    func close()
+}
+
 /// A log file rotated by size as supervisord does: after a write that
 /// reaches maxBytes, .N-1 → .N ... base → .1, and a fresh base.
-final class RotatingFile {
+final class RotatingFile: LogTarget {
     let sink: LogSink
     private var fd: Int32 = -1
     private var size = 0
@@ -256,5 +278,115 @@ final class RotatingFile {
     func close() {
         if fd >= 0 { Glibc.close(fd) }
         fd = -1
+    }
+}
+
+/// A log target that is not a regular file: a pipe (minderd's stdout under a container runtime), a
+/// FIFO, a terminal, a socket (stdout under systemd). Its reader may stop reading, and a FIFO nobody
+/// has opened blocks even the open. So a thread of its own opens and writes it, and the log thread
+/// only queues, up to `limit` bytes: past that, output is dropped and counted rather than held,
+/// and every other log goes on.
+final class StreamTarget: LogTarget, @unchecked Sendable {
+    static let limit = 1 << 20
+
+    private struct Queue {
+        var chunks: [[UInt8]] = []
+        var bytes = 0
+        var reopen = false
+        var closing = false
+        var dropped = 0
+    }
+
+    let path: String
+    private let queue = Mutex(Queue())
+    private let wake = DispatchSemaphore(value: 0)
+    private let done = DispatchSemaphore(value: 0)
+    private let warn: @Sendable (String) -> Void
+
+    init(path: String, warn: @escaping @Sendable (String) -> Void) {
+        self.path = path
+        self.warn = warn
+        let thread = Thread { [self] in self.run() }
+        thread.name = "minder-log-stream"
+        thread.start()
+    }
+
+    func write(_ bytes: ArraySlice<UInt8>) {
+        let (accepted, firstDrop) = queue.withLock { q -> (Bool, Bool) in
+            guard q.bytes + bytes.count <= Self.limit else {
+                q.dropped += bytes.count
+                return (false, q.dropped == bytes.count)
+            }
+            q.chunks.append(Array(bytes))
+            q.bytes += bytes.count
+            return (true, false)
+        }
+        if accepted { wake.signal() }
+        if firstDrop { warn("log target \(path) is not taking output; what is written to it is dropped until it does") }
+    }
+
+    func reopen() {
+        queue.withLock { $0.reopen = true }
+        wake.signal()
+    }
+
+    func truncate() {}
+
+    /// Waits a moment for what is queued to go out; a reader that does not read by then loses it.
+    func close() {
+        queue.withLock { $0.closing = true }
+        wake.signal()
+        _ = done.wait(timeout: .now() + 1)
+    }
+
+    private func run() {
+        var fd: Int32 = -1
+        while true {
+            wake.wait()
+            // The bytes stay counted against the limit until written.
+            let (chunks, reopen, closing) = queue.withLock { q in
+                defer { (q.chunks, q.reopen) = ([], false) }
+                return (q.chunks, q.reopen, q.closing)
+            }
+            if reopen && fd >= 0 {
+                Glibc.close(fd)
+                fd = -1
+            }
+            if fd < 0 && !chunks.isEmpty { fd = Self.open(path) }
+            for chunk in chunks where fd >= 0 {
+                var offset = 0
+                while offset < chunk.count {
+                    let n = chunk[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { break }  // the reader went away: this chunk is lost, the next tries again
+                    offset += n
+                }
+                queue.withLock { $0.bytes -= chunk.count }
+            }
+            if fd < 0 { queue.withLock { q in q.bytes -= chunks.reduce(0) { $0 + $1.count } } }
+            let dropped = queue.withLock { q -> Int in
+                guard q.chunks.isEmpty else { return 0 }
+                defer { q.dropped = 0 }
+                return q.dropped
+            }
+            if dropped > 0 { warn("log target \(path) takes output again; \(dropped) bytes were dropped meanwhile") }
+            if closing {
+                if fd >= 0 { Glibc.close(fd) }
+                done.signal()
+                return
+            }
+        }
+    }
+
+    /// minderd's own stdout or stderr is used as it is when opening it again fails (a socket).
+    static func open(_ path: String) -> Int32 {
+        let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        if fd >= 0 { return fd }
+        let own: Int32? = switch path {
+        case "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1": 1
+        case "/dev/stderr", "/dev/fd/2", "/proc/self/fd/2": 2
+        default: nil
+        }
+        return own.map { fcntl($0, F_DUPFD_CLOEXEC, 3) } ?? -1
     }
 }

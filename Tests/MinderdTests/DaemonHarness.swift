@@ -38,11 +38,16 @@ final class DaemonHarness: @unchecked Sendable {
         """
     }
 
+    /// minderd's stdout as it is, when set (a Pipe, say).
+    var standardOutput: Any?
+
     func launch() throws {
         process.executableURL = URL(fileURLWithPath: minderdPath)
         process.arguments = ["-n", "-c", configPath]
         process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
-        if let stdoutPath {
+        if let standardOutput {
+            process.standardOutput = standardOutput
+        } else if let stdoutPath {
             _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
             process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
         } else {

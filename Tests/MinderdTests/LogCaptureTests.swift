@@ -151,4 +151,66 @@ import Testing
         #expect(after.starts(with: Data("tick\n".utf8)))
         #expect(try d.stop() == 0)
     }
+
+    /// A FIFO nobody reads blocks even its open. Its program's output waits, up to a bound, and
+    /// everything else is logged meanwhile; what does not fit is dropped, counted and reported.
+    @Test func aLogTargetThatDoesNotReadHoldsUpNoOtherLog() throws {
+        let d = try DaemonHarness("""
+            [program:stuck]
+            command=/bin/sh -c 'head -c 2000000 /dev/zero; exec sleep 1000'
+            startsecs=0
+            stdout_logfile=%(here)s/fifo
+            stdout_logfile_maxbytes=0
+
+            \(Self.ticker)
+            """, start: false)
+        let fifo = d.dir.path + "/fifo", ticks = d.dir.path + "/ticker.log"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        try d.launch()
+        try d.waitForLog("log target \(fifo) is not taking output")
+        func ticked() -> Int { FileManager.default.contents(atPath: ticks)?.count ?? 0 }
+        try waitUntil("ticks while the FIFO has no reader") { ticked() > 50 }
+        let earlier = ticked()
+        try waitUntil("more ticks") { ticked() > earlier }
+
+        // A reader comes: what was held goes out, and the loss is reported.
+        let reader = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        #expect(reader >= 0)
+        defer { close(reader) }
+        var received = 0
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let lines = try {
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                let n = chunk.withUnsafeMutableBytes { read(reader, $0.baseAddress, $0.count) }
+                if n > 0 { received += n } else { usleep(10_000) }
+                let reported = d.log.split(separator: "\n").filter { $0.contains("takes output again") }
+                if !reported.isEmpty && n <= 0 { return reported }
+            }
+            throw Failure("no recovery reported; \(received) bytes read")
+        }()
+        let dropped = Int(lines[0].split(separator: " ").dropLast(4).last ?? "") ?? -1
+        #expect(received > 0 && received <= 1 << 20, "at most the bound was held")
+        #expect(received + dropped == 2_000_000, "every byte either arrived or was counted as dropped")
+        #expect(try d.stop() == 0)
+    }
+
+    /// A reader of minderd's own stdout that goes away costs the output, not minderd.
+    @Test func stdoutWhoseReaderLeftDoesNotEndMinderd() throws {
+        let d = try DaemonHarness("""
+            [program:talker]
+            command=/bin/sh -c 'while :;do echo talk;sleep 0.05;done'
+            startsecs=0
+            stdout_logfile=/dev/stdout
+            stdout_logfile_maxbytes=0
+            """, start: false)
+        let pipe = Pipe()
+        d.standardOutput = pipe
+        try d.launch()
+        try pipe.fileHandleForReading.close()
+        try d.waitForLog("success: talker entered RUNNING")
+        usleep(500_000)
+        #expect(isAlive(d.pid), "still running after writes to a pipe without a reader")
+        #expect(try d.stop() == 0)
+    }
 }
