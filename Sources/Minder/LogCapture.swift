@@ -27,7 +27,7 @@ public final class LogCapture: @unchecked Sendable {
     private enum Command {
         case follow(path: String, id: Int, tail: Int, Follower)
         case unfollow(path: String, id: Int)
-        case capture(fd: Int32, sink: LogSink)
+        case capture(fd: Int32, sink: LogSink, stripANSI: Bool)
         case write([UInt8], sink: LogSink)
         case reopen
         case truncate(LogSink)
@@ -42,7 +42,7 @@ public final class LogCapture: @unchecked Sendable {
 
     // Owned by the log thread alone.
     private var files: [String: any LogTarget] = [:]
-    private var captures: [Int32: LogSink] = [:]
+    private var captures: [Int32: (sink: LogSink, stripper: ANSIStripper?)] = [:]
     private var followers: [String: [Int: Follower]] = [:]
     private let nextFollower = Mutex(0)
     private var buffer = [UInt8](repeating: 0, count: 128 * 1024)
@@ -65,8 +65,11 @@ public final class LogCapture: @unchecked Sendable {
     /// main log, once it exists).
     public func reportWarnings(to warn: @escaping @Sendable (String) -> Void) { warnings.withLock { $0 = warn } }
 
-    /// Hands a pipe's read end over: its bytes go to `sink` until EOF, then it is closed.
-    public func capture(fd: Int32, into sink: LogSink) { send(.capture(fd: fd, sink: sink)) }
+    /// Hands a pipe's read end over: its bytes go to `sink` until EOF, then it is closed. With
+    /// `stripANSI` ([supervisord] strip_ansi), terminal escape sequences are left out.
+    public func capture(fd: Int32, into sink: LogSink, stripANSI: Bool = false) {
+        send(.capture(fd: fd, sink: sink, stripANSI: stripANSI))
+    }
 
     public func write(_ bytes: [UInt8], to sink: LogSink) { send(.write(bytes, sink: sink)) }
 
@@ -130,8 +133,8 @@ public final class LogCapture: @unchecked Sendable {
                 followers[path, default: [:]][id] = follower
             case .unfollow(let path, let id):
                 followers[path]?[id] = nil
-            case .capture(let fd, let sink):
-                captures[fd] = sink
+            case .capture(let fd, let sink, let stripANSI):
+                captures[fd] = (sink, stripANSI ? ANSIStripper() : nil)
                 _ = mn_epoll_add(epollFD, fd, UInt64(UInt32(bitPattern: fd)))
             case .write(let bytes, let sink):
                 file(for: sink).write(bytes[...])
@@ -166,16 +169,25 @@ public final class LogCapture: @unchecked Sendable {
     /// cannot starve the others (epoll is level-triggered: the rest comes on the next turn).
     /// EOF closes it.
     private func drain(_ fd: Int32, limit: Int = 8) {
-        guard let sink = captures[fd] else { return }
+        guard let sink = captures[fd]?.sink else { return }
+        func keep(_ bytes: ArraySlice<UInt8>) {
+            guard !bytes.isEmpty else { return }
+            file(for: sink).write(bytes)
+            notify(sink.path, bytes)
+        }
         for _ in 0..<limit {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n > 0 {
-                file(for: sink).write(buffer[0..<n])
-                notify(sink.path, buffer[0..<n])
+                if captures[fd]?.stripper != nil {
+                    keep(captures[fd]!.stripper!.strip(buffer[0..<n])[...])
+                } else {
+                    keep(buffer[0..<n])
+                }
                 continue
             }
             if n < 0 && errno == EINTR { continue }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            if let held = captures[fd]?.stripper?.end() { keep(held[...]) }
             _ = mn_epoll_del(epollFD, fd)
             close(fd)
             captures[fd] = nil
@@ -388,5 +400,44 @@ final class StreamTarget: LogTarget, @unchecked Sendable {
         default: nil
         }
         return own.map { fcntl($0, F_DUPFD_CLOEXEC, 3) } ?? -1
+    }
+}
+
+/// supervisord's strip_ansi: from ESC [ up to and including the first of supervisord's
+/// terminators (H f A B C D R s u J K h l p m), a sequence is left out. Unlike supervisord, which
+/// strips each read on its own, a sequence split between two reads is left out too.
+struct ANSIStripper {
+    private static let terminator: [Bool] = (0..<256).map { Array("HfABCDRsuJKhlpm".utf8).contains(UInt8($0)) }
+    private enum State { case text, escape, sequence }
+    private var state = State.text
+
+    mutating func strip(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        for byte in bytes {
+            switch state {
+            case .text:
+                if byte == 0x1b { state = .escape } else { out.append(byte) }
+            case .escape:
+                if byte == UInt8(ascii: "[") {
+                    state = .sequence
+                } else {
+                    out.append(0x1b)
+                    if byte != 0x1b {
+                        out.append(byte)
+                        state = .text
+                    }
+                }
+            case .sequence:
+                if Self.terminator[Int(byte)] { state = .text }
+            }
+        }
+        return out
+    }
+
+    /// At EOF: an ESC that no `[` followed is output after all.
+    mutating func end() -> [UInt8] {
+        defer { state = .text }
+        return state == .escape ? [0x1b] : []
     }
 }

@@ -226,7 +226,9 @@ public final class Supervisor {
             entries[i].startedAt = Self.wallClock()
             entries[i].lastPID = child.pid
             byPID[child.pid] = i
-            for output in child.outputs { capture.capture(fd: output.fd, into: output.sink) }
+            for output in child.outputs {
+                capture.capture(fd: output.fd, into: output.sink, stripANSI: config.supervisord.stripAnsi)
+            }
             feed(i, .spawned(pid: child.pid))
         case .failure(let failure):
             feed(i, .spawnFailed(failure.description))

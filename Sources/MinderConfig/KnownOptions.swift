@@ -5,10 +5,10 @@ enum KnownOptions {
     static let supervisord: Set<String> = [
         "logfile", "logfile_maxbytes", "logfile_backups", "loglevel", "pidfile", "nodaemon", "minfds", "minprocs",
         "umask", "user", "directory", "identifier", "childlogdir", "nocleanup", "environment", "silent",
-        "no_new_privs", "events_queue_maxmsg", "events_queue_msgsize", "stats_interval", "stats_group",
+        "no_new_privs", "events_queue_maxmsg", "events_queue_msgsize", "stats_interval", "stats_group", "strip_ansi",
     ]
     /// supervisord options Minder reads but does not act on yet.
-    static let supervisordNotYet: Set<String> = ["strip_ansi"]
+    static let supervisordNotYet: Set<String> = []
     /// Minder's own options, planned but not built yet.
     static let supervisordPlanned: Set<String> = []
 

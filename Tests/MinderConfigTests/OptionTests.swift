@@ -350,7 +350,7 @@ import Testing
     @Test func unknownThingsWarnWithTheirLineAndStrictRejects() throws {
         let result = load("""
             [supervisord]
-            strip_ansi = true
+            loglevl = debug
             [program:a]
             command = a
             autostrat = true
@@ -360,7 +360,7 @@ import Testing
             """)
         #expect(result.config != nil)
         #expect(result.warnings.map(\.description) == [
-            "/etc/minder/minder.conf:2: [supervisord] strip_ansi: warning: a supervisord option Minder does not implement yet; ignored",
+            "/etc/minder/minder.conf:2: [supervisord] loglevl: warning: unknown option, ignored (did you mean loglevel?)",
             "/etc/minder/minder.conf:5: [program:a] autostrat: warning: unknown option, ignored (did you mean autostart?)",
             "/etc/minder/minder.conf:6: [program:a] stdout_logfile_max_bytes: warning: unknown option, ignored (did you mean stdout_logfile_maxbytes?)",
             "/etc/minder/minder.conf:7: [programs:typo]: warning: unknown section, ignored (did you mean [program:…]?)",

@@ -213,4 +213,21 @@ import Testing
         #expect(isAlive(d.pid), "still running after writes to a pipe without a reader")
         #expect(try d.stop() == 0)
     }
+
+    /// [supervisord] strip_ansi: colour and cursor sequences are left out of child logs, also one
+    /// split between two writes; a lone ESC stays.
+    @Test func stripAnsiLeavesOutEscapeSequences() throws {
+        let d = try DaemonHarness("""
+            [program:colours]
+            command=/bin/sh -c 'printf "\\033[31mred\\033[0m plain\\033x\\n\\033["; sleep 0.3; printf "1;32mgreen\\033[0m\\033[2K\\n"'
+            startsecs=0
+            autorestart=false
+            stdout_logfile=%(here)s/colours.log
+            """, supervisord: "strip_ansi=true")
+        try d.waitForLog("exited: colours (exit status 0; expected)")
+        let log = d.dir.path + "/colours.log"
+        try waitUntil("both lines in the log") { (FileManager.default.contents(atPath: log)?.count ?? 0) >= 18 }
+        #expect(FileManager.default.contents(atPath: log) == Data("red plain\u{1b}x\ngreen\n".utf8))
+        #expect(try d.stop() == 0)
+    }
 }
