@@ -24,6 +24,9 @@
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -284,6 +287,27 @@ int mn_pipe(int fds[2], int nonblock_read) {
     if (pipe2(fds, O_CLOEXEC) != 0) return -1;
     if (nonblock_read) fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
     return 0;
+}
+
+int mn_syslog_socket(void) { return socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); }
+
+int mn_syslog_send(int fd, const char *path, int priority, const char *message, size_t length) {
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof address.sun_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(address.sun_path, path);
+    char header[64];
+    time_t now = time(NULL);
+    struct tm parts;
+    localtime_r(&now, &parts);
+    int n = snprintf(header, sizeof header, "<%d>", priority);
+    n += (int)strftime(header + n, sizeof header - n, "%b %e %H:%M:%S ", &parts);
+    n += snprintf(header + n, sizeof header - n, "minderd[%d]: ", (int)getpid());
+    struct iovec parts_out[2] = {{header, (size_t)n}, {(void *)message, length}};
+    struct msghdr m = {.msg_name = &address, .msg_namelen = sizeof address, .msg_iov = parts_out, .msg_iovlen = 2};
+    return sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 ? -1 : 0;
 }
 
 int mn_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }

@@ -18,6 +18,9 @@ public struct LogSink: Sendable, Hashable {
         self.maxBytes = maxBytes
         self.backups = backups
     }
+
+    /// The main log with `logfile=syslog`: every line a syslog message.
+    public static let syslog = LogSink(path: "<syslog>", maxBytes: 0, backups: 0)
 }
 
 public final class LogCapture: @unchecked Sendable {
@@ -27,7 +30,7 @@ public final class LogCapture: @unchecked Sendable {
     private enum Command {
         case follow(path: String, id: Int, tail: Int, Follower)
         case unfollow(path: String, id: Int)
-        case capture(fd: Int32, sink: LogSink, stripANSI: Bool)
+        case capture(fd: Int32, sink: LogSink?, stripANSI: Bool, syslogTag: String?)
         case write([UInt8], sink: LogSink)
         case reopen
         case truncate(LogSink)
@@ -42,9 +45,17 @@ public final class LogCapture: @unchecked Sendable {
 
     // Owned by the log thread alone.
     private var files: [String: any LogTarget] = [:]
-    private var captures: [Int32: (sink: LogSink, stripper: ANSIStripper?)] = [:]
+    private var captures: [Int32: Capture] = [:]
     private var followers: [String: [Int: Follower]] = [:]
     private let nextFollower = Mutex(0)
+    private let syslog = SyslogTarget()
+
+    /// One captured pipe: where its bytes go.
+    private struct Capture {
+        var sink: LogSink?
+        var stripper: ANSIStripper?
+        var syslog: SyslogLines?
+    }
     private var buffer = [UInt8](repeating: 0, count: 128 * 1024)
     /// Where a stream target says that it drops output, and when it takes output again.
     private let warnings = Mutex<(@Sendable (String) -> Void)?>(nil)
@@ -65,10 +76,11 @@ public final class LogCapture: @unchecked Sendable {
     /// main log, once it exists).
     public func reportWarnings(to warn: @escaping @Sendable (String) -> Void) { warnings.withLock { $0 = warn } }
 
-    /// Hands a pipe's read end over: its bytes go to `sink` until EOF, then it is closed. With
-    /// `stripANSI` ([supervisord] strip_ansi), terminal escape sequences are left out.
-    public func capture(fd: Int32, into sink: LogSink, stripANSI: Bool = false) {
-        send(.capture(fd: fd, sink: sink, stripANSI: stripANSI))
+    /// Hands a pipe's read end over: its bytes go to `sink` (if any) until EOF, then it is closed.
+    /// With `stripANSI` ([supervisord] strip_ansi), terminal escape sequences are left out. With a
+    /// `syslogTag` (`stdout_syslog=true`), every line also goes to syslog as `tag line`.
+    public func capture(fd: Int32, into sink: LogSink?, stripANSI: Bool = false, syslogTag: String? = nil) {
+        send(.capture(fd: fd, sink: sink, stripANSI: stripANSI, syslogTag: syslogTag))
     }
 
     public func write(_ bytes: [UInt8], to sink: LogSink) { send(.write(bytes, sink: sink)) }
@@ -133,8 +145,9 @@ public final class LogCapture: @unchecked Sendable {
                 followers[path, default: [:]][id] = follower
             case .unfollow(let path, let id):
                 followers[path]?[id] = nil
-            case .capture(let fd, let sink, let stripANSI):
-                captures[fd] = (sink, stripANSI ? ANSIStripper() : nil)
+            case .capture(let fd, let sink, let stripANSI, let syslogTag):
+                captures[fd] = Capture(sink: sink, stripper: stripANSI ? ANSIStripper() : nil,
+                                       syslog: syslogTag.map { SyslogLines(tag: $0) })
                 _ = mn_epoll_add(epollFD, fd, UInt64(UInt32(bitPattern: fd)))
             case .write(let bytes, let sink):
                 file(for: sink).write(bytes[...])
@@ -156,7 +169,9 @@ public final class LogCapture: @unchecked Sendable {
         if let existing = files[sink.path] { return existing }
         var st = stat()
         let created: any LogTarget
-        if stat(sink.path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+        if sink == .syslog {
+            created = syslog
+        } else if stat(sink.path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
             created = StreamTarget(path: sink.path) { [weak self] text in self?.warnings.withLock { $0 }?(text) }
         } else {
             created = RotatingFile(sink: sink)
@@ -169,11 +184,16 @@ public final class LogCapture: @unchecked Sendable {
     /// cannot starve the others (epoll is level-triggered: the rest comes on the next turn).
     /// EOF closes it.
     private func drain(_ fd: Int32, limit: Int = 8) {
-        guard let sink = captures[fd]?.sink else { return }
+        guard let sink = captures[fd].map({ $0.sink }) else { return }
         func keep(_ bytes: ArraySlice<UInt8>) {
             guard !bytes.isEmpty else { return }
-            file(for: sink).write(bytes)
-            notify(sink.path, bytes)
+            if let sink {
+                file(for: sink).write(bytes)
+                notify(sink.path, bytes)
+            }
+            if captures[fd]?.syslog != nil {
+                for line in captures[fd]!.syslog!.lines(bytes) { syslog.send(line, priority: SyslogTarget.info) }
+            }
         }
         for _ in 0..<limit {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
@@ -188,6 +208,7 @@ public final class LogCapture: @unchecked Sendable {
             if n < 0 && errno == EINTR { continue }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
             if let held = captures[fd]?.stripper?.end() { keep(held[...]) }
+            if let rest = captures[fd]?.syslog?.rest() { syslog.send(rest, priority: SyslogTarget.info) }
             _ = mn_epoll_del(epollFD, fd)
             close(fd)
             captures[fd] = nil
@@ -439,5 +460,73 @@ struct ANSIStripper {
     mutating func end() -> [UInt8] {
         defer { state = .text }
         return state == .escape ? [0x1b] : []
+    }
+}
+
+/// syslog, for the main log (`logfile=syslog`) and programs' output (`stdout_syslog=true`):
+/// every line one message from `minderd`, facility user, sent without waiting. A syslog daemon
+/// that is absent or falls behind costs messages, never a wait. The socket is /dev/log, or
+/// MINDER_SYSLOG_SOCKET from minderd's environment.
+final class SyslogTarget: LogTarget {
+    static let info: Int32 = 8 | 6
+    private let fd = mn_syslog_socket()
+    private let path = ProcessInfo.processInfo.environment["MINDER_SYSLOG_SOCKET"] ?? "/dev/log"
+
+    /// Main log lines: each one's level (`2026-11-26 06:46:11,484 WARN ...`) sets its priority.
+    func write(_ bytes: ArraySlice<UInt8>) {
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            let level = line.count > 28 ? String(decoding: line.dropFirst(24).prefix(4), as: UTF8.self) : ""
+            let severity: Int32 = switch level {
+            case "CRIT": 2
+            case "ERRO": 3
+            case "WARN": 4
+            case "DEBG", "TRAC", "BLAT": 7
+            default: 6
+            }
+            send(Array(line), priority: 8 | severity)
+        }
+    }
+
+    func send(_ line: [UInt8], priority: Int32) {
+        guard fd >= 0 else { return }
+        _ = line.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { mn_syslog_send(fd, path, priority, $0.baseAddress, $0.count) }
+        }
+    }
+
+    func reopen() {}
+    func truncate() {}
+    func close() {}
+}
+
+/// A program's output cut into lines for syslog, as `tag line`; a line without its end yet waits
+/// for the next read (up to 4 KiB).
+struct SyslogLines {
+    let tag: [UInt8]
+    private var partial: [UInt8] = []
+
+    init(tag: String) { self.tag = Array(tag.utf8) + [UInt8(ascii: " ")] }
+
+    mutating func lines(_ bytes: ArraySlice<UInt8>) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        for byte in bytes {
+            if byte == UInt8(ascii: "\n") {
+                out.append(tag + partial)
+                partial.removeAll(keepingCapacity: true)
+            } else {
+                partial.append(byte)
+                if partial.count >= 4096 {
+                    out.append(tag + partial)
+                    partial.removeAll(keepingCapacity: true)
+                }
+            }
+        }
+        return out
+    }
+
+    /// At EOF: the last line, if it had no newline.
+    mutating func rest() -> [UInt8]? {
+        defer { partial = [] }
+        return partial.isEmpty ? nil : tag + partial
     }
 }

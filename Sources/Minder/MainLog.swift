@@ -21,11 +21,13 @@ public final class MainLogSettings: Sendable {
         apply(s)
     }
 
-    /// `logfile` (rotated; none for `syslog`, which Minder does not write) and, in the
-    /// foreground unless `silent`, minderd's stdout.
+    /// `logfile` (rotated, or syslog for `syslog`) and, in the foreground unless `silent`,
+    /// minderd's stdout.
     public func apply(_ s: SupervisordSettings) {
         var sinks: [LogSink] = []
-        if s.logfile != "syslog" {
+        if s.logfile == "syslog" {
+            sinks.append(.syslog)
+        } else {
             sinks.append(LogSink(path: Paths.absolute(s.logfile, cwd: cwd), maxBytes: s.logfileMaxBytes, backups: s.logfileBackups))
         }
         if foreground && !s.silent { sinks.append(LogSink(path: "/dev/stdout", maxBytes: 0, backups: 0)) }

@@ -11,7 +11,8 @@ public struct SpawnedChild {
     /// Our end of the child's stdin.
     public var stdinFD: Int32
     /// Read ends to capture, with where they go.
-    public var outputs: [(fd: Int32, sink: LogSink)]
+    /// Our ends of the output pipes: where each goes, and whether its lines also go to syslog.
+    public var outputs: [(fd: Int32, sink: LogSink?, syslog: Bool)]
 }
 
 public struct SpawnContext: Sendable {
@@ -82,11 +83,12 @@ enum Spawner {
         var stdinPipe: [Int32] = [-1, -1]
         guard mn_pipe(&stdinPipe, 0) == 0 else { return .failure(SpawnFailure("pipe: \(errnoText())")) }
         fdsToClose.append(stdinPipe[0])
-        var outputs: [(fd: Int32, sink: LogSink)] = []
+        var outputs: [(fd: Int32, sink: LogSink?, syslog: Bool)] = []
         var childFD: [Int32] = [stdinPipe[0], -1, -1]
-        let channels: [(Int, LogSink?)] = p.redirectStderr ? [(1, sinks.stdout)] : [(1, sinks.stdout), (2, sinks.stderr)]
-        for (index, channelSink) in channels {
-            guard let sink = channelSink else {
+        let channels: [(Int, LogSink?, Bool)] = p.redirectStderr ? [(1, sinks.stdout, p.stdout.syslog)]
+            : [(1, sinks.stdout, p.stdout.syslog), (2, sinks.stderr, p.stderr.syslog)]
+        for (index, sink, syslog) in channels {
+            guard sink != nil || syslog else {
                 let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
                 fdsToClose.append(null)
                 childFD[index] = null
@@ -99,7 +101,7 @@ enum Spawner {
                 return .failure(SpawnFailure("pipe: \(errnoText())"))
             }
             fdsToClose.append(pipe[1])
-            outputs.append((pipe[0], sink))
+            outputs.append((pipe[0], sink, syslog))
             childFD[index] = pipe[1]
         }
         if p.redirectStderr { childFD[2] = childFD[1] }

@@ -227,7 +227,8 @@ public final class Supervisor {
             entries[i].lastPID = child.pid
             byPID[child.pid] = i
             for output in child.outputs {
-                capture.capture(fd: output.fd, into: output.sink, stripANSI: config.supervisord.stripAnsi)
+                capture.capture(fd: output.fd, into: output.sink, stripANSI: config.supervisord.stripAnsi,
+                                syslogTag: output.syslog ? entry.machine.config.name : nil)
             }
             feed(i, .spawned(pid: child.pid))
         case .failure(let failure):

@@ -40,11 +40,16 @@ final class DaemonHarness: @unchecked Sendable {
 
     /// minderd's stdout as it is, when set (a Pipe, say).
     var standardOutput: Any?
+    /// Added to minderd's environment.
+    var environment: [String: String] = [:]
 
     func launch() throws {
         process.executableURL = URL(fileURLWithPath: minderdPath)
         process.arguments = ["-n", "-c", configPath]
         process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         if let standardOutput {
             process.standardOutput = standardOutput
         } else if let stdoutPath {

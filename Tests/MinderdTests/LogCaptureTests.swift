@@ -230,4 +230,51 @@ import Testing
         #expect(FileManager.default.contents(atPath: log) == Data("red plain\u{1b}x\ngreen\n".utf8))
         #expect(try d.stop() == 0)
     }
+
+    /// logfile=syslog and stdout_syslog=true: one message per line, from minderd, facility user;
+    /// the main log's level sets the priority, a program's lines are `name line`.
+    @Test func syslogGetsTheMainLogAndTheProgramsLines() throws {
+        let d = try DaemonHarness("", start: false)
+        try """
+            [supervisord]
+            logfile=syslog
+            pidfile=%(here)s/minderd.pid
+
+            [program:talker]
+            command=/bin/sh -c 'printf "line one\\nline two\\n"; sleep 0.2; printf "partial "; sleep 0.2; printf end'
+            startsecs=0
+            autorestart=false
+            stdout_logfile=NONE
+            stdout_syslog=true
+            """.write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        let socketPath = d.dir.path + "/log.sock"
+        let receiver = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(receiver) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in socketPath.utf8.enumerated() { raw[i] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(receiver, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        d.environment = ["MINDER_SYSLOG_SOCKET": socketPath]
+        try d.launch()
+
+        var messages: [String] = []
+        let wanted = ["talker line one", "talker line two", "talker partial end", "INFO exited: talker (exit status 0; expected)"]
+        let deadline = Date().addingTimeInterval(30)
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        while !wanted.allSatisfy({ w in messages.contains { $0.hasSuffix(w) } }) {
+            guard Date() < deadline else { throw Failure("syslog got only:\n\(messages.joined(separator: "\n"))") }
+            let n = buffer.withUnsafeMutableBytes { recv(receiver, $0.baseAddress, $0.count, 0) }
+            if n > 0 { messages.append(String(decoding: buffer.prefix(n), as: UTF8.self)) } else { usleep(10_000) }
+        }
+        let prefix = try #require(messages.first { $0.hasSuffix("talker line one") })
+        #expect(prefix.hasPrefix("<14>") && prefix.contains(" minderd[\(d.pid)]: talker line one"))
+        #expect(messages.contains { $0.hasPrefix("<14>") && $0.contains("INFO spawned: 'talker'") })
+        #expect(!FileManager.default.fileExists(atPath: d.dir.path + "/syslog"), "no file is named after the keyword")
+        #expect(try d.stop() == 0)
+    }
 }

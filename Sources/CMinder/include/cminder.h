@@ -95,6 +95,12 @@ void mn_eventfd_drain(int fd);
 /// pipe2 with O_CLOEXEC; the read end also O_NONBLOCK when nonblock_read.
 int mn_pipe(int fds[2], int nonblock_read);
 int mn_set_child_subreaper(void);
+/// A datagram socket for syslog messages, non-blocking so that a syslog daemon that falls behind
+/// costs messages, never a wait.
+int mn_syslog_socket(void);
+/// Sends `message` to the syslog socket at `path` as `<priority>Mmm dd hh:mm:ss minderd[pid]: message`.
+/// Returns 0, or -1 with errno (EAGAIN: the daemon's queue is full; ENOENT: no syslog socket).
+int mn_syslog_send(int fd, const char *path, int priority, const char *message, size_t length);
 /// Detaches into the background as supervisord does: fork (parent exits 0), setsid, chdir, /dev/null on
 /// 0-2. Every other inherited descriptor but keep_fd is closed, so whoever started minderd sees it exit.
 int mn_daemonize(const char *directory, int keep_fd);
