@@ -91,6 +91,8 @@ public struct ProcessMachine: Sendable {
     /// No automatic (re)start while minderd shuts down or reloads.
     public var autoRestartAllowed = true
     private var backoff = 0
+    /// Failed starts in a row: the `tries` of supervisord's STARTING and BACKOFF events.
+    public var backoffCount: Int { backoff }
     private var recentSpawns: [Double] = []
     private var restartPending = false
     private var hasStarted = false

@@ -11,8 +11,9 @@ public struct SpawnedChild {
     /// Our end of the child's stdin.
     public var stdinFD: Int32
     /// Read ends to capture, with where they go.
-    /// Our ends of the output pipes: where each goes, and whether its lines also go to syslog.
-    public var outputs: [(fd: Int32, sink: LogSink?, syslog: Bool)]
+    /// Our ends of the output pipes: the child's descriptor (1 or 2), where it goes, and whether
+    /// its lines also go to syslog.
+    public var outputs: [(fd: Int32, channel: Int32, sink: LogSink?, syslog: Bool)]
 }
 
 public struct SpawnContext: Sendable {
@@ -34,8 +35,9 @@ enum Spawner {
          p.redirectStderr ? nil : sink(for: p.stderr, channel: "stderr", p, context))
     }
 
+    /// With `protocolStdout` (an event listener), stdout is always a pipe to minderd.
     static func spawn(_ p: ProcessConfig, group: String, sinks: (stdout: LogSink?, stderr: LogSink?),
-                      context: SpawnContext) -> Result<SpawnedChild, SpawnFailure> {
+                      context: SpawnContext, protocolStdout: Bool = false) -> Result<SpawnedChild, SpawnFailure> {
         guard let argv = p.argv, let command = argv.first else {
             return .failure(SpawnFailure("the command cannot be split: \(p.command)"))
         }
@@ -83,12 +85,12 @@ enum Spawner {
         var stdinPipe: [Int32] = [-1, -1]
         guard mn_pipe(&stdinPipe, 0) == 0 else { return .failure(SpawnFailure("pipe: \(errnoText())")) }
         fdsToClose.append(stdinPipe[0])
-        var outputs: [(fd: Int32, sink: LogSink?, syslog: Bool)] = []
+        var outputs: [(fd: Int32, channel: Int32, sink: LogSink?, syslog: Bool)] = []
         var childFD: [Int32] = [stdinPipe[0], -1, -1]
         let channels: [(Int, LogSink?, Bool)] = p.redirectStderr ? [(1, sinks.stdout, p.stdout.syslog)]
             : [(1, sinks.stdout, p.stdout.syslog), (2, sinks.stderr, p.stderr.syslog)]
         for (index, sink, syslog) in channels {
-            guard sink != nil || syslog else {
+            guard sink != nil || syslog || (index == 1 && protocolStdout) else {
                 let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
                 fdsToClose.append(null)
                 childFD[index] = null
@@ -101,7 +103,7 @@ enum Spawner {
                 return .failure(SpawnFailure("pipe: \(errnoText())"))
             }
             fdsToClose.append(pipe[1])
-            outputs.append((pipe[0], sink, syslog))
+            outputs.append((pipe[0], Int32(index), sink, syslog))
             childFD[index] = pipe[1]
         }
         if p.redirectStderr { childFD[2] = childFD[1] }

@@ -20,6 +20,8 @@ public final class Supervisor {
         /// Wall-clock times of the last start and stop (0: never), for status.
         var startedAt: Double = 0
         var stoppedAt: Double = 0
+        /// An event listener's protocol state.
+        var listener: ListenerLink?
         /// The last sample from /proc: CPU seconds, resident bytes, descriptors, threads.
         var sample = (user: 0.0, system: 0.0, rss: UInt64(0), fds: UInt32(0), threads: UInt32(0))
 
@@ -57,6 +59,12 @@ public final class Supervisor {
     let instance: InstanceID?
     let statsRetryFD = mn_timerfd()
     let samplingFD = mn_timerfd()
+    /// Event listener pools by group name, the global event serial, and the tick timer with the
+    /// period start each TICK_x event was last sent for.
+    var pools: [String: ListenerPool] = [:]
+    var eventSerial = -1
+    let tickFD = mn_timerfd()
+    var lastTick: [Int: Int] = [:]
 
     /// The main log's targets and level, which a reload may change.
     let mainLog: MainLogSettings?
@@ -79,6 +87,7 @@ public final class Supervisor {
         _ = mn_epoll_add(epollFD, self.bridge.wakeFD, 3)
         _ = mn_epoll_add(epollFD, statsRetryFD, 4)
         _ = mn_epoll_add(epollFD, samplingFD, 5)
+        _ = mn_epoll_add(epollFD, tickFD, 6)
         if instance != nil, config.supervisord.statsInterval > 0 {
             _ = mn_timerfd_every(samplingFD, Int32(config.supervisord.statsInterval))
         }
@@ -93,6 +102,7 @@ public final class Supervisor {
     /// Runs until a shutdown request has stopped every program.
     public func run() {
         events?.post(group: nil, name: nil, from: "STARTING", to: "RUNNING", pid: getpid(), exitStatus: nil, expected: nil)
+        notifyListeners("SUPERVISOR_STATE_CHANGE_RUNNING", "")
         startAll()
         var tokens = [UInt64](repeating: 0, count: 8)
         while !finished {
@@ -109,7 +119,9 @@ public final class Supervisor {
                 case 5:
                     mn_timerfd_drain(samplingFD)
                     sample()
-                default: handleControl()
+                case 6: fireTicks()
+                case 3: handleControl()
+                default: listenerReadable(Int32(truncatingIfNeeded: token & 0xffff_ffff))
                 }
             }
             advanceStopSequence()
@@ -170,6 +182,7 @@ public final class Supervisor {
             }
             entries[i].stoppedAt = Self.wallClock()
             feed(i, .exited(exit))
+            detachListener(i)
         }
     }
 
@@ -220,13 +233,18 @@ public final class Supervisor {
     func spawn(_ i: Int) {
         let entry = entries[i]
         let sinks = logSinks(i)
-        switch Spawner.spawn(entry.machine.config, group: entry.group, sinks: sinks, context: context) {
+        let listener = pools[entry.group] != nil
+        switch Spawner.spawn(entry.machine.config, group: entry.group, sinks: sinks, context: context, protocolStdout: listener) {
         case .success(let child):
             entries[i].stdinFD = child.stdinFD
             entries[i].startedAt = Self.wallClock()
             entries[i].lastPID = child.pid
             byPID[child.pid] = i
             for output in child.outputs {
+                if listener && output.channel == 1 {
+                    attachListener(i, stdout: output.fd)
+                    continue
+                }
                 capture.capture(fd: output.fd, into: output.sink, stripANSI: config.supervisord.stripAnsi,
                                 syslogTag: output.syslog ? entry.machine.config.name : nil)
             }
@@ -244,6 +262,9 @@ public final class Supervisor {
         guard !changes.isEmpty else { return }
         entries[i].machine.transitions = []
         writeStats(i)
+        for (from, to) in changes {
+            notifyListeners("PROCESS_STATE_\(to.description)", processStatePayload(i, from: from, to: to))
+        }
         guard let events else { return }
         let m = entries[i].machine
         for (from, to) in changes {
@@ -264,6 +285,7 @@ public final class Supervisor {
     /// sized for it (the old one is retired).
     func rebuildViews() {
         bridge.board.replace(entries.indices.map(info), groups: config.groups.map(\.name))
+        rebuildPools()
         guard let instance else { return }
         let old = stats
         stats = StatsSegment(instance: instance, slots: entries.count, group: config.supervisord.statsGID)
@@ -322,6 +344,7 @@ public final class Supervisor {
         if case .running = mood {
             let to = if case .shuttingDown = newMood { "SHUTDOWN" } else { "RESTARTING" }
             events?.post(group: nil, name: nil, from: "RUNNING", to: to, pid: getpid(), exitStatus: nil, expected: nil)
+            notifyListeners("SUPERVISOR_STATE_CHANGE_STOPPING", "")
         }
         mood = newMood
         for i in entries.indices {
@@ -374,6 +397,7 @@ public final class Supervisor {
             mood = .running
             rebuildViews()
             events?.post(group: nil, name: nil, from: "RESTARTING", to: "RUNNING", pid: getpid(), exitStatus: nil, expected: nil)
+            notifyListeners("SUPERVISOR_STATE_CHANGE_RUNNING", "")
             logger.info("reloaded \(newConfig.path): \(entries.count) process(es)")
             startAll()
         }

@@ -162,7 +162,7 @@ extension Supervisor {
             if config.groups.contains(where: { $0.name == name }) {
                 return .fault(.ALREADY_ADDED, "process group already active: \(name)")
             }
-            if group.processes.contains(where: { $0.section.hasPrefix("eventlistener:") || $0.section.hasPrefix("fcgi-program:") }) {
+            if group.processes.contains(where: { $0.section.hasPrefix("fcgi-program:") }) {
                 return .fault(.CANT_REREAD, "[\(group.section)]: Minder cannot run this section type yet")
             }
             config.groups.append(group)
@@ -170,6 +170,7 @@ extension Supervisor {
             entries += group.processes.map { Entry(machine: ProcessMachine(config: $0), group: group.name) }
             rebuildViews()
             logger.info("added process group \(name)")
+            notifyListeners("PROCESS_GROUP_ADDED", "groupname:\(name)\n")
             for i in first..<entries.count where entries[i].machine.config.autostart { feed(i, .start) }
             return .ok(["added": name])
         case .removeGroup(let name):
@@ -185,6 +186,7 @@ extension Supervisor {
             for (i, e) in entries.enumerated() { if let pid = e.machine.pid { byPID[pid] = i } }
             rebuildViews()
             logger.info("removed process group \(name)")
+            notifyListeners("PROCESS_GROUP_REMOVED", "groupname:\(name)\n")
             return .ok(["removed": name])
         case .shutdown:
             logger.warning("shutdown requested through the control API")
@@ -431,6 +433,8 @@ extension Supervisor {
         }
         for name in d.changed { logger.info("updated process group \(name)") }
         for name in d.added { logger.info("added process group \(name)") }
+        for name in d.removed + d.changed { notifyListeners("PROCESS_GROUP_REMOVED", "groupname:\(name)\n") }
+        for name in d.changed + d.added { notifyListeners("PROCESS_GROUP_ADDED", "groupname:\(name)\n") }
     }
 }
 

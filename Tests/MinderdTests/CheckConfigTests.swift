@@ -59,13 +59,13 @@ import Testing
     @Test func refusesToRunSectionsItCannotRunYet() throws {
         let dir = try TemporaryDirectory()
         let path = dir.path + "/listener.conf"
-        try "[supervisord]\n[program:w]\ncommand=sleep 9\n[eventlistener:watch]\ncommand=w\nevents=TICK_5\n"
+        try "[supervisord]\n[program:w]\ncommand=sleep 9\n[fcgi-program:watch]\ncommand=w\nsocket=unix://%(here)s/f.sock\n"
             .write(toFile: path, atomically: true, encoding: .utf8)
         let check = try run(minderdPath, ["--check-config", "-c", path])
         #expect(check.status == 0, "parsed and checked like supervisord")
         let start = try run(minderdPath, ["-n", "-c", path])
         #expect(start.status == 2)
-        #expect(start.stderr.contains("\(path):4: [eventlistener:watch]: Minder cannot run this section type yet"))
+        #expect(start.stderr.contains("\(path):4: [fcgi-program:watch]: Minder cannot run this section type yet"))
     }
 
     @Test func searchesForMinderConfBeforeSupervisordConf() throws {

@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+
+/// [eventlistener:x] pools speaking supervisord's listener protocol, with the listener from examples/.
+@Suite struct EventListenerTests {
+    let listener = packageRoot.path + "/examples/listener.py"
+
+    func lines(_ path: String) -> [String] {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    @Test func stateEventsReachTheListenerAndARejectedOneComesAgain() throws {
+        let d = try DaemonHarness("""
+            [eventlistener:watch]
+            command=/usr/bin/python3 \(listener) %(here)s/events.txt reject-first
+            events=PROCESS_STATE_RUNNING,PROCESS_STATE_EXITED,SUPERVISOR_STATE_CHANGE
+            stderr_logfile=%(here)s/listener.err
+
+            [program:quick]
+            command=/bin/sh -c 'sleep 0.3; exit 3'
+            startsecs=0
+            autorestart=false
+            exitcodes=0
+            """)
+        let events = d.dir.path + "/events.txt"
+        try waitUntil("quick's exit delivered", timeout: 30) {
+            lines(events).contains { $0.hasPrefix("PROCESS_STATE_EXITED") && $0.contains("processname:quick") }
+        }
+        let got = lines(events)
+        let quick = try d.pid(of: "quick")
+        // The first event was answered FAIL: it came again, with the same serial.
+        #expect(Array(got.prefix(2)) == Array(repeating: "SUPERVISOR_STATE_CHANGE_RUNNING serial:0 pool:watch ", count: 2))
+        #expect(d.log.contains("watch: event was rejected"))
+        #expect(got.contains { $0.hasPrefix("PROCESS_STATE_RUNNING") && $0.hasSuffix("processname:quick groupname:quick from_state:STARTING pid:\(quick)") })
+        #expect(got.contains { $0.hasSuffix("processname:quick groupname:quick from_state:RUNNING expected:0 pid:\(quick)") })
+        #expect(!got.contains { $0.contains("STOPPED") }, "only the subscribed types")
+        #expect(try d.stop() == 0)
+    }
+
+    @Test func ticksArriveOnTheirBoundaryAndAProtocolBreakIsIsolated() throws {
+        let d = try DaemonHarness("""
+            [eventlistener:clock]
+            command=/usr/bin/python3 \(listener) %(here)s/ticks.txt
+            events=TICK_5
+            startsecs=0
+
+            [eventlistener:rude]
+            command=/bin/sh -c 'echo hello; exec sleep 1000'
+            events=PROCESS_STATE
+            startsecs=0
+            """)
+        let ticks = d.dir.path + "/ticks.txt"
+        try d.waitForLog("rude: has entered the UNKNOWN state")
+        try waitUntil("a TICK_5", timeout: 20) { lines(ticks).contains { $0.hasPrefix("TICK_5") } }
+        let tick = try #require(lines(ticks).first { $0.hasPrefix("TICK_5") })
+        let when = try #require(Int(tick.split(separator: ":").last ?? ""))
+        #expect(when % 5 == 0 && abs(Double(when) - Date().timeIntervalSince1970) < 10)
+        #expect(lines(ticks).allSatisfy { $0.hasPrefix("TICK_5") }, "nothing it did not subscribe to")
+        #expect(try d.stop() == 0)
+    }
+}
