@@ -35,9 +35,11 @@ enum Spawner {
          p.redirectStderr ? nil : sink(for: p.stderr, channel: "stderr", p, context))
     }
 
-    /// With `protocolStdout` (an event listener), stdout is always a pipe to minderd.
+    /// With `protocolStdout` (an event listener), stdout is always a pipe to minderd. With a
+    /// `stdinSocket` (an FastCGI pool's listening socket), that is the child's stdin instead of a pipe.
     static func spawn(_ p: ProcessConfig, group: String, sinks: (stdout: LogSink?, stderr: LogSink?),
-                      context: SpawnContext, protocolStdout: Bool = false) -> Result<SpawnedChild, SpawnFailure> {
+                      context: SpawnContext, protocolStdout: Bool = false,
+                      stdinSocket: Int32? = nil) -> Result<SpawnedChild, SpawnFailure> {
         guard let argv = p.argv, let command = argv.first else {
             return .failure(SpawnFailure("the command cannot be split: \(p.command)"))
         }
@@ -86,7 +88,7 @@ enum Spawner {
         guard mn_pipe(&stdinPipe, 0) == 0 else { return .failure(SpawnFailure("pipe: \(errnoText())")) }
         fdsToClose.append(stdinPipe[0])
         var outputs: [(fd: Int32, channel: Int32, sink: LogSink?, syslog: Bool)] = []
-        var childFD: [Int32] = [stdinPipe[0], -1, -1]
+        var childFD: [Int32] = [stdinSocket ?? stdinPipe[0], -1, -1]
         let channels: [(Int, LogSink?, Bool)] = p.redirectStderr ? [(1, sinks.stdout, p.stdout.syslog)]
             : [(1, sinks.stdout, p.stdout.syslog), (2, sinks.stderr, p.stderr.syslog)]
         for (index, sink, syslog) in channels {
@@ -139,6 +141,10 @@ enum Spawner {
             for o in outputs { close(o.fd) }
             close(stdinPipe[1])
             return .failure(SpawnFailure(stage: stage, errno: err, path: path, directory: p.directory))
+        }
+        if stdinSocket != nil {
+            close(stdinPipe[1])
+            return .success(SpawnedChild(pid: pid, stdinFD: -1, outputs: outputs))
         }
         // Writes to a child that does not read its stdin must fail, not block the loop.
         _ = fcntl(stdinPipe[1], F_SETFL, fcntl(stdinPipe[1], F_GETFL) | O_NONBLOCK)

@@ -22,6 +22,8 @@ public final class Supervisor {
         var stoppedAt: Double = 0
         /// An event listener's protocol state.
         var listener: ListenerLink?
+        /// A FastCGI pool's process holds the pool's socket while it runs.
+        var holdsSocket = false
         /// The last sample from /proc: CPU seconds, resident bytes, descriptors, threads.
         var sample = (user: 0.0, system: 0.0, rss: UInt64(0), fds: UInt32(0), threads: UInt32(0))
 
@@ -65,6 +67,8 @@ public final class Supervisor {
     var eventSerial = -1
     let tickFD = mn_timerfd()
     var lastTick: [Int: Int] = [:]
+    /// [fcgi-program:x] pools' listening sockets, and how many of each pool's processes hold one.
+    var fcgiSockets: [String: (fd: Int32, users: Int)] = [:]
 
     /// The main log's targets and level, which a reload may change.
     let mainLog: MainLogSettings?
@@ -183,6 +187,10 @@ public final class Supervisor {
             entries[i].stoppedAt = Self.wallClock()
             feed(i, .exited(exit))
             detachListener(i)
+            if entries[i].holdsSocket {
+                entries[i].holdsSocket = false
+                releaseSocket(entries[i].group)
+            }
         }
     }
 
@@ -234,7 +242,23 @@ public final class Supervisor {
         let entry = entries[i]
         let sinks = logSinks(i)
         let listener = pools[entry.group] != nil
-        switch Spawner.spawn(entry.machine.config, group: entry.group, sinks: sinks, context: context, protocolStdout: listener) {
+        var socket: Int32?
+        if let fcgi = config.groups.first(where: { $0.name == entry.group })?.fcgiSocket {
+            switch acquireSocket(entry.group, fcgi) {
+            case .success(let fd):
+                socket = fd
+                entries[i].holdsSocket = true
+            case .failure(let failure):
+                return feed(i, .spawnFailed(failure.description))
+            }
+        }
+        let spawned = Spawner.spawn(entry.machine.config, group: entry.group, sinks: sinks, context: context,
+                                    protocolStdout: listener, stdinSocket: socket)
+        if case .failure = spawned, entries[i].holdsSocket {
+            entries[i].holdsSocket = false
+            releaseSocket(entry.group)
+        }
+        switch spawned {
         case .success(let child):
             entries[i].stdinFD = child.stdinFD
             entries[i].startedAt = Self.wallClock()

@@ -43,10 +43,6 @@ extension Supervisor {
                 for e in result.errors { logger.error("reload aborted, config kept: \(e)") }
                 return nil
             }
-            if let unsupported = newConfig.unsupportedSections.first {
-                logger.error("reload aborted, config kept: \(unsupported.location): [\(unsupported.section)]: Minder cannot run this section type yet")
-                return nil
-            }
             for w in result.warnings { logger.warning("\(w)") }
             beginStopping(.reloading(newConfig))
             return nil
@@ -131,15 +127,9 @@ extension Supervisor {
             }
         case .reread(let result):
             guard let newConfig = result.config else { return cantReread(result) }
-            if let unsupported = newConfig.unsupportedSections.first {
-                return .fault(.CANT_REREAD, "\(unsupported.location): [\(unsupported.section)]: Minder cannot run this section type yet")
-            }
             return .ok(diff(against: newConfig))
         case .update(let result, let groups):
             guard let newConfig = result.config else { return cantReread(result) }
-            if let unsupported = newConfig.unsupportedSections.first {
-                return .fault(.CANT_REREAD, "\(unsupported.location): [\(unsupported.section)]: Minder cannot run this section type yet")
-            }
             if let groups, let unknown = groups.first(where: { g in
                 !newConfig.groups.contains { $0.name == g } && !config.groups.contains { $0.name == g }
             }) {
@@ -148,9 +138,6 @@ extension Supervisor {
             return update(to: newConfig, only: groups, reply: reply)
         case .reload(let result):
             guard let newConfig = result.config else { return cantReread(result) }
-            if let unsupported = newConfig.unsupportedSections.first {
-                return .fault(.CANT_REREAD, "\(unsupported.location): [\(unsupported.section)]: Minder cannot run this section type yet")
-            }
             logger.warning("reload requested through the control API")
             beginStopping(.reloading(newConfig))
             return .ok(["result": "reloading"])
@@ -161,9 +148,6 @@ extension Supervisor {
             }
             if config.groups.contains(where: { $0.name == name }) {
                 return .fault(.ALREADY_ADDED, "process group already active: \(name)")
-            }
-            if group.processes.contains(where: { $0.section.hasPrefix("fcgi-program:") }) {
-                return .fault(.CANT_REREAD, "[\(group.section)]: Minder cannot run this section type yet")
             }
             config.groups.append(group)
             let first = entries.count

@@ -210,12 +210,4 @@ public struct Config: Sendable, Equatable {
         for case .unix(let server) in servers { return server }
         return nil
     }
-
-    /// Sections Minder parses but cannot run yet.
-    public var unsupportedSections: [(section: String, location: SourceLocation)] {
-        var seen = Set<String>()
-        return processes.filter { $0.section.hasPrefix("fcgi-program:") }
-            .filter { seen.insert($0.section).inserted }
-            .map { ($0.section, $0.location) }
-    }
 }

@@ -58,10 +58,6 @@ struct Minderd: ParsableCommand {
             print("\(path): OK, \(config.processes.count) process(es) in \(config.groups.count) group(s)")
             return
         }
-        if let unsupported = config.unsupportedSections.first {
-            printError("\(unsupported.location): [\(unsupported.section)]: Minder cannot run this section type yet; refusing to start without it")
-            throw ExitCode(2)
-        }
         let foreground = nodaemon || config.supervisord.nodaemon
         let loader = ConfigLoader(inputs: inputs)
         let strict = self.strict

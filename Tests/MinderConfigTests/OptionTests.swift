@@ -246,7 +246,7 @@ import Testing
         #expect(c.groups.isEmpty && result.diagnostics.isEmpty)
     }
 
-    @Test func eventListenersRunAndFastCGIIsParsedButNotRunnable() throws {
+    @Test func eventListenerAndFastCGISections() throws {
         let c = try config("""
             [supervisord]
             [eventlistener:watch]
@@ -270,8 +270,6 @@ import Testing
         #expect(php.fcgiSocket == FastCGISocket(url: "unix:///run/php.sock", owner: (33, -1), mode: 0o660, backlog: nil))
         let tcp = try #require(c.groups.first { $0.name == "tcp" })
         #expect(tcp.fcgiSocket == FastCGISocket(url: "tcp://localhost:9000", owner: nil, mode: nil, backlog: 128))
-        #expect(c.unsupportedSections.map(\.section) == ["fcgi-program:php", "fcgi-program:tcp"])
-        #expect(c.unsupportedSections[0].location == SourceLocation(file: mainPath, line: 5))
     }
 
     @Test func valueSpellingsSupervisordAccepts() throws {

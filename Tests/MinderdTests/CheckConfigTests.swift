@@ -56,18 +56,6 @@ import Testing
         #expect(strict.stderr.contains("\(path):4: [program:w] autostrat: unknown option, ignored (did you mean autostart?)"))
     }
 
-    @Test func refusesToRunSectionsItCannotRunYet() throws {
-        let dir = try TemporaryDirectory()
-        let path = dir.path + "/listener.conf"
-        try "[supervisord]\n[program:w]\ncommand=sleep 9\n[fcgi-program:watch]\ncommand=w\nsocket=unix://%(here)s/f.sock\n"
-            .write(toFile: path, atomically: true, encoding: .utf8)
-        let check = try run(minderdPath, ["--check-config", "-c", path])
-        #expect(check.status == 0, "parsed and checked like supervisord")
-        let start = try run(minderdPath, ["-n", "-c", path])
-        #expect(start.status == 2)
-        #expect(start.stderr.contains("\(path):4: [fcgi-program:watch]: Minder cannot run this section type yet"))
-    }
-
     @Test func searchesForMinderConfBeforeSupervisordConf() throws {
         let dir = try TemporaryDirectory()
         try "[supervisord]\n[program:from_supervisord]\ncommand=a\n".write(toFile: dir.path + "/supervisord.conf", atomically: true, encoding: .utf8)

@@ -169,18 +169,6 @@ import Testing
         #expect(!d.log.contains("reloaded "), "the reload was abandoned for the shutdown")
     }
 
-    @Test func sighupRefusesSectionsItCannotRun() throws {
-        let d = try DaemonHarness("[program:steady]\ncommand=sleep 1000\nstartsecs=0\n")
-        let before = try d.pid(of: "steady")
-        try DaemonHarness.config("[program:steady]\ncommand=sleep 1000\nstartsecs=0\n[fcgi-program:ev]\ncommand=cat\nsocket=unix://%(here)s/f.sock\n")
-            .write(toFile: d.configPath, atomically: true, encoding: .utf8)
-        d.signal(SIGHUP)
-        try d.waitForLog("reload aborted, config kept")
-        #expect(d.log.contains("[fcgi-program:ev]: Minder cannot run this section type yet"))
-        #expect(isAlive(before) && !d.log.contains("spawned: 'ev'"))
-        #expect(try d.stop() == 0)
-    }
-
     @Test func autoLogsKeepOneFilePerProcessAcrossRestarts() throws {
         let d = try DaemonHarness("""
             [program:boom]

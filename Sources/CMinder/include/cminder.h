@@ -98,6 +98,11 @@ int mn_set_child_subreaper(void);
 /// A datagram socket for syslog messages, non-blocking so that a syslog daemon that falls behind
 /// costs messages, never a wait.
 int mn_syslog_socket(void);
+/// A listening socket for an [fcgi-program:x] pool, close-on-exec and blocking (the pool's processes
+/// accept on it as their stdin). A Unix socket replaces a file already at `path`; a TCP socket binds
+/// IPv4 `host` ("" or "*": every address) with SO_REUSEADDR. Returns the descriptor, or -1 with errno.
+int mn_listen_unix(const char *path, int backlog);
+int mn_listen_tcp(const char *host, int port, int backlog);
 /// Sends `message` to the syslog socket at `path` as `<priority>Mmm dd hh:mm:ss minderd[pid]: message`.
 /// Returns 0, or -1 with errno (EAGAIN: the daemon's queue is full; ENOENT: no syslog socket).
 int mn_syslog_send(int fd, const char *path, int priority, const char *message, size_t length);
