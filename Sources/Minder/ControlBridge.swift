@@ -25,6 +25,8 @@ public enum ControlRequest: Sendable {
     case reload(ConfigLoadResult)
     /// SIGHUP's config, read off the loop.
     case signalReload(ConfigLoadResult)
+    /// A chunk of a program's output, from the log thread, for PROCESS_LOG_x listeners.
+    case processLog(group: String, name: String, pid: Int32, channel: String, data: [UInt8])
     /// supervisorctl's add: a group of the config file that is not active yet.
     case addGroup(ConfigLoadResult, String)
     case removeGroup(String)

@@ -319,4 +319,24 @@ extension Supervisor {
         }
         entries[i].listener = nil
     }
+
+    /// What else sees a program's output, as supervisord does: the main log at debug level
+    /// (`'name' stdout output:` and the bytes), and PROCESS_LOG_STDOUT/STDERR events when
+    /// `*_events_enabled`. Nil when neither applies, which is the usual case.
+    func outputObserver(_ i: Int, pid: Int32, channel: Int32) -> LogCapture.Observer? {
+        let p = entries[i].machine.config
+        let name = p.name, group = entries[i].group
+        // With redirect_stderr, stderr comes through stdout's pipe and counts as stdout.
+        let label = channel == 1 ? "stdout" : "stderr"
+        let events = (channel == 1 ? p.stdout : p.stderr).eventsEnabled && !pools.isEmpty
+        let debug = logger.logLevel <= .debug
+        guard events || debug else { return nil }
+        let (logger, bridge) = (logger, bridge)
+        return { bytes in
+            if debug { logger.debug("'\(name)' \(label) output:\n\(String(decoding: bytes, as: UTF8.self))") }
+            if events {
+                bridge.submit(.processLog(group: group, name: name, pid: pid, channel: label, data: Array(bytes))) { _ in }
+            }
+        }
+    }
 }

@@ -26,11 +26,13 @@ public struct LogSink: Sendable, Hashable {
 public final class LogCapture: @unchecked Sendable {
     /// Receives what is written to a followed file, on the log thread: it must not block.
     public typealias Follower = @Sendable ([UInt8]) -> Void
+    /// Sees each chunk a program writes (after strip_ansi), on the log thread: it must not block.
+    public typealias Observer = @Sendable (ArraySlice<UInt8>) -> Void
 
     private enum Command {
         case follow(path: String, id: Int, tail: Int, Follower)
         case unfollow(path: String, id: Int)
-        case capture(fd: Int32, sink: LogSink?, stripANSI: Bool, syslogTag: String?)
+        case capture(fd: Int32, sink: LogSink?, stripANSI: Bool, syslogTag: String?, observer: Observer?)
         case write([UInt8], sink: LogSink)
         case reopen
         case truncate(LogSink)
@@ -55,6 +57,7 @@ public final class LogCapture: @unchecked Sendable {
         var sink: LogSink?
         var stripper: ANSIStripper?
         var syslog: SyslogLines?
+        var observer: Observer?
     }
     private var buffer = [UInt8](repeating: 0, count: 128 * 1024)
     /// Where a stream target says that it drops output, and when it takes output again.
@@ -79,8 +82,10 @@ public final class LogCapture: @unchecked Sendable {
     /// Hands a pipe's read end over: its bytes go to `sink` (if any) until EOF, then it is closed.
     /// With `stripANSI` ([supervisord] strip_ansi), terminal escape sequences are left out. With a
     /// `syslogTag` (`stdout_syslog=true`), every line also goes to syslog as `tag line`.
-    public func capture(fd: Int32, into sink: LogSink?, stripANSI: Bool = false, syslogTag: String? = nil) {
-        send(.capture(fd: fd, sink: sink, stripANSI: stripANSI, syslogTag: syslogTag))
+    /// An `observer` sees every chunk too (for the main log at debug level, and log events).
+    public func capture(fd: Int32, into sink: LogSink?, stripANSI: Bool = false, syslogTag: String? = nil,
+                        observer: Observer? = nil) {
+        send(.capture(fd: fd, sink: sink, stripANSI: stripANSI, syslogTag: syslogTag, observer: observer))
     }
 
     public func write(_ bytes: [UInt8], to sink: LogSink) { send(.write(bytes, sink: sink)) }
@@ -145,9 +150,9 @@ public final class LogCapture: @unchecked Sendable {
                 followers[path, default: [:]][id] = follower
             case .unfollow(let path, let id):
                 followers[path]?[id] = nil
-            case .capture(let fd, let sink, let stripANSI, let syslogTag):
+            case .capture(let fd, let sink, let stripANSI, let syslogTag, let observer):
                 captures[fd] = Capture(sink: sink, stripper: stripANSI ? ANSIStripper() : nil,
-                                       syslog: syslogTag.map { SyslogLines(tag: $0) })
+                                       syslog: syslogTag.map { SyslogLines(tag: $0) }, observer: observer)
                 _ = mn_epoll_add(epollFD, fd, UInt64(UInt32(bitPattern: fd)))
             case .write(let bytes, let sink):
                 file(for: sink).write(bytes[...])
@@ -194,6 +199,7 @@ public final class LogCapture: @unchecked Sendable {
             if captures[fd]?.syslog != nil {
                 for line in captures[fd]!.syslog!.lines(bytes) { syslog.send(line, priority: SyslogTarget.info) }
             }
+            captures[fd]?.observer?(bytes)
         }
         for _ in 0..<limit {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }

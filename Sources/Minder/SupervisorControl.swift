@@ -46,6 +46,10 @@ extension Supervisor {
             for w in result.warnings { logger.warning("\(w)") }
             beginStopping(.reloading(newConfig))
             return nil
+        case .processLog(let group, let name, let pid, let channel, let data):
+            notifyListeners("PROCESS_LOG_\(channel.uppercased())",
+                            "processname:\(name) groupname:\(group) pid:\(pid) channel:\(channel)\n" + String(decoding: data, as: UTF8.self))
+            return nil
         case .supervisorInfo:
             let (name, code) = switch mood {
             case .running: ("RUNNING", 1)

@@ -18,20 +18,22 @@ final class DaemonHarness: @unchecked Sendable {
     /// minderd's own stdout goes here when set (the main log in the foreground, /dev/stdout logs).
     var stdoutPath: String?
 
-    init(_ programs: String, supervisord: String = "", start: Bool = true) throws {
+    /// At `loglevel=debug` (the default here) the main log also gets every child's output.
+    init(_ programs: String, supervisord: String = "", loglevel: String = "debug", start: Bool = true) throws {
         dir = try TemporaryDirectory()
         configPath = dir.path + "/minder.conf"
-        try Self.config(programs, supervisord: supervisord).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try Self.config(programs, supervisord: supervisord, loglevel: loglevel)
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
         if start { try launch() }
     }
 
-    static func config(_ programs: String, supervisord: String = "") -> String {
+    static func config(_ programs: String, supervisord: String = "", loglevel: String = "debug") -> String {
         """
         [supervisord]
         logfile=%(here)s/minderd.log
         pidfile=%(here)s/minderd.pid
         childlogdir=%(here)s
-        loglevel=debug
+        loglevel=\(loglevel)
         \(supervisord)
 
         \(programs)

@@ -58,4 +58,30 @@ import Testing
         #expect(lines(ticks).allSatisfy { $0.hasPrefix("TICK_5") }, "nothing it did not subscribe to")
         #expect(try d.stop() == 0)
     }
+
+    /// stdout_events_enabled: each chunk of output becomes a PROCESS_LOG_STDOUT event.
+    @Test func outputBecomesLogEventsWhenEnabled() throws {
+        let d = try DaemonHarness("""
+            [eventlistener:logs]
+            command=/usr/bin/python3 \(listener) %(here)s/logs.txt
+            events=PROCESS_LOG
+            startsecs=0
+
+            [program:talker]
+            command=/bin/sh -c 'sleep 0.5; echo hello; exec sleep 1000'
+            startsecs=0
+            stdout_events_enabled=true
+
+            [program:silent]
+            command=/bin/sh -c 'sleep 0.5; echo unheard; exec sleep 1000'
+            startsecs=0
+            """, loglevel: "info")
+        let path = d.dir.path + "/logs.txt"
+        try waitUntil("the log event") { lines(path).contains("hello") }
+        let talker = try d.pid(of: "talker")
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        #expect(text.contains("pool:logs processname:talker groupname:talker pid:\(talker) channel:stdout\nhello\n"))
+        #expect(!text.contains("unheard"), "only where *_events_enabled")
+        #expect(try d.stop() == 0)
+    }
 }

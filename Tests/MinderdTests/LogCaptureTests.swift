@@ -30,7 +30,7 @@ import Testing
             stdout_logfile=%(here)s/records.log
             stdout_logfile_maxbytes=10MB
             stdout_logfile_backups=30
-            """)
+            """, loglevel: "info")
         let base = d.dir.path + "/records.log"
         try d.waitForLog("exited: writer (exit status 0; expected)", timeout: 120)
         let input = try #require(FileManager.default.contents(atPath: d.dir.path + "/input"))
@@ -50,7 +50,7 @@ import Testing
             stdout_logfile=%(here)s/blob.log
             stdout_logfile_maxbytes=3MB
             stdout_logfile_backups=20
-            """)
+            """, loglevel: "info")
         let base = d.dir.path + "/blob.log"
         try d.waitForLog("exited: blob (exit status 0; expected)", timeout: 120)
         let input = try #require(FileManager.default.contents(atPath: d.dir.path + "/input"))
@@ -163,7 +163,7 @@ import Testing
             stdout_logfile_maxbytes=0
 
             \(Self.ticker)
-            """, start: false)
+            """, loglevel: "info", start: false)
         let fifo = d.dir.path + "/fifo", ticks = d.dir.path + "/ticker.log"
         #expect(mkfifo(fifo, 0o600) == 0)
         try d.launch()
@@ -276,5 +276,26 @@ import Testing
         #expect(messages.contains { $0.hasPrefix("<14>") && $0.contains("INFO spawned: 'talker'") })
         #expect(!FileManager.default.fileExists(atPath: d.dir.path + "/syslog"), "no file is named after the keyword")
         #expect(try d.stop() == 0)
+    }
+
+    /// At loglevel=debug, as in supervisord, the main log also gets each chunk a program writes.
+    @Test func debugLevelCopiesOutputIntoTheMainLog() throws {
+        let d = try DaemonHarness("""
+            [program:talker]
+            command=/bin/sh -c 'echo hello there; exec sleep 1000'
+            startsecs=0
+            """)
+        try d.waitForLog("DEBG 'talker' stdout output:")
+        #expect(d.log.contains("DEBG 'talker' stdout output:\nhello there\n"))
+        #expect(try d.stop() == 0)
+        let quiet = try DaemonHarness("""
+            [program:talker]
+            command=/bin/sh -c 'echo hello there; exec sleep 1000'
+            startsecs=0
+            """, loglevel: "info")
+        try quiet.waitForLog("success: talker entered RUNNING")
+        usleep(300_000)
+        #expect(!quiet.log.contains("hello there"))
+        #expect(try quiet.stop() == 0)
     }
 }
