@@ -320,6 +320,18 @@ extension Supervisor {
         entries[i].listener = nil
     }
 
+    /// Capture mode for a channel with `*_capture_maxbytes`: its messages become PROCESS_COMMUNICATION_x events.
+    func communication(_ i: Int, pid: Int32, channel: Int32) -> (maxBytes: Int, emit: LogCapture.Observer)? {
+        let p = entries[i].machine.config
+        let maxBytes = (channel == 1 ? p.stdout : p.stderr).captureMaxBytes
+        guard maxBytes > 0 else { return nil }
+        let name = p.name, group = entries[i].group, label = channel == 1 ? "stdout" : "stderr", bridge = bridge
+        return (maxBytes, { bytes in
+            bridge.submit(.processOutput(communication: true, group: group, name: name, pid: pid, channel: label,
+                                         data: Array(bytes))) { _ in }
+        })
+    }
+
     /// What else sees a program's output, as supervisord does: the main log at debug level
     /// (`'name' stdout output:` and the bytes), and PROCESS_LOG_STDOUT/STDERR events when
     /// `*_events_enabled`. Nil when neither applies, which is the usual case.
@@ -335,7 +347,8 @@ extension Supervisor {
         return { bytes in
             if debug { logger.debug("'\(name)' \(label) output:\n\(String(decoding: bytes, as: UTF8.self))") }
             if events {
-                bridge.submit(.processLog(group: group, name: name, pid: pid, channel: label, data: Array(bytes))) { _ in }
+                bridge.submit(.processOutput(communication: false, group: group, name: name, pid: pid, channel: label,
+                                             data: Array(bytes))) { _ in }
             }
         }
     }

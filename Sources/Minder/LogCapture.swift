@@ -32,7 +32,8 @@ public final class LogCapture: @unchecked Sendable {
     private enum Command {
         case follow(path: String, id: Int, tail: Int, Follower)
         case unfollow(path: String, id: Int)
-        case capture(fd: Int32, sink: LogSink?, stripANSI: Bool, syslogTag: String?, observer: Observer?)
+        case capture(fd: Int32, sink: LogSink?, stripANSI: Bool, syslogTag: String?, observer: Observer?,
+                     communication: (maxBytes: Int, emit: Observer)?)
         case write([UInt8], sink: LogSink)
         case reopen
         case truncate(LogSink)
@@ -58,6 +59,7 @@ public final class LogCapture: @unchecked Sendable {
         var stripper: ANSIStripper?
         var syslog: SyslogLines?
         var observer: Observer?
+        var communication: (mode: CaptureMode, emit: Observer)?
     }
     private var buffer = [UInt8](repeating: 0, count: 128 * 1024)
     /// Where a stream target says that it drops output, and when it takes output again.
@@ -83,9 +85,12 @@ public final class LogCapture: @unchecked Sendable {
     /// With `stripANSI` ([supervisord] strip_ansi), terminal escape sequences are left out. With a
     /// `syslogTag` (`stdout_syslog=true`), every line also goes to syslog as `tag line`.
     /// An `observer` sees every chunk too (for the main log at debug level, and log events).
+    /// With `communication` (`*_capture_maxbytes`), output between supervisord's capture tokens is
+    /// kept out of the log and handed to `emit` instead (the last `maxBytes` of it).
     public func capture(fd: Int32, into sink: LogSink?, stripANSI: Bool = false, syslogTag: String? = nil,
-                        observer: Observer? = nil) {
-        send(.capture(fd: fd, sink: sink, stripANSI: stripANSI, syslogTag: syslogTag, observer: observer))
+                        observer: Observer? = nil, communication: (maxBytes: Int, emit: Observer)? = nil) {
+        send(.capture(fd: fd, sink: sink, stripANSI: stripANSI, syslogTag: syslogTag, observer: observer,
+                      communication: communication))
     }
 
     public func write(_ bytes: [UInt8], to sink: LogSink) { send(.write(bytes, sink: sink)) }
@@ -150,9 +155,10 @@ public final class LogCapture: @unchecked Sendable {
                 followers[path, default: [:]][id] = follower
             case .unfollow(let path, let id):
                 followers[path]?[id] = nil
-            case .capture(let fd, let sink, let stripANSI, let syslogTag, let observer):
+            case .capture(let fd, let sink, let stripANSI, let syslogTag, let observer, let communication):
                 captures[fd] = Capture(sink: sink, stripper: stripANSI ? ANSIStripper() : nil,
-                                       syslog: syslogTag.map { SyslogLines(tag: $0) }, observer: observer)
+                                       syslog: syslogTag.map { SyslogLines(tag: $0) }, observer: observer,
+                                       communication: communication.map { (CaptureMode(maxBytes: $0.maxBytes), $0.emit) })
                 _ = mn_epoll_add(epollFD, fd, UInt64(UInt32(bitPattern: fd)))
             case .write(let bytes, let sink):
                 file(for: sink).write(bytes[...])
@@ -204,15 +210,22 @@ public final class LogCapture: @unchecked Sendable {
         for _ in 0..<limit {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n > 0 {
+                var logged: ArraySlice<UInt8> = buffer[0..<n]
+                if captures[fd]?.communication != nil {
+                    let (text, messages) = captures[fd]!.communication!.mode.filter(logged)
+                    logged = text[...]
+                    for message in messages { captures[fd]?.communication?.emit(message[...]) }
+                }
                 if captures[fd]?.stripper != nil {
-                    keep(captures[fd]!.stripper!.strip(buffer[0..<n])[...])
+                    keep(captures[fd]!.stripper!.strip(logged)[...])
                 } else {
-                    keep(buffer[0..<n])
+                    keep(logged)
                 }
                 continue
             }
             if n < 0 && errno == EINTR { continue }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            if let held = captures[fd]?.communication?.mode.end() { keep(held[...]) }
             if let held = captures[fd]?.stripper?.end() { keep(held[...]) }
             if let rest = captures[fd]?.syslog?.rest() { syslog.send(rest, priority: SyslogTarget.info) }
             _ = mn_epoll_del(epollFD, fd)
@@ -534,5 +547,70 @@ struct SyslogLines {
     mutating func rest() -> [UInt8]? {
         defer { partial = [] }
         return partial.isEmpty ? nil : tag + partial
+    }
+}
+
+/// supervisord's capture mode (`*_capture_maxbytes`): output between `<!--XSUPERVISOR:BEGIN-->` and
+/// `<!--XSUPERVISOR:END-->` is left out of the log and becomes one message, of which the last
+/// `maxBytes` are kept. A token split between two reads is still found.
+struct CaptureMode {
+    static let begin = Array("<!--XSUPERVISOR:BEGIN-->".utf8)
+    static let end = Array("<!--XSUPERVISOR:END-->".utf8)
+    let maxBytes: Int
+    private var capturing = false
+    /// The end of the last read, when it may be the start of a token.
+    private var held: [UInt8] = []
+    private var captured: [UInt8] = []
+
+    init(maxBytes: Int) { self.maxBytes = maxBytes }
+
+    /// The bytes for the log, and every message completed in this read.
+    mutating func filter(_ bytes: ArraySlice<UInt8>) -> (log: [UInt8], messages: [[UInt8]]) {
+        var data = held + bytes
+        held = []
+        var log: [UInt8] = [], messages: [[UInt8]] = []
+        while true {
+            let token = capturing ? Self.end : Self.begin
+            if let at = Self.find(token, in: data) {
+                take(data[..<at], into: &log)
+                if capturing {
+                    messages.append(captured)
+                    captured = []
+                }
+                capturing.toggle()
+                data = Array(data[(at + token.count)...])
+                continue
+            }
+            // Hold back an end that could be the start of the token.
+            var keep = min(token.count - 1, data.count)
+            while keep > 0 && !data.suffix(keep).elementsEqual(token.prefix(keep)) { keep -= 1 }
+            take(data.dropLast(keep), into: &log)
+            held = Array(data.suffix(keep))
+            return (log, messages)
+        }
+    }
+
+    /// At EOF: what was held back goes where it would have gone.
+    mutating func end() -> [UInt8] {
+        var log: [UInt8] = []
+        take(held[...], into: &log)
+        held = []
+        return log
+    }
+
+    private mutating func take(_ bytes: ArraySlice<UInt8>, into log: inout [UInt8]) {
+        guard capturing else { return log += bytes }
+        captured += bytes
+        if captured.count > maxBytes { captured.removeFirst(captured.count - maxBytes) }
+    }
+
+    private static func find(_ token: [UInt8], in data: [UInt8]) -> Int? {
+        guard data.count >= token.count else { return nil }
+        var i = 0
+        while i <= data.count - token.count {
+            if data[i] == token[0] && data[i..<(i + token.count)].elementsEqual(token) { return i }
+            i += 1
+        }
+        return nil
     }
 }

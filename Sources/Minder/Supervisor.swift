@@ -271,7 +271,8 @@ public final class Supervisor {
                 }
                 capture.capture(fd: output.fd, into: output.sink, stripANSI: config.supervisord.stripAnsi,
                                 syslogTag: output.syslog ? entry.machine.config.name : nil,
-                                observer: outputObserver(i, pid: child.pid, channel: output.channel))
+                                observer: outputObserver(i, pid: child.pid, channel: output.channel),
+                                communication: communication(i, pid: child.pid, channel: output.channel))
             }
             feed(i, .spawned(pid: child.pid))
         case .failure(let failure):

@@ -46,9 +46,14 @@ extension Supervisor {
             for w in result.warnings { logger.warning("\(w)") }
             beginStopping(.reloading(newConfig))
             return nil
-        case .processLog(let group, let name, let pid, let channel, let data):
-            notifyListeners("PROCESS_LOG_\(channel.uppercased())",
-                            "processname:\(name) groupname:\(group) pid:\(pid) channel:\(channel)\n" + String(decoding: data, as: UTF8.self))
+        case .processOutput(let communication, let group, let name, let pid, let channel, let data):
+            let text = String(decoding: data, as: UTF8.self)
+            if communication {
+                logger.debug("'\(name)' \(channel) emitted a comm event")
+                notifyListeners("PROCESS_COMMUNICATION_\(channel.uppercased())", "processname:\(name) groupname:\(group) pid:\(pid)\n" + text)
+            } else {
+                notifyListeners("PROCESS_LOG_\(channel.uppercased())", "processname:\(name) groupname:\(group) pid:\(pid) channel:\(channel)\n" + text)
+            }
             return nil
         case .supervisorInfo:
             let (name, code) = switch mood {

@@ -84,4 +84,31 @@ import Testing
         #expect(!text.contains("unheard"), "only where *_events_enabled")
         #expect(try d.stop() == 0)
     }
+
+    /// stdout_capture_maxbytes: what a program writes between supervisord's capture tokens becomes a
+    /// PROCESS_COMMUNICATION_STDOUT event instead of log output.
+    @Test func captureModeSendsCommunicationEvents() throws {
+        let d = try DaemonHarness("""
+            [eventlistener:comm]
+            command=/usr/bin/python3 \(listener) %(here)s/comm.txt
+            events=PROCESS_COMMUNICATION
+            startsecs=0
+
+            [program:talker]
+            command=/bin/sh -c 'sleep 0.5; printf "before <!--XSUPERVISOR:BEGIN-->secret<!--XSUPERVISOR:END--> after\\n"; exec sleep 1000'
+            startsecs=0
+            stdout_capture_maxbytes=1KB
+            stdout_logfile=%(here)s/talker.log
+            """, loglevel: "info")
+        let path = d.dir.path + "/comm.txt"
+        try waitUntil("the communication event") { lines(path).contains("secret") }
+        let talker = try d.pid(of: "talker")
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        #expect(text.hasPrefix("PROCESS_COMMUNICATION_STDOUT serial:"))
+        #expect(text.contains("pool:comm processname:talker groupname:talker pid:\(talker)\nsecret\n"))
+        try waitUntil("the output around the capture in the log") {
+            (try? String(contentsOfFile: d.dir.path + "/talker.log", encoding: .utf8)) == "before  after\n"
+        }
+        #expect(try d.stop() == 0)
+    }
 }
