@@ -292,6 +292,15 @@ int mn_pipe(int fds[2], int nonblock_read) {
     return 0;
 }
 
+/* Takes fd: on failure it is closed and errno kept. */
+static int bind_and_listen(int fd, const struct sockaddr *address, socklen_t length, int backlog) {
+    if (bind(fd, address, length) == 0 && listen(fd, backlog) == 0) return fd;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
 int mn_listen_unix(const char *path, int backlog) {
     struct sockaddr_un address = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof address.sun_path) {
@@ -302,13 +311,7 @@ int mn_listen_unix(const char *path, int backlog) {
     unlink(path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
-    if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0 || listen(fd, backlog) != 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
+    return bind_and_listen(fd, (struct sockaddr *)&address, sizeof address, backlog);
 }
 
 int mn_listen_tcp(const char *host, int port, int backlog) {
@@ -329,13 +332,7 @@ int mn_listen_tcp(const char *host, int port, int backlog) {
     if (fd < 0) return -1;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0 || listen(fd, backlog) != 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
+    return bind_and_listen(fd, (struct sockaddr *)&address, sizeof address, backlog);
 }
 
 int mn_syslog_socket(void) { return socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0); }

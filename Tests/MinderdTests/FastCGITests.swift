@@ -43,14 +43,7 @@ struct FastCGITests {
     func request(_ path: String) throws -> String {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, byte) in path.utf8.enumerated() { raw[i] = byte }
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let connected = withUnixAddress(path) { connect(fd, $0, $1) }
         guard connected == 0 else { throw Failure("connect \(path): \(String(cString: strerror(errno)))") }
         var reply: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 256)
