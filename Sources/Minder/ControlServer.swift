@@ -311,6 +311,12 @@ struct Router {
             }
         case "config" where parts.count == 1:
             method == .GET ? withConfig { .configInfo($0) } : wrongMethod("GET")
+        case "events" where parts.count == 1:
+            guard method == .POST else { return wrongMethod("POST") }
+            guard let request = try? JSON.decode(RemoteEventRequest.self, body) else {
+                return send(.fault(.INCORRECT_PARAMETERS, "expected {\"type\": \"...\", \"data\": \"...\"}"))
+            }
+            submit(.remoteEvent(type: request.type, data: request.data))
         case "shutdown" where parts.count == 1:
             method == .POST ? submit(.shutdown) : wrongMethod("POST")
         default:

@@ -46,6 +46,9 @@ extension Supervisor {
             for w in result.warnings { logger.warning("\(w)") }
             beginStopping(.reloading(newConfig))
             return nil
+        case .remoteEvent(let type, let data):
+            notifyListeners("REMOTE_COMMUNICATION", "type:\(type)\n\(data)")
+            return .ok(["result": "sent"])
         case .processOutput(let communication, let group, let name, let pid, let channel, let data):
             let text = String(decoding: data, as: UTF8.self)
             if communication {

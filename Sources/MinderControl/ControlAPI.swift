@@ -182,6 +182,16 @@ public struct SignalRequest: Codable, Sendable {
     public init(signal: String) { self.signal = signal }
 }
 
+/// supervisord's sendRemoteCommEvent: a REMOTE_COMMUNICATION event for listeners.
+public struct RemoteEventRequest: Codable, Sendable {
+    public var type: String
+    public var data: String
+    public init(type: String, data: String) {
+        self.type = type
+        self.data = data
+    }
+}
+
 public struct StdinRequest: Codable, Sendable {
     public var data: String
     public init(data: String) { self.data = data }

@@ -1,4 +1,5 @@
 import Foundation
+import MinderControl
 import Testing
 
 /// [eventlistener:x] pools speaking supervisord's listener protocol, with the listener from examples/.
@@ -109,6 +110,28 @@ import Testing
         try waitUntil("the output around the capture in the log") {
             (try? String(contentsOfFile: d.dir.path + "/talker.log", encoding: .utf8)) == "before  after\n"
         }
+        #expect(try d.stop() == 0)
+    }
+
+    /// POST /events: supervisord's sendRemoteCommEvent, for REMOTE_COMMUNICATION listeners.
+    @Test func remoteEventsComeThroughTheAPI() throws {
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [eventlistener:remote]
+            command=/usr/bin/python3 \(listener) %(here)s/remote.txt
+            events=REMOTE_COMMUNICATION
+            startsecs=0
+            """, loglevel: "info")
+        try d.waitForLog("success: remote entered RUNNING")
+        let reply = try ControlClient(socketPath: d.dir.path + "/m.sock")
+            .request("POST", ControlAPI.prefix + "/events", body: Array(#"{"type":"deploy","data":"version 2"}"#.utf8))
+        #expect(reply.status == 200)
+        let path = d.dir.path + "/remote.txt"
+        try waitUntil("the remote event") { lines(path).contains("version 2") }
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        #expect(text.hasPrefix("REMOTE_COMMUNICATION serial:0 pool:remote type:deploy\nversion 2\n"))
         #expect(try d.stop() == 0)
     }
 }

@@ -36,6 +36,8 @@ import Testing
         Call(method: "POST", path: "/update", status: 200),
         Call(method: "POST", path: "/groups/manual", status: 409),
         Call(method: "DELETE", path: "/groups/web", status: 409),
+        Call(method: "POST", path: "/events", body: #"{"type":"deploy","data":"version 2"}"#, status: 200),
+        Call(method: "POST", path: "/events", body: #"{"kind":"deploy"}"#, status: 400),
         Call(method: "POST", path: "/reload", status: 200),
         Call(method: "POST", path: "/shutdown", status: 200),
     ]
