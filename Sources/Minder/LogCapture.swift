@@ -1,5 +1,6 @@
 // The log thread: reads every child's stdout/stderr pipe and writes the
-// bytes, unchanged, into rotated files. File writes can block whatever
+// bytes into rotated files, unchanged unless strip_ansi or capture mode says
+// otherwise (and to syslog when asked). File writes can block whatever
 // O_NONBLOCK says, so they never happen on the supervisor's loop.
 
 import CMinder
@@ -225,7 +226,9 @@ public final class LogCapture: @unchecked Sendable {
             }
             if n < 0 && errno == EINTR { continue }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
-            if let held = captures[fd]?.communication?.mode.end() { keep(held[...]) }
+            if let held = captures[fd]?.communication?.mode.end() {
+                keep(captures[fd]?.stripper?.strip(held[...])[...] ?? held[...])
+            }
             if let held = captures[fd]?.stripper?.end() { keep(held[...]) }
             if let rest = captures[fd]?.syslog?.rest() { syslog.send(rest, priority: SyslogTarget.info) }
             _ = mn_epoll_del(epollFD, fd)
