@@ -35,8 +35,6 @@ private struct LoadSession {
     /// [supervisord] no_new_privs, every program's default.
     var supervisordNoNewPrivs = false
     var runningUID: UInt32 = 0
-    /// The file each section first came from, for sections added by includes.
-    var sectionFile: [String: String] = [:]
     var readPrograms = true
 
     init(inputs: ConfigInputs, path: String) {
@@ -48,7 +46,7 @@ private struct LoadSession {
 
     // MARK: diagnostics
 
-    func location(_ section: String, _ option: String?) -> SourceLocation? {
+    func location(_ section: String, _ option: String?) -> SourceLocation {
         if let option, let entry = doc.entry(section, option) { return entry.location }
         return doc.sectionLocations[section] ?? SourceLocation(file: path, line: 0)
     }
@@ -88,13 +86,7 @@ private struct LoadSession {
     /// An option converted by `convert`; `fallback` when absent or invalid (invalid is reported).
     mutating func value<T>(_ section: String, _ option: String, _ fallback: T, _ expansions: Expansions,
                            _ convert: (String) throws(ValueError) -> T) -> T {
-        guard let text = string(section, option, expansions) else { return fallback }
-        do {
-            return try convert(text)
-        } catch {
-            self.error(section, option, error.message)
-            return fallback
-        }
+        optionalValue(section, option, expansions, convert) ?? fallback
     }
 
     mutating func optionalValue<T>(_ section: String, _ option: String, _ expansions: Expansions,
@@ -219,9 +211,8 @@ private struct LoadSession {
         func includeWarning(_ message: String) {
             diagnostics.append(ConfigDiagnostic(.warning, filesLocation, section: "include", option: "files", message))
         }
-        let base = Paths.dirname(Paths.absolute(path, cwd: inputs.workingDirectory))
         for pattern in files.pySplit() {
-            let full = Paths.join(base, pattern)
+            let full = Paths.join(here, pattern)
             let matches = Glob.glob(full, files: inputs.files).sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }
             if matches.isEmpty {
                 includeWarning("no file matches \(full.pyRepr)")
@@ -232,10 +223,8 @@ private struct LoadSession {
                     includeWarning("\(file) is a directory; skipped")
                     continue
                 }
-                let before = Set(doc.sectionNames)
                 let hadInclude = doc.entry("include", "files")?.location
                 guard readFile(file, required: false) else { continue }
-                for section in doc.sectionNames where !before.contains(section) { sectionFile[section] = file }
                 if let nested = doc.entry("include", "files"), nested.location != hadInclude {
                     diagnostics.append(ConfigDiagnostic(.warning, nested.location, section: "include", option: "files",
                         "an included file cannot include further files; this line is ignored"))
@@ -390,7 +379,7 @@ private struct LoadSession {
                 processes += processesFromSection(member, groupName: name)
             }
             groups.append(GroupConfig(name: name, kind: .group, priority: priority, processes: processes,
-                                      location: location(section, nil)!, section: section))
+                                      location: location(section, nil), section: section))
         }
 
         for section in sections where section.hasPrefix("program:") && !excluded.contains(section) {
@@ -398,11 +387,11 @@ private struct LoadSession {
             let priority = value(section, "priority", 999, x, Values.integer)
             groups.append(GroupConfig(name: name, kind: .program, priority: priority,
                                       processes: processesFromSection(section, groupName: name),
-                                      location: location(section, nil)!, section: section))
+                                      location: location(section, nil), section: section))
         }
 
         for section in sections where section.hasPrefix("eventlistener:") {
-            if let group = eventListenerPool(section) { groups.append(group) }
+            groups.append(eventListenerPool(section))
         }
 
         for section in sections where section.hasPrefix("fcgi-program:") && !excluded.contains(section) {
@@ -420,7 +409,7 @@ private struct LoadSession {
         }
     }
 
-    mutating func eventListenerPool(_ section: String) -> GroupConfig? {
+    mutating func eventListenerPool(_ section: String) -> GroupConfig {
         let name = String(section.dropFirst("eventlistener:".count))
         let x: Expansions = ["here": .string(here)]
         let priority = value(section, "priority", -1, x, Values.integer)
@@ -444,7 +433,7 @@ private struct LoadSession {
         return GroupConfig(name: name, kind: .eventlistener, priority: priority, processes: processes,
                            eventListener: EventListenerSettings(events: names.sorted(), bufferSize: bufferSize,
                                                                 resultHandler: handler),
-                           location: location(section, nil)!, section: section)
+                           location: location(section, nil), section: section)
     }
 
     mutating func fcgiGroup(_ section: String) -> GroupConfig? {
@@ -472,7 +461,7 @@ private struct LoadSession {
         }
         let processes = processesFromSection(section, groupName: name)
         return GroupConfig(name: name, kind: .fcgiProgram, priority: priority, processes: processes, fcgiSocket: socket,
-                           location: location(section, nil)!, section: section)
+                           location: location(section, nil), section: section)
     }
 
     func fcgiSocket(_ url: String, procUID: UInt32?, owner: (uid: Int, gid: Int)?, mode: Int?,
@@ -506,17 +495,12 @@ private struct LoadSession {
     /// One [program:x]-like section expanded into its processes.
     mutating func processesFromSection(_ section: String, groupName: String) -> [ProcessConfig] {
         let errorsBefore = errorCount
-        let rawName = String(section.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)[1])
-        let programName: String
-        do { programName = try Values.name(rawName) } catch {
-            self.error(section, nil, error.message)
-            return []
-        }
+        guard let programName = sectionName(section) else { return [] }
         var common: Expansions = [
             "here": .string(here), "program_name": .string(programName),
             "host_node_name": .string(inputs.hostname), "group_name": .string(groupName),
         ]
-        let headerLocation = location(section, nil)!
+        let headerLocation = location(section, nil)
         var base = ProcessConfig(name: programName, programName: programName, processNum: 0, command: "",
                                  section: section, location: headerLocation)
         base.priority = value(section, "priority", base.priority, common, Values.integer)
@@ -571,11 +555,11 @@ private struct LoadSession {
         guard errorCount == errorsBefore, numprocs > 0 else { return [] }
 
         var processes: [ProcessConfig] = []
+        common["numprocs"] = .int(numprocs)  // as in supervisord, only the per-process options see it
         for processNum in numprocsStart..<(numprocsStart + numprocs) {
             var p = base
             p.processNum = processNum
             common["process_num"] = .int(processNum)
-            common["numprocs"] = .int(numprocs)
             // The program's own environment= feeds ENV_X in the options read after it.
             var x = common  // the environment's ENV_ names are looked up behind these
             if let file = string(section, "environment_file", x) {
@@ -604,11 +588,8 @@ private struct LoadSession {
                 }
             }
             p.directory = string(section, "directory", x)
-            for channel in ["stdout", "stderr"] {
-                var log = channel == "stdout" ? p.stdout : p.stderr
-                readChannel(section, channel, &log, x)
-                if channel == "stdout" { p.stdout = log } else { p.stderr = log }
-            }
+            readChannel(section, "stdout", &p.stdout, x)
+            readChannel(section, "stderr", &p.stderr, x)
             if p.redirectStderr {
                 if case .path = p.stderr.target {
                     warning(section, "stderr_logfile", "ignored: redirect_stderr=true sends stderr to the stdout log")
@@ -787,16 +768,12 @@ private struct LoadSession {
                 }
                 continue
             }
-            for option in doc.ownOptionNames(section) where !known.known.contains(option) {
-                if known.notYet.contains(option) {
-                    warning(section, option, "a supervisord option Minder does not implement yet; ignored")
-                } else if known.planned.contains(option) {
-                    warning(section, option, "a Minder option that is not implemented yet; ignored")
-                } else if option.hasPrefix("[") {
+            for option in doc.ownOptionNames(section) where !known.contains(option) {
+                if option.hasPrefix("[") {
                     warning(section, option, "looks like a section header without its closing ']'; read as an option and ignored")
                 } else {
                     var message = "unknown option, ignored"
-                    if let guess = KnownOptions.suggestion(for: option, among: known.known) {
+                    if let guess = KnownOptions.suggestion(for: option, among: known) {
                         message += " (did you mean \(guess)?)"
                     } else if section == "supervisord", KnownOptions.program.contains(option) {
                         message += " (it is a [program:x] option)"

@@ -1,12 +1,7 @@
 /// One finding about a config file, always tied to where it was written.
 public struct ConfigDiagnostic: Sendable, Equatable, CustomStringConvertible {
-    public enum Severity: String, Sendable, Comparable {
+    public enum Severity: String, Sendable {
         case error, warning, note
-
-        public static func < (a: Self, b: Self) -> Bool {
-            let order: [Self] = [.error, .warning, .note]
-            return order.firstIndex(of: a)! < order.firstIndex(of: b)!
-        }
     }
 
     public var severity: Severity

@@ -5,15 +5,7 @@ enum Glob {
     static func hasMagic(_ s: String) -> Bool { s.contains { $0 == "*" || $0 == "?" || $0 == "[" } }
 
     /// os.path.split
-    static func split(_ path: String) -> (String, String) {
-        guard let slash = path.lastIndex(of: "/") else { return ("", path) }
-        var head = String(path[...slash])
-        let tail = String(path[path.index(after: slash)...])
-        if head.contains(where: { $0 != "/" }) {
-            while head.hasSuffix("/") { head.removeLast() }
-        }
-        return (head, tail)
-    }
+    static func split(_ path: String) -> (String, String) { (Paths.dirname(path), Paths.basename(path)) }
 
     /// Matching paths, unsorted (the caller sorts, as supervisord does).
     static func glob(_ pattern: String, files: any ConfigFileSystem) -> [String] {

@@ -7,10 +7,6 @@ enum KnownOptions {
         "umask", "user", "directory", "identifier", "childlogdir", "nocleanup", "environment", "silent",
         "no_new_privs", "events_queue_maxmsg", "events_queue_msgsize", "stats_interval", "stats_group", "strip_ansi",
     ]
-    /// supervisord options Minder reads but does not act on yet.
-    static let supervisordNotYet: Set<String> = []
-    /// Minder's own options, planned but not built yet.
-    static let supervisordPlanned: Set<String> = []
 
     static let program: Set<String> = {
         var options: Set<String> = [
@@ -28,7 +24,6 @@ enum KnownOptions {
         }
         return options
     }()
-    static let programPlanned: Set<String> = []
     static let eventListener = program.union(["events", "buffer_size", "result_handler"])
     static let fcgiProgram = program.union(["socket", "socket_backlog", "socket_owner", "socket_mode"])
     static let group: Set<String> = ["programs", "priority"]
@@ -38,21 +33,21 @@ enum KnownOptions {
     static let supervisorctl: Set<String> = ["serverurl", "username", "password", "prompt", "history_file"]
 
     /// The options a section takes, by its name; nil for sections whose keys are free-form or unknown.
-    static func options(forSection section: String) -> (known: Set<String>, planned: Set<String>, notYet: Set<String>)? {
-        if section == "supervisord" { return (supervisord, supervisordPlanned, supervisordNotYet) }
-        if section.hasPrefix("program:") { return (program, programPlanned, []) }
-        if section.hasPrefix("eventlistener:") { return (eventListener, programPlanned, []) }
-        if section.hasPrefix("fcgi-program:") { return (fcgiProgram, programPlanned, []) }
-        if section.hasPrefix("group:") { return (group, [], []) }
-        if section == "include" { return (include, [], []) }
-        if section.hasPrefix("unix_http_server") { return (unixHTTPServer, [], []) }
-        if section.hasPrefix("inet_http_server") { return (inetHTTPServer, [], []) }
-        if section == "supervisorctl" { return (supervisorctl, [], []) }
+    static func options(forSection section: String) -> Set<String>? {
+        if section == "supervisord" { return supervisord }
+        if section.hasPrefix("program:") { return program }
+        if section.hasPrefix("eventlistener:") { return eventListener }
+        if section.hasPrefix("fcgi-program:") { return fcgiProgram }
+        if section.hasPrefix("group:") { return group }
+        if section == "include" { return include }
+        if section.hasPrefix("unix_http_server") { return unixHTTPServer }
+        if section.hasPrefix("inet_http_server") { return inetHTTPServer }
+        if section == "supervisorctl" { return supervisorctl }
         return nil
     }
 
-    static let everyOption: Set<String> = supervisord.union(supervisordNotYet).union(supervisordPlanned)
-        .union(eventListener).union(fcgiProgram).union(programPlanned).union(group).union(include)
+    static let everyOption: Set<String> = supervisord
+        .union(eventListener).union(fcgiProgram).union(group).union(include)
         .union(unixHTTPServer).union(inetHTTPServer).union(supervisorctl)
 
     /// A close known name, for "did you mean" (edit distance at most 2, or a dropped/added underscore).
