@@ -6,14 +6,15 @@
     events=PROCESS_STATE,TICK_60
 
 With a third argument `reject-first`, it answers FAIL to its first event (which is then offered
-again) and OK to the rest. It speaks supervisord's listener protocol, so it runs under either.
+again) and OK to the rest; with `once`, it exits after its first event (to be restarted). It speaks supervisord's listener protocol, so it runs under either.
 """
 import sys
 
 
 def main():
     record = open(sys.argv[1], "a", buffering=1)
-    reject_first = len(sys.argv) > 2 and sys.argv[2] == "reject-first"
+    mode = sys.argv[2] if len(sys.argv) > 2 else ""
+    reject_first = mode == "reject-first"
     count = 0
     while True:
         sys.stdout.write("READY\n")
@@ -28,6 +29,8 @@ def main():
         answer = "FAIL" if reject_first and count == 1 else "OK"
         sys.stdout.write("RESULT %d\n%s" % (len(answer), answer))
         sys.stdout.flush()
+        if mode == "once":
+            return
 
 
 if __name__ == "__main__":

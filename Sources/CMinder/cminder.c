@@ -33,6 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The highest capability this kernel knows, read once (before any clone) from /proc. */
+static int mn_cap_last(void);
+
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
@@ -422,7 +425,7 @@ void mn_caps_free(void *state) {
     if (state) cap_free(state);
 }
 
-int mn_cap_last(void) {
+static int mn_cap_last(void) {
     static int last = -1;
     if (last >= 0) return last;
     int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);

@@ -25,10 +25,10 @@ public enum ControlRequest: Sendable {
     case reload(ConfigLoadResult)
     /// SIGHUP's config, read off the loop.
     case signalReload(ConfigLoadResult)
-    /// A chunk of a program's output, from the log thread, for PROCESS_LOG_x listeners; or, with
-    /// `communication`, a capture-mode message for PROCESS_COMMUNICATION_x.
     /// POST /events: a REMOTE_COMMUNICATION event.
     case remoteEvent(type: String, data: String)
+    /// A chunk of a program's output, from the log thread, for PROCESS_LOG_x listeners; or, with
+    /// `communication`, a capture-mode message for PROCESS_COMMUNICATION_x.
     case processOutput(communication: Bool, group: String, name: String, pid: Int32, channel: String, data: [UInt8])
     /// supervisorctl's add: a group of the config file that is not active yet.
     case addGroup(ConfigLoadResult, String)

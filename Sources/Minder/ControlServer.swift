@@ -29,7 +29,7 @@ public final class ControlServer: Sendable {
         let allowedUIDsFinal = allowedUIDs
         let allowedGID: UInt32? = server.chownGID >= 0 ? UInt32(server.chownGID) : nil
         let credentials = server.username.map { (user: $0, password: server.password ?? "") }
-        let context = HandlerContext(bridge: bridge, capture: capture, logger: logger, loadConfig: loadConfig,
+        let context = HandlerContext(bridge: bridge, capture: capture, loadConfig: loadConfig,
                                      credentials: credentials)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -99,7 +99,6 @@ public final class ControlServer: Sendable {
 struct HandlerContext: Sendable {
     let bridge: ControlBridge
     let capture: LogCapture
-    let logger: Logger
     let loadConfig: @Sendable () -> ConfigLoadResult
     let credentials: (user: String, password: String)?
 }

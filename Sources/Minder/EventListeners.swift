@@ -189,7 +189,7 @@ extension Supervisor {
         case .starting, .backoff: fields += " tries:\(m.backoffCount)"
         case .running, .stopping, .stopped: fields += " pid:\(pid)"
         case .exited:
-            let expected = m.lastExit.map { if case .exited(let c) = $0 { m.config.exitcodes.contains(Int(c)) } else { false } } ?? false
+            let expected = m.lastExitExpected ?? false
             fields += " expected:\(expected ? 1 : 0) pid:\(pid)"
         default: break
         }

@@ -63,11 +63,8 @@ public enum ProcessAction: Sendable, Equatable {
     case log(LogLevel, String)
 }
 
-public enum LogLevel: String, Sendable, Comparable {
-    case critical = "CRIT", error = "ERRO", warn = "WARN", info = "INFO", debug = "DEBG"
-
-    static let order: [LogLevel] = [.debug, .info, .warn, .error, .critical]
-    public static func < (a: Self, b: Self) -> Bool { order.firstIndex(of: a)! < order.firstIndex(of: b)! }
+public enum LogLevel: Sendable {
+    case critical, error, warn, info, debug
 }
 
 public struct ProcessMachine: Sendable {
@@ -197,6 +194,9 @@ public struct ProcessMachine: Sendable {
             return []
         }
     }
+
+    /// Whether the last exit was one of `exitcodes`; nil before any exit.
+    public var lastExitExpected: Bool? { lastExit.map(isExpected) }
 
     /// An exit code listed in exitcodes; death by a signal never is.
     private func isExpected(_ status: ProcessExit) -> Bool {

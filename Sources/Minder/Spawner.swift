@@ -89,10 +89,13 @@ enum Spawner {
         fdsToClose.append(stdinPipe[0])
         var outputs: [(fd: Int32, channel: Int32, sink: LogSink?, syslog: Bool)] = []
         var childFD: [Int32] = [stdinSocket ?? stdinPipe[0], -1, -1]
-        let channels: [(Int, LogSink?, Bool)] = p.redirectStderr ? [(1, sinks.stdout, p.stdout.syslog)]
-            : [(1, sinks.stdout, p.stdout.syslog), (2, sinks.stderr, p.stderr.syslog)]
-        for (index, sink, syslog) in channels {
-            guard sink != nil || syslog || (index == 1 && protocolStdout) else {
+        let channels: [(Int, LogSink?, ChannelLog)] = p.redirectStderr ? [(1, sinks.stdout, p.stdout)]
+            : [(1, sinks.stdout, p.stdout), (2, sinks.stderr, p.stderr)]
+        for (index, sink, log) in channels {
+            let syslog = log.syslog
+            // Output nobody reads (no file, no syslog, no events, no capture) goes to /dev/null directly.
+            let read = sink != nil || syslog || log.eventsEnabled || log.captureMaxBytes > 0 || (index == 1 && protocolStdout)
+            guard read else {
                 let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
                 fdsToClose.append(null)
                 childFD[index] = null

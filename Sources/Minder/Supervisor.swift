@@ -48,8 +48,8 @@ public final class Supervisor {
     /// The signals the loop reads; they must be blocked in every thread before any starts.
     public static let handledSignals: [Int32] = [SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR2]
 
-    /// Requests from the control server, and those waiting for a state (start/stop with wait).
-    /// Requests from the control server, and configs read off the loop for SIGHUP.
+    /// Requests from the control server, configs read off the loop for SIGHUP, and output events
+    /// from the log thread.
     let bridge: ControlBridge
     /// A SIGHUP's config is being read; further SIGHUPs wait for it.
     var reloadPending = false
@@ -185,12 +185,13 @@ public final class Supervisor {
                 entries[i].stdinFD = -1
             }
             entries[i].stoppedAt = Self.wallClock()
-            feed(i, .exited(exit))
+            // What the dead process held goes first: feeding the exit may start its successor at once.
             detachListener(i)
             if entries[i].holdsSocket {
                 entries[i].holdsSocket = false
                 releaseSocket(entries[i].group)
             }
+            feed(i, .exited(exit))
         }
     }
 
@@ -300,8 +301,7 @@ public final class Supervisor {
             case (true, .signaled(let sig)?): -Int(sig)
             default: nil
             }
-            let expected: Bool? = to == .exited
-                ? m.lastExit.map { if case .exited(let c) = $0 { m.config.exitcodes.contains(Int(c)) } else { false } } : nil
+            let expected: Bool? = to == .exited ? m.lastExitExpected : nil
             events.post(group: entries[i].group, name: m.name, from: from.description, to: to.description,
                         pid: m.pid ?? entries[i].lastPID, exitStatus: exit, expected: expected)
         }
@@ -477,9 +477,10 @@ public final class Supervisor {
             if orphans.isEmpty { break }
             if Self.now() > deadline { signal = SIGKILL }
             for pid in orphans { kill(pid, signal) }
-            // Wait for SIGCHLD (or a short bound) and reap.
-            var token: UInt64 = 0
-            _ = mn_epoll_wait(epollFD, &token, 1, signal == SIGKILL ? 100 : 500)
+            // Wait for SIGCHLD (or a short bound) and reap. Only the signalfd: the loop's other
+            // descriptors may be readable and would make this spin.
+            var ready = pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)
+            _ = poll(&ready, 1, signal == SIGKILL ? 100 : 500)
             while mn_signalfd_read(signalFD) > 0 {}
             var status: Int32 = 0
             while waitpid(-1, &status, WNOHANG) > 0 {}

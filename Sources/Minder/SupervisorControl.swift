@@ -329,6 +329,7 @@ extension Supervisor {
             guard let j = s.index(of: namespec) else { return (.FAILED, "removed") }
             let m = s.entries[j].machine
             if m.state.isRunningState || m.state == .stopping { return nil }
+            if s.isStopping { return (.SHUTDOWN_STATE, "minderd is shutting down or reloading") }
             let next = s.start(j, wait: wait)
             started = next
             return next(s)
@@ -386,6 +387,7 @@ extension Supervisor {
                 retiring.contains($0.group) && ($0.machine.state.isRunningState || $0.machine.state == .stopping)
             }
             if busy { return nil }
+            if s.isStopping { return .fault(.SHUTDOWN_STATE, "minderd is shutting down or reloading") }
             s.applyUpdate(newConfig, diff: d, updatingAll: groups == nil)
             return .ok(d)
         }

@@ -222,7 +222,7 @@ struct Ctl {
             for p in shown {
                 let line = p.namespec.padding(toLength: width, withPad: " ", startingAt: 0)
                     + p.statename.padding(toLength: 10, withPad: " ", startingAt: 0) + p.description
-                print(p.description.isEmpty ? line : line)
+                print(line)
             }
         }
         if shown.contains(where: { ["STOPPED", "EXITED", "FATAL", "UNKNOWN"].contains($0.statename) }) { exit = 3 }
@@ -284,8 +284,11 @@ struct Ctl {
         for arg in args {
             let spec = NameSpec(arg)
             if command == "restart" {
-                exit = try report(try call("POST", "/processes/\(spec.pathComponent)/stop"), spec: spec, done: "stopped", ignoring: .NOT_RUNNING)
-                exit = try report(try call("POST", "/processes/\(spec.pathComponent)/start"), spec: spec, done: "started", ignoring: .ALREADY_STARTED)
+                for (step, done, ignored) in [("stop", "stopped", Fault.NOT_RUNNING), ("start", "started", Fault.ALREADY_STARTED)] {
+                    let code = try report(try call("POST", "/processes/\(spec.pathComponent)/\(step)"), spec: spec,
+                                          done: done, ignoring: ignored)
+                    if code != 0 { exit = code }
+                }
             } else {
                 let ignored: Fault = command == "start" ? .ALREADY_STARTED : .NOT_RUNNING
                 let code = try report(try call("POST", "/processes/\(spec.pathComponent)/\(command)"), spec: spec,

@@ -118,8 +118,11 @@ import Testing
         try waitUntil("30 streamed ticks") {
             ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").count > 30
         }
-        kill(follower.processIdentifier, SIGTERM)
-        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        // SIGKILL: a child of Foundation.Process started from the test's thread pool has SIGTERM blocked.
+        kill(follower.processIdentifier, SIGKILL)
+        follower.waitUntilExit()
+        // Whole lines only: the follower may have been stopped in the middle of one.
+        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).dropLast()
         #expect(lines.first == "==> Press Ctrl-C to exit <==")
         let numbers = lines.dropFirst().compactMap { $0.hasPrefix("tick ") ? Int($0.dropFirst(5)) : nil }
         #expect(numbers.count >= 30)

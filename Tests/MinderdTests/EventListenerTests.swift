@@ -71,10 +71,11 @@ import Testing
             [program:talker]
             command=/bin/sh -c 'sleep 0.5; echo hello; exec sleep 1000'
             startsecs=0
+            stdout_logfile=NONE
             stdout_events_enabled=true
 
             [program:silent]
-            command=/bin/sh -c 'sleep 0.5; echo unheard; exec sleep 1000'
+            command=/bin/sh -c 'echo unheard; exec sleep 1000'
             startsecs=0
             """, loglevel: "info")
         let path = d.dir.path + "/logs.txt"
@@ -132,6 +133,29 @@ import Testing
         try waitUntil("the remote event") { lines(path).contains("version 2") }
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         #expect(text.hasPrefix("REMOTE_COMMUNICATION serial:0 pool:remote type:deploy\nversion 2\n"))
+        #expect(try d.stop() == 0)
+    }
+
+    /// A listener that exits after each event is restarted and gets the next one: what the dead
+    /// one held is released before its successor starts.
+    @Test func aRestartedListenerGetsEventsAgain() throws {
+        let d = try DaemonHarness("""
+            [eventlistener:oneshot]
+            command=/usr/bin/python3 \(listener) %(here)s/once.txt once
+            events=PROCESS_STATE_EXITED
+            startsecs=0
+            autorestart=true
+
+            [program:blink]
+            command=/bin/sh -c 'sleep 0.2'
+            startsecs=0
+            autorestart=true
+            """, loglevel: "info")
+        let path = d.dir.path + "/once.txt"
+        try waitUntil("events to eight listener lifetimes", timeout: 30) { lines(path).count >= 8 }
+        // Each lifetime ended after its event; none lost its stdout to its predecessor's cleanup.
+        #expect(d.log.components(separatedBy: "exited: oneshot (exit status 0; expected)").count > 8)
+        #expect(!d.log.contains("exited: oneshot (exit status 1"))
         #expect(try d.stop() == 0)
     }
 }

@@ -285,9 +285,12 @@ import Testing
             [program:talker]
             command=/bin/sh -c 'echo hello there; exec sleep 1000'
             startsecs=0
+            stdout_logfile=%(here)s/talker.log
             """, loglevel: "info")
-        try quiet.waitForLog("success: talker entered RUNNING")
-        usleep(300_000)
+        // Once the output is in its own log, it would be in the main log too if copied there.
+        try waitUntil("the output in talker.log") {
+            (try? String(contentsOfFile: quiet.dir.path + "/talker.log", encoding: .utf8)) == "hello there\n"
+        }
         #expect(!quiet.log.contains("hello there"))
         #expect(try quiet.stop() == 0)
     }

@@ -41,8 +41,6 @@ typedef struct {
 /// Built in the parent (it allocates); pass to mn_spawn, then free with mn_caps_free.
 void *mn_caps_prepare(const int *caps, int ncaps);
 void mn_caps_free(void *state);
-/// The highest capability number this kernel knows.
-int mn_cap_last(void);
 
 /// Where a failed spawn stopped (reported through the close-on-exec pipe).
 enum {
