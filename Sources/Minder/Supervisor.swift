@@ -20,6 +20,8 @@ public final class Supervisor {
         /// Wall-clock times of the last start and stop (0: never), for status.
         var startedAt: Double = 0
         var stoppedAt: Double = 0
+        /// Wall-clock time of the last state change (or of the entry's creation), for the stats.
+        var changedAt = Supervisor.wallClock()
         /// An event listener's protocol state.
         var listener: ListenerLink?
         /// A FastCGI pool's process holds the pool's socket while it runs.
@@ -288,6 +290,7 @@ public final class Supervisor {
         let changes = entries[i].machine.transitions
         guard !changes.isEmpty else { return }
         entries[i].machine.transitions = []
+        entries[i].changedAt = Self.wallClock()
         writeStats(i)
         for (from, to) in changes {
             notifyListeners("PROCESS_STATE_\(to.description)", processStatePayload(i, from: from, to: to))
@@ -329,7 +332,7 @@ public final class Supervisor {
         case nil: 0
         }
         var values = StatsSegment.SlotValues(group: e.group, name: m.name, state: Int32(m.state.rawValue), pid: m.pid ?? 0,
-                                             start: e.startedAt, change: Self.wallClock(), restarts: UInt32(m.restarts),
+                                             start: e.startedAt, change: e.changedAt, restarts: UInt32(m.restarts),
                                              exitStatus: exit, spawnError: m.spawnError ?? "")
         if m.pid != nil {
             (values.cpuUser, values.cpuSystem, values.rss, values.fds, values.threads) = e.sample

@@ -74,7 +74,7 @@ import Testing
             startsecs=0
             """)
         try d.waitForLog("spawned: 'big'")
-        struct Sample: Decodable { var rss_bytes: UInt64; var open_fds: UInt32; var threads: UInt32 }
+        struct Sample: Decodable { var rss_bytes: UInt64; var open_fds: UInt32; var threads: UInt32; var last_change: Double }
         var sample: Sample?
         try waitUntil("a sample with the 60 MB", timeout: 30) {
             guard let r = try? run(minderctlPath, ["-c", d.configPath, "--json", "stats"]),
@@ -83,6 +83,10 @@ import Testing
             return (sample?.rss_bytes ?? 0) > 60 * 1024 * 1024
         }
         #expect((sample?.open_fds ?? 0) >= 3 && (sample?.threads ?? 0) >= 1)
+        // Sampling (every second) refreshes the numbers, not the time of the last state change.
+        usleep(1_500_000)
+        let later = try JSON.decode([Sample].self, Array(run(minderctlPath, ["-c", d.configPath, "--json", "stats"]).stdout.utf8))
+        #expect(later.first?.last_change == sample?.last_change)
         #expect(try d.stop() == 0)
     }
 
