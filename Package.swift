@@ -58,7 +58,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "MinderConfigTests", dependencies: ["MinderConfig"]),
-        .testTarget(name: "MinderTests", dependencies: ["Minder", "MinderConfig"]),
+        .testTarget(name: "MinderTests", dependencies: ["Minder", "MinderConfig", "MinderControl"]),
         .testTarget(name: "MinderdTests", dependencies: ["Minder", "MinderConfig", "MinderControl"]),
     ],
     swiftLanguageModes: [.v6]

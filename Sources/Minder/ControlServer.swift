@@ -18,6 +18,7 @@ public final class ControlServer: Sendable {
     let group: MultiThreadedEventLoopGroup
     let channel: any Channel
     let path: String
+    let admission: ConnectionAdmission
 
     /// Binds the socket (mode and owner from the config) and starts serving.
     public init(server: UnixServer, bridge: ControlBridge, capture: LogCapture, logger: Logger,
@@ -31,6 +32,8 @@ public final class ControlServer: Sendable {
         let credentials = server.username.map { (user: $0, password: server.password ?? "") }
         let context = HandlerContext(bridge: bridge, capture: capture, loadConfig: loadConfig,
                                      credentials: credentials)
+        let admission = ConnectionAdmission(limits: ConnectionLimits.current(), logger: logger)
+        self.admission = admission
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .childChannelInitializer { channel in
@@ -38,12 +41,24 @@ public final class ControlServer: Sendable {
                     // Refused unless root, minderd's own user, or the socket's chown user or a member of its group.
                     let inGroup = allowedGID.map { gid in peer?.gid == gid || (gid != 0 && groups.contains(gid)) } ?? false
                     let allowed = peer.map { allowedUIDsFinal.contains($0.uid) } == true || inGroup
-                    if !allowed {
-                        logger.warning("control socket: refused a client (pid \(peer?.pid ?? 0), uid \(peer.map { String($0.uid) } ?? "?"))")
+                    let uid = peer?.uid ?? UInt32.max
+                    let who = "pid \(peer?.pid ?? 0), uid \(peer.map { String($0.uid) } ?? "?")"
+                    let verdict = admission.admit(uid: uid, allowed: allowed)
+                    guard verdict == .admitted else {
+                        admission.warnings.warning(verdict == .refused
+                            ? "control socket: refused a client (\(who))"
+                            : "control socket: turned away a client (\(who)): \(admission.open) connections open")
+                        // One canned reply and the door: no HTTP handler is ever made for this client.
+                        return channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(TurnAway(reply: ConnectionAdmission.cannedReply(verdict)))
+                        }
                     }
+                    channel.closeFuture.whenComplete { _ in admission.release(uid: uid) }
                     return channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                        try channel.pipeline.syncOperations.addHandler(ControlHTTPHandler(context: context, refused: !allowed))
+                        let sync = channel.pipeline.syncOperations
+                        try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                        try sync.addHandler(ConnectionDeadlines(limits: admission.limits, warnings: admission.warnings, peer: who))
+                        try sync.addHandler(ControlHTTPHandler(context: context))
                     }
                 }
             }
@@ -108,14 +123,12 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     let context: HandlerContext
-    let refused: Bool
     var head: HTTPRequestHead?
     var body: [UInt8] = []
     var tooLarge = false
 
-    init(context: HandlerContext, refused: Bool) {
+    init(context: HandlerContext) {
         self.context = context
-        self.refused = refused
     }
 
     func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
@@ -138,17 +151,13 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func respond(_ ctx: ChannelHandlerContext, _ head: HTTPRequestHead) {
-        let keepAlive = head.isKeepAlive && !refused && !tooLarge
+        let keepAlive = head.isKeepAlive && !tooLarge
         let send: @Sendable (ControlReply) -> Void = { [loop = ctx.eventLoop, ctx = NIOLoopBound(ctx, eventLoop: ctx.eventLoop)] reply in
             // Replies made on the loop itself (status queries) go out at once, without a wake-up.
             if loop.inEventLoop { return Self.write(reply, to: ctx.value, keepAlive: keepAlive, version: head.version) }
             loop.execute {
                 Self.write(reply, to: ctx.value, keepAlive: keepAlive, version: head.version)
             }
-        }
-        if refused {
-            send(.fault(.FAILED, "this user may not use minderd's control socket").with(status: 403))
-            return
         }
         if tooLarge {
             send(.fault(.INCORRECT_PARAMETERS, "request body larger than \(ControlAPI.maxBodyBytes) bytes").with(status: 413))
@@ -236,132 +245,56 @@ extension ControlReply {
     }
 }
 
-/// Paths and methods to supervisor requests; see docs/api.md.
+/// Dispatches what ControlRoute parsed: status from the board, the rest to the supervisor's loop.
 struct Router {
     let context: HandlerContext
 
     func route(_ head: HTTPRequestHead, _ body: [UInt8], _ send: @escaping @Sendable (ControlReply) -> Void,
                _ stream: @escaping @Sendable (String, Int) -> Void) {
-        let (path, query) = Self.split(head.uri)
-        guard path.hasPrefix(ControlAPI.prefix + "/") || path == ControlAPI.prefix else {
-            return send(.fault(.UNKNOWN_METHOD, "no such endpoint: \(path)"))
+        let route: ControlRoute
+        switch ControlRoute.parse(method: head.method.rawValue, target: head.uri, body: body) {
+        case .failure(let refusal): return send(.fault(refusal.fault, refusal.message).with(status: refusal.status))
+        case .success(let parsed): route = parsed
         }
-        let parts = path.dropFirst(ControlAPI.prefix.count).split(separator: "/").map {
-            Router.decoded($0)
-        }
-        let method = head.method
-        let wait = Router.flag(query["wait"], default: true)
+        let board = context.bridge.board
         func submit(_ request: ControlRequest) { context.bridge.submit(request, reply: send) }
-        func wrongMethod(_ allowed: String) { send(.fault(.INCORRECT_PARAMETERS, "use \(allowed) here").with(status: 405)) }
         func withConfig(_ make: @escaping @Sendable (ConfigLoadResult) -> ControlRequest) {
             let load = context.loadConfig
             let bridge = context.bridge
             DispatchQueue.global().async { bridge.submit(make(load()), reply: send) }
         }
-
-        switch parts.first {
-        case "supervisor" where parts.count == 1:
-            method == .GET ? submit(.supervisorInfo) : wrongMethod("GET")
-        case "processes" where parts.count == 1:
-            method == .GET ? send(context.bridge.board.statuses(nil)) : wrongMethod("GET")
-        case "processes" where parts.count == 2:
-            method == .GET ? send(context.bridge.board.statuses(NameSpec(parts[1]))) : wrongMethod("GET")
-        case "processes" where parts.count == 3 && parts[2] == "log":
-            method == .DELETE ? submit(.clearLogs(NameSpec(parts[1]))) : wrongMethod("DELETE")
-        case "processes" where parts.count == 3 && ["start", "stop", "restart", "signal", "stdin"].contains(parts[2]):
-            let spec = NameSpec(parts[1])
-            guard method == .POST else { return wrongMethod("POST") }
-            switch parts[2] {
-            case "start": submit(.start(spec, wait: wait))
-            case "stop": submit(.stop(spec, wait: wait))
-            case "restart": submit(.restart(spec, wait: wait))
-            case "signal":
-                guard let request = try? JSON.decode(SignalRequest.self, body) else {
-                    return send(.fault(.INCORRECT_PARAMETERS, "expected {\"signal\": \"HUP\"}"))
-                }
-                submit(.signal(spec, request.signal))
-            case "stdin":
-                guard let request = try? JSON.decode(StdinRequest.self, body) else {
-                    return send(.fault(.INCORRECT_PARAMETERS, "expected {\"data\": \"...\"}"))
-                }
-                submit(.stdin(spec, request.data))
-            default:
-                send(.fault(.UNKNOWN_METHOD, "no such endpoint: \(path)"))
-            }
-        case "processes" where parts.count == 4 && parts[2] == "log" && ["stdout", "stderr"].contains(parts[3]):
-            guard method == .GET else { return wrongMethod("GET") }
-            readLog(.logPath(NameSpec(parts[1]), channel: parts[3]), query, send, stream)
-        case "log" where parts.count == 1:
-            method == .GET ? readLog(.mainLogPath, query, send, stream) : wrongMethod("GET")
-        case "reread" where parts.count == 1:
-            method == .POST ? withConfig { .reread($0) } : wrongMethod("POST")
-        case "update" where parts.count == 1:
-            guard method == .POST else { return wrongMethod("POST") }
-            let groups = query["groups"].map { $0.split(separator: ",").map(String.init) }
-            withConfig { .update($0, groups: groups) }
-        case "reload" where parts.count == 1:
-            method == .POST ? withConfig { .reload($0) } : wrongMethod("POST")
-        case "groups" where parts.count == 2:
-            let name = parts[1]
-            switch method {
-            case .POST: withConfig { .addGroup($0, name) }
-            case .DELETE: submit(.removeGroup(name))
-            default: wrongMethod("POST or DELETE")
-            }
-        case "config" where parts.count == 1:
-            method == .GET ? withConfig { .configInfo($0) } : wrongMethod("GET")
-        case "events" where parts.count == 1:
-            guard method == .POST else { return wrongMethod("POST") }
-            guard let request = try? JSON.decode(RemoteEventRequest.self, body) else {
-                return send(.fault(.INCORRECT_PARAMETERS, "expected {\"type\": \"...\", \"data\": \"...\"}"))
-            }
-            submit(.remoteEvent(type: request.type, data: request.data))
-        case "shutdown" where parts.count == 1:
-            method == .POST ? submit(.shutdown) : wrongMethod("POST")
-        default:
-            send(.fault(.UNKNOWN_METHOD, "no such endpoint: \(path)"))
+        switch route {
+        case .supervisorInfo: submit(.supervisorInfo)
+        case .statuses(let spec): send(board.statuses(spec))
+        case .start(let spec, let wait): submit(.start(spec, wait: wait))
+        case .stop(let spec, let wait): submit(.stop(spec, wait: wait))
+        case .restart(let spec, let wait): submit(.restart(spec, wait: wait))
+        case .signal(let spec, let name): submit(.signal(spec, name))
+        case .stdin(let spec, let data): submit(.stdin(spec, data))
+        case .clearLogs(let spec): submit(.clearLogs(spec))
+        case .readLog(.main, let query): readLog(.mainLogPath, query, send, stream)
+        case .readLog(.process(let spec, let channel), let query): readLog(.logPath(spec, channel: channel), query, send, stream)
+        case .reread: withConfig { .reread($0) }
+        case .update(let groups): withConfig { .update($0, groups: groups) }
+        case .reload: withConfig { .reload($0) }
+        case .addGroup(let name): withConfig { .addGroup($0, name) }
+        case .removeGroup(let name): submit(.removeGroup(name))
+        case .config: withConfig { .configInfo($0) }
+        case .remoteEvent(let type, let data): submit(.remoteEvent(type: type, data: data))
+        case .shutdown: submit(.shutdown)
         }
     }
 
     /// Asks the loop where the log is, then reads it on a worker thread.
-    func readLog(_ request: ControlRequest, _ query: [String: String], _ send: @escaping @Sendable (ControlReply) -> Void,
+    func readLog(_ request: ControlRequest, _ query: ControlRoute.LogQuery, _ send: @escaping @Sendable (ControlReply) -> Void,
                  _ stream: @escaping @Sendable (String, Int) -> Void) {
-        let numbers = ["tail", "offset", "length"].map { key in query[key].map { Int($0) } }
-        if numbers.contains(where: { $0 != nil && ($0! == nil || $0!! < 0) }) {
-            return send(.fault(.BAD_ARGUMENTS, "tail, offset and length must be numbers, 0 or more"))
-        }
-        let tail = numbers[0] ?? nil, offset = numbers[1] ?? nil, length = (numbers[2] ?? nil) ?? 1600
-        let follow = Router.flag(query["follow"], default: false)
         context.bridge.submit(request) { reply in
             guard case .file(let path) = reply else { return send(reply) }
-            if follow { return stream(path, tail ?? 1600) }
+            if query.follow { return stream(path, query.tail ?? 1600) }
             DispatchQueue.global().async {
-                send(LogReader.read(path: path, tail: offset == nil ? (tail ?? 1600) : nil, offset: offset ?? 0, length: length))
+                send(LogReader.read(path: path, tail: query.tail, offset: query.offset ?? 0, length: query.length))
             }
         }
-    }
-
-    /// A path segment or query value without its %XX escapes (Foundation's decoder, which is
-    /// slow enough to show in status queries, only when there is one).
-    static func decoded(_ text: Substring) -> String {
-        let plain = String(text)
-        return text.utf8.contains(UInt8(ascii: "%")) ? plain.removingPercentEncoding ?? plain : plain
-    }
-
-    /// A boolean query parameter: absent gives the default; false/0/no turn it off.
-    static func flag(_ value: String?, default: Bool) -> Bool {
-        guard let value else { return `default` }
-        return !["false", "0", "no", "off"].contains(value.lowercased())
-    }
-
-    static func split(_ uri: String) -> (String, [String: String]) {
-        guard let q = uri.firstIndex(of: "?") else { return (uri, [:]) }
-        var query: [String: String] = [:]
-        for pair in uri[uri.index(after: q)...].split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1).map(Router.decoded)
-            query[kv[0]] = kv.count > 1 ? kv[1] : ""
-        }
-        return (String(uri[..<q]), query)
     }
 }
 

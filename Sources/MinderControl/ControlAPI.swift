@@ -8,6 +8,9 @@ public enum ControlAPI {
     public static let prefix = "/api/v1"
     /// Bodies above this are refused with 413.
     public static let maxBodyBytes = 1 << 20
+    /// The most log bytes one reply carries (tail, length, a follow's first tail): bigger
+    /// asks get the last this many bytes, so no request makes minderd hold more than a few MB.
+    public static let maxLogReadBytes = 1 << 20
 }
 
 /// supervisord's fault codes, with the HTTP status Minder answers them with.

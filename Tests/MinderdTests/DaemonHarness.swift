@@ -44,10 +44,13 @@ final class DaemonHarness: @unchecked Sendable {
     var standardOutput: Any?
     /// Added to minderd's environment.
     var environment: [String: String] = [:]
+    /// A command that execs minderd (`prlimit --nofile=...`, say); minderd keeps its pid.
+    var launcher: [String] = []
 
     func launch() throws {
-        process.executableURL = URL(fileURLWithPath: minderdPath)
-        process.arguments = ["-n", "-c", configPath]
+        let command = launcher + [minderdPath, "-n", "-c", configPath]
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }

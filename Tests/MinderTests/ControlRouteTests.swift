@@ -1,0 +1,59 @@
+import MinderControl
+import Testing
+
+/// The control API's router on its own: every input gives a route or an error reply.
+@Suite struct ControlRouteTests {
+    func parse(_ method: String, _ target: String, _ body: String = "") -> Result<ControlRoute, ControlRoute.Refusal> {
+        ControlRoute.parse(method: method, target: target, body: Array(body.utf8))
+    }
+
+    @Test(arguments: ["?=", "?==", "?=&=", "?x&=", "?&", "?&&", "?=x", "?%", "?%zz=%", "?wait=%", "?tail==1"])
+    func queriesWithoutANameAreIgnored(_ query: String) {
+        #expect(parse("GET", "/api/v1/processes" + query) == .success(.statuses(nil)))
+        #expect(throws: Never.self) { _ = parse("POST", "/api/v1/processes/a/start" + query) }
+    }
+
+    @Test func routes() {
+        #expect(parse("GET", "/api/v1/processes/g%3Aa") == .success(.statuses(.process(group: "g", name: "a"))))
+        #expect(parse("POST", "/api/v1/processes/g:*/stop?wait=false") == .success(.stop(.group("g"), wait: false)))
+        #expect(parse("POST", "/api/v1/processes/a/signal", "{\"signal\":\"HUP\"}") == .success(.signal(.process(group: "a", name: "a"), "HUP")))
+        #expect(parse("POST", "/api/v1/update?groups=a,b") == .success(.update(groups: ["a", "b"])))
+        #expect(parse("DELETE", "/api/v1/groups/x") == .success(.removeGroup("x")))
+        let log = parse("GET", "/api/v1/processes/a/log/stderr?tail=10&follow=1")
+        #expect(log == .success(.readLog(.process(.process(group: "a", name: "a"), channel: "stderr"),
+                                         .init(tail: 10, offset: nil, length: 1600, follow: true))))
+    }
+
+    @Test func errorReplies() throws {
+        func refusal(_ r: Result<ControlRoute, ControlRoute.Refusal>) -> (Fault, Int)? {
+            if case .failure(let f) = r { return (f.fault, f.status) }
+            return nil
+        }
+        #expect(refusal(parse("GET", "/api/v2/x"))! == (.UNKNOWN_METHOD, 404))
+        #expect(refusal(parse("DELETE", "/api/v1/processes"))! == (.INCORRECT_PARAMETERS, 405))
+        #expect(refusal(parse("POST", "/api/v1/processes/a/signal", "{no"))! == (.INCORRECT_PARAMETERS, 400))
+        #expect(refusal(parse("GET", "/api/v1/log?length=-1"))! == (.BAD_ARGUMENTS, 400))
+        #expect(refusal(parse("GET", "/api/v1/log?tail=99999999999999999999999"))! == (.BAD_ARGUMENTS, 400))
+        #expect(refusal(parse("GET", "/api/v1/processes/a/frob/x"))! == (.UNKNOWN_METHOD, 404))
+    }
+
+    @Test func logRepliesAreBounded() {
+        guard case .success(.readLog(_, let q)) = parse("GET", "/api/v1/log?tail=1000000000&length=1000000000") else {
+            Issue.record("not a log read")
+            return
+        }
+        #expect(q.tail == ControlAPI.maxLogReadBytes)
+        #expect(q.length == ControlAPI.maxLogReadBytes)
+    }
+
+    /// Random targets built from the characters that matter to the parser never trap.
+    @Test func randomTargetsNeverTrap() {
+        let alphabet = Array("/?=&%:*aA0-_.api/v1processeslogstdout".utf8) + [0, 0xff, 0xc3]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let bytes = (0..<Int.random(in: 0...40, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }
+            let target = "/api/v1/" + String(decoding: bytes, as: UTF8.self)
+            for method in ["GET", "POST", "DELETE", "PUT"] { _ = parse(method, target, String(decoding: bytes, as: UTF8.self)) }
+        }
+    }
+}
