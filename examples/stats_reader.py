@@ -2,8 +2,11 @@
 """Print minderd's live process table from its shared-memory stats segment.
 
 Shows that the layout of Sources/CMinder/include/minder_stats.h (docs/stats.md)
-is usable from outside Swift: map the segment, take the semaphore named in its
-header, copy, release, check each slot's checksum.
+is usable from outside Swift: read the header, take the semaphore named in it,
+record ourselves as its holder, copy the segment with pread, release; then check
+the copy (sizes, slot count, each slot's checksum) before trusting it. Other
+readers can write the segment, so nothing in it is used unchecked, and it is
+never mapped: a segment truncated meanwhile gives a short copy, not a SIGBUS.
 
     python3 examples/stats_reader.py -c /etc/minder.conf [--json]
 """
@@ -11,7 +14,6 @@ import argparse
 import ctypes
 import hashlib
 import json
-import mmap
 import os
 import sys
 import time
@@ -57,29 +59,36 @@ def snapshot(config):
     instance = hashlib.sha256(os.path.realpath(config).encode()).hexdigest()[:16]
     fd = os.open("/dev/shm/minder.%s.stats" % instance, os.O_RDWR)
     try:
-        segment = mmap.mmap(fd, 0)
+        first = os.pread(fd, ctypes.sizeof(Header), 0)
+        if len(first) < ctypes.sizeof(Header):
+            sys.exit("too short for a Minder stats segment")
+        header = Header.from_buffer_copy(first)
+        if header.magic != MAGIC or header.version != 1:
+            sys.exit("not a Minder stats segment of layout version 1")
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.sem_open.restype = ctypes.c_void_p
+        sem = libc.sem_open(header.semaphore, 0)
+        if not sem:
+            sys.exit("cannot open the semaphore %s" % header.semaphore.decode(errors="replace"))
+        deadline = Timespec(int(time.time()) + 2, 0)
+        if libc.sem_timedwait(ctypes.c_void_p(sem), ctypes.byref(deadline)) != 0:
+            sys.exit("the semaphore stayed busy (held by pid %d)" % header.semaphore_holder)
+        holder = Header.semaphore_holder.offset
+        os.pwrite(fd, ctypes.c_int32(os.getpid()), holder)
+        copy = os.pread(fd, min(os.fstat(fd).st_size, 64 << 20), 0)
+        os.pwrite(fd, ctypes.c_int32(0), holder)
+        libc.sem_post(ctypes.c_void_p(sem))
+        libc.sem_close(ctypes.c_void_p(sem))
     finally:
         os.close(fd)
-    header = Header.from_buffer(segment)
-    if header.magic != MAGIC or header.version != 1:
-        sys.exit("not a Minder stats segment of layout version 1")
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.sem_open.restype = ctypes.c_void_p
-    sem = libc.sem_open(header.semaphore, 0)
-    if not sem:
-        sys.exit("cannot open the semaphore %s" % header.semaphore.decode())
-    deadline = Timespec(int(time.time()) + 2, 0)
-    if libc.sem_timedwait(ctypes.c_void_p(sem), ctypes.byref(deadline)) != 0:
-        sys.exit("the semaphore stayed busy (held by pid %d)" % header.semaphore_holder)
-    header.semaphore_holder = os.getpid()
-    copy = bytes(segment)
-    header.semaphore_holder = 0
-    libc.sem_post(ctypes.c_void_p(sem))
-    libc.sem_close(ctypes.c_void_p(sem))
-    del header
-    segment.close()
 
+    if len(copy) < ctypes.sizeof(Header):
+        sys.exit("too short for a Minder stats segment")
     h = Header.from_buffer_copy(copy)
+    if h.header_size != ctypes.sizeof(Header) or h.slot_size != ctypes.sizeof(Slot):
+        sys.exit("header or slot size is not that of layout version 1")
+    if h.header_size + h.slot_count * h.slot_size > len(copy):
+        sys.exit("the segment claims more slots than it holds")
     rows = []
     for i in range(h.slot_count):
         offset = h.header_size + i * h.slot_size
@@ -89,8 +98,9 @@ def snapshot(config):
             continue
         if fnv1a(raw[Slot.group.offset:]) != slot.checksum:
             sys.exit("slot %d fails its checksum" % i)
-        rows.append({"group": slot.group.decode(), "name": slot.name.decode(), "state": STATES.get(slot.state, "?"),
-                     "pid": slot.pid, "restarts": slot.restarts, "exit_status": slot.exit_status})
+        rows.append({"group": slot.group.decode(errors="replace"), "name": slot.name.decode(errors="replace"),
+                     "state": STATES.get(slot.state, "?"), "pid": slot.pid, "restarts": slot.restarts,
+                     "exit_status": slot.exit_status})
     return sorted(rows, key=lambda r: (r["group"], r["name"]))
 
 

@@ -1,6 +1,12 @@
 // Live state of every process in shared memory (docs/stats.md). minderd
 // never waits for the semaphore: when a reader holds it, the write is kept
-// and retried on a short timer; readers hold it for microseconds.
+// and retried on a timer; readers hold it for microseconds.
+//
+// Other processes may write these objects (a stats_group member can), so
+// minderd never reads back from them what decides a size, an index or a
+// counter: the layout and counters live here. A truncated object would give
+// SIGBUS; the fault guard (stats_plane.h) turns that into private pages and a
+// flag, and the object is replaced on the next write.
 
 import CMinder
 import Foundation
@@ -11,13 +17,23 @@ final class StatsSegment {
     private let instance: InstanceID
     private(set) var semaphoreName: String
     private var generation = 1
-    private(set) var base: UnsafeMutableRawPointer
+    /// nil after a replacement failed: writes are dropped (and the failure was reported).
+    private var base: UnsafeMutableRawPointer?
+    private var length: UInt64 = 0
+    private var segmentGuard: Int32 = -1
     private var semaphore: UnsafeMutableRawPointer
+    private var semaphoreGuard: Int32 = -1
     /// When the semaphore was first found busy with no holder recorded.
     private var busySince: Double?
     let slots: Int
     /// Slots whose latest values are not in the segment yet.
     private var pending = Set<Int>()
+    private var staged: [Int: SlotValues] = [:]
+    private var sequences: [UInt64]
+    private var writes: UInt64 = 0
+    private var recoveries: UInt64 = 0
+    private var droppedEvents: UInt64 = 0
+    private let startTime: Double
 
     struct SlotValues {
         var group: String, name: String, state: Int32, pid: Int32, start: Double, change: Double
@@ -28,6 +44,9 @@ final class StatsSegment {
     private let mode: Int32
     private let gid: Int64
 
+    /// What happened to the objects since the caller last looked (a recovery, a replacement); logged by the caller.
+    var notices: [String] = []
+
     /// `group`: read-write access for that group ([supervisord] stats_group), else 0600.
     init?(instance: InstanceID, slots: Int, group: UInt32? = nil) {
         mode = group == nil ? 0o600 : 0o660
@@ -36,16 +55,28 @@ final class StatsSegment {
         name = instance.statsSegment
         semaphoreName = instance.statsSemaphore(1)
         self.slots = slots
-        guard let sem = mn_sem_create(semaphoreName, mode, gid) else { return nil }
-        semaphore = sem
+        sequences = Array(repeating: 0, count: slots)
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        guard let segment = mn_stats_create(name, UInt32(slots), getpid(), Double(now.tv_sec), semaphoreName, mode, gid) else {
+        startTime = Double(now.tv_sec)
+        guard let sem = mn_sem_create(semaphoreName, mode, gid) else { return nil }
+        semaphore = sem
+        semaphoreGuard = mn_guard_add_semaphore(sem)
+        guard mapSegment() else {
+            mn_guard_remove(semaphoreGuard)
             mn_sem_close(sem)
             _ = mn_sem_unlink(semaphoreName)
             return nil
         }
+    }
+
+    private func mapSegment() -> Bool {
+        guard let segment = mn_stats_create(name, UInt32(slots), getpid(), startTime, semaphoreName, mode, gid, &length) else {
+            return false
+        }
         base = segment
+        segmentGuard = mn_guard_add(segment, Int(length))
+        return true
     }
 
     /// Records new values; returns false when they wait for the semaphore (call flush later).
@@ -57,35 +88,60 @@ final class StatsSegment {
         return flush(droppedEvents: droppedEvents)
     }
 
-    private var staged: [Int: SlotValues] = [:]
-
-    /// Set by flush when it had to replace a semaphore whose holder died; the caller logs it.
-    var recoveredFrom: String?
-
     /// Writes what is pending if the semaphore is free right now.
     func flush(droppedEvents: Int) -> Bool {
-        guard !pending.isEmpty else { return true }
-        if mn_sem_trywait(semaphore) != 0 {
-            guard recoverIfAbandoned(), mn_sem_trywait(semaphore) == 0 else { return false }
+        for attempt in 0..<2 {
+            replaceLostObjects()
+            guard !pending.isEmpty, let base else { return true }
+            if mn_sem_trywait(semaphore) != 0 {
+                guard recoverIfAbandoned(), mn_sem_trywait(semaphore) == 0 else { return false }
+            }
+            busySince = nil
+            for index in pending {
+                guard let v = staged[index] else { continue }
+                sequences[index] += 1
+                writes += 1
+                mn_stats_write_slot(base, UInt32(slots), UInt32(index), sequences[index], v.group, v.name, v.state,
+                                    v.pid, v.start, v.change, v.restarts, v.exitStatus, v.spawnError, v.cpuUser,
+                                    v.cpuSystem, v.rss, v.fds, v.threads)
+            }
+            self.droppedEvents = UInt64(droppedEvents)
+            mn_stats_write_header(base, UInt32(slots), getpid(), startTime, semaphoreName, writes, self.droppedEvents, recoveries)
+            pending.removeAll()
+            _ = mn_sem_post(semaphore)
+            // A fault during the writes sent them to private pages: write again into new objects, once.
+            guard mn_guard_lost(segmentGuard) != 0 || mn_guard_lost(semaphoreGuard) != 0, attempt == 0 else { return true }
+            pending = Set(staged.keys)
         }
-        busySince = nil
-        for index in pending {
-            guard let v = staged[index] else { continue }
-            mn_stats_write_slot(base, UInt32(index), v.group, v.name, v.state, v.pid, v.start, v.change, v.restarts,
-                                v.exitStatus, v.spawnError, v.cpuUser, v.cpuSystem, v.rss, v.fds, v.threads)
+        return false
+    }
+
+    /// An object truncated under minderd (its pages now private, see the fault guard) is replaced
+    /// by a new one under the same rules as at start (unlink, O_EXCL, owner and mode checked).
+    private func replaceLostObjects() {
+        if mn_guard_lost(semaphoreGuard) != 0, replaceSemaphore() {
+            notices.append("stats: the semaphore's file was truncated by another process; replaced by \(semaphoreName)")
         }
-        mn_stats_set_dropped(base, UInt64(droppedEvents))
-        pending.removeAll()
-        _ = mn_sem_post(semaphore)
-        return true
+        guard mn_guard_lost(segmentGuard) != 0, let old = base else { return }
+        mn_guard_remove(segmentGuard)
+        mn_stats_unmap(old, length)
+        base = nil
+        if mapSegment() {
+            notices.append("stats: the segment \(name) was truncated by another process; made a new one")
+            pending = Set(staged.keys)
+        } else {
+            notices.append("stats: the segment \(name) was truncated by another process, and a new one cannot be made: \(String(cString: strerror(errno))); stats are no longer published")
+        }
     }
 
     /// A busy semaphore whose recorded holder is dead, or that stays busy with no holder recorded
     /// for 5 s, is replaced by a fresh one under a new name. A live holder is never robbed.
     private func recoverIfAbandoned() -> Bool {
+        guard let base else { return false }
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         let t = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+        // Written by readers: only ever asked whether it still exists.
         let holder = mn_stats_holder(base)
         let abandoned: Bool
         if holder > 0 {
@@ -94,25 +150,38 @@ final class StatsSegment {
             if busySince == nil { busySince = t }
             abandoned = t - busySince! > 5
         }
-        guard abandoned else { return false }
-        generation += 1
-        let newName = instance.statsSemaphore(generation)
+        guard abandoned, replaceSemaphore() else { return false }
+        notices.append("stats: replaced the semaphore (held by \(holder > 0 ? "pid \(holder), which died holding it" : "no recorded holder for 5 s")); now \(semaphoreName)")
+        return true
+    }
+
+    private func replaceSemaphore() -> Bool {
+        let newName = instance.statsSemaphore(generation + 1)
         guard let fresh = mn_sem_create(newName, mode, gid) else { return false }
-        let oldName = semaphoreName
+        generation += 1
+        mn_guard_remove(semaphoreGuard)
         mn_sem_close(semaphore)
-        _ = mn_sem_unlink(oldName)
+        _ = mn_sem_unlink(semaphoreName)
         semaphore = fresh
+        semaphoreGuard = mn_guard_add_semaphore(fresh)
         semaphoreName = newName
-        mn_stats_set_semaphore(base, newName)
+        recoveries += 1
+        if let base {
+            mn_stats_clear_holder(base)
+            mn_stats_write_header(base, UInt32(slots), getpid(), startTime, newName, writes, droppedEvents, recoveries)
+        }
         busySince = nil
-        recoveredFrom = holder > 0 ? "pid \(holder), which died holding it" : "no recorded holder for 5 s"
         return true
     }
 
     /// A segment replaced by a newer one stays mapped by its readers; they see `retired` and map the name again.
     func retire() {
-        mn_stats_retire(base)
-        mn_stats_unmap(base, UInt64(MemoryLayout<minder_stats_header>.size + slots * MemoryLayout<minder_stats_slot>.size))
+        // Marked while still guarded: the old object may have been truncated too.
+        if let base { mn_stats_retire(base) }
+        mn_guard_remove(segmentGuard)
+        mn_guard_remove(semaphoreGuard)
+        if let base { mn_stats_unmap(base, length) }
+        base = nil
         mn_sem_close(semaphore)
     }
 

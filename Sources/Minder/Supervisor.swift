@@ -62,6 +62,7 @@ public final class Supervisor {
     var stats: StatsSegment?
     let instance: InstanceID?
     let statsRetryFD = mn_timerfd()
+    var statsRetryDelay: Int64 = 10_000_000
     let samplingFD = mn_timerfd()
     /// Event listener pools by group name, the global event serial, and the tick timer with the
     /// period start each TICK_x event was last sent for.
@@ -337,22 +338,28 @@ public final class Supervisor {
         if m.pid != nil {
             (values.cpuUser, values.cpuSystem, values.rss, values.fds, values.threads) = e.sample
         }
-        let written = stats.write(i, values, droppedEvents: events?.dropped ?? 0)
-        noteRecovery()
-        if !written { _ = mn_timerfd_set(statsRetryFD, mn_monotonic_ns() + 10_000_000) }
+        statsWritten(stats.write(i, values, droppedEvents: events?.dropped ?? 0))
     }
 
     func flushStats() {
         guard let stats else { return }
-        let written = stats.flush(droppedEvents: events?.dropped ?? 0)
-        noteRecovery()
-        if !written { _ = mn_timerfd_set(statsRetryFD, mn_monotonic_ns() + 10_000_000) }
+        statsWritten(stats.flush(droppedEvents: events?.dropped ?? 0))
     }
 
-    func noteRecovery() {
-        guard let stats, let why = stats.recoveredFrom else { return }
-        stats.recoveredFrom = nil
-        logger.warning("stats: replaced the semaphore (held by \(why)); now \(stats.semaphoreName)")
+    /// Logs what happened to the stats objects; a write that waits for the semaphore is retried
+    /// after 10 ms, then after twice as long each time up to a second, so that a reader holding
+    /// the semaphore on purpose cannot make minderd spin.
+    func statsWritten(_ written: Bool) {
+        if let stats, !stats.notices.isEmpty {
+            for notice in stats.notices { logger.warning("\(notice)") }
+            stats.notices.removeAll()
+        }
+        if written {
+            statsRetryDelay = 10_000_000
+        } else {
+            _ = mn_timerfd_set(statsRetryFD, mn_monotonic_ns() + statsRetryDelay)
+            statsRetryDelay = min(statsRetryDelay * 2, 1_000_000_000)
+        }
     }
 
     /// CPU, memory, descriptors and threads of every running process, from /proc (a few small

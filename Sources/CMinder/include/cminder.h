@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "minder_stats.h"
+#include "stats_plane.h"
 
 /// One resource limit for the child (RLIMIT_*); -1 means unlimited.
 typedef struct {
@@ -134,32 +135,6 @@ long mn_mq_msgsize(int mqd);
 int mn_mq_close(int mqd);
 int mn_mq_unlink(const char *name);
 
-// The stats segment (layout in minder_stats.h).
-/// Creates (replacing a stale one) and maps a segment for `slots` processes; NULL with errno.
-/// `gid` >= 0 gives that group the object (with a group-writable mode).
-void *mn_stats_create(const char *name, uint32_t slots, int32_t pid, double start, const char *semaphore, int mode, int64_t gid);
-/// Maps an existing segment read-write (readers record themselves as the holder); NULL with errno.
-void *mn_stats_map(const char *name, uint64_t *length);
-void mn_stats_unmap(void *segment, uint64_t length);
-int mn_stats_unlink(const char *name);
-/// Writes one slot (sequence bumped, checksum set) and bumps the header's generation.
-void mn_stats_write_slot(void *segment, uint32_t index, const char *group, const char *name, int32_t state, int32_t pid,
-                         double start_time, double last_change, uint32_t restarts, int32_t exit_status,
-                         const char *spawn_error, double cpu_user, double cpu_system, uint64_t rss, uint32_t fds,
-                         uint32_t threads);
-void mn_stats_set_dropped(void *segment, uint64_t dropped);
-/// Publishes a new semaphore name after a recovery and counts it.
-void mn_stats_set_semaphore(void *segment, const char *name);
-int32_t mn_stats_holder(void *segment);
-void mn_stats_retire(void *segment);
-/// Named semaphores: create (value 1, replacing a stale one), open, try, wait with a timeout, post.
-void *mn_sem_create(const char *name, int mode, int64_t gid);
-void *mn_sem_open(const char *name);
-int mn_sem_trywait(void *sem);
-int mn_sem_timedwait_ms(void *sem, int ms);
-int mn_sem_post(void *sem);
-void mn_sem_close(void *sem);
-int mn_sem_unlink(const char *name);
 
 /// One /proc sample of a process: CPU ticks, threads, resident pages, open descriptors. 0, or -1.
 int mn_proc_sample(int pid, uint64_t *utime, uint64_t *stime, uint32_t *threads, uint64_t *rss_pages, uint32_t *fds);

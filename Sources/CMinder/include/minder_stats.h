@@ -1,7 +1,8 @@
 // The layout of minderd's live stats in shared memory: a documented ABI
 // (docs/stats.md) for readers in any language. Fixed-size, no pointers, no
 // _Atomic; a reader takes the semaphore named in the header, copies, and
-// releases it, and can check each slot's checksum.
+// releases it, and checks the copy (sizes, count, each slot's checksum)
+// before it trusts a byte: other readers may write the segment too.
 #ifndef MINDER_STATS_H
 #define MINDER_STATS_H
 
@@ -48,9 +49,11 @@ typedef struct {
     uint32_t threads;
 } minder_stats_slot;
 
-static inline minder_stats_slot *minder_stats_slot_at(void *segment, uint32_t index) {
-    minder_stats_header *h = (minder_stats_header *)segment;
-    return (minder_stats_slot *)((char *)segment + h->header_size + (uint64_t)index * h->slot_size);
+/* Slot `index` of a copy. Other processes can write the segment: check header_size and
+   slot_size against the sizeof values, and header_size + slot_count * slot_size against the
+   copy's length, before using any slot. */
+static inline minder_stats_slot *minder_stats_slot_at(void *copy, uint32_t index) {
+    return (minder_stats_slot *)((char *)copy + sizeof(minder_stats_header) + (uint64_t)index * sizeof(minder_stats_slot));
 }
 
 static inline uint64_t minder_stats_checksum(const minder_stats_slot *slot) {
