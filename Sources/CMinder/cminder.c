@@ -304,7 +304,21 @@ static int bind_and_listen(int fd, const struct sockaddr *address, socklen_t len
     return -1;
 }
 
-int mn_listen_unix(const char *path, int backlog) {
+int mn_ensure_stdio(void) {
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        // The lowest free descriptor is this one, since the ones below it are open.
+        int opened = open("/dev/null", O_RDWR);
+        if (opened < 0) return -1;
+        if (opened != fd) {
+            close(opened);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int mn_listen_unix(const char *path, int backlog, int closed) {
     struct sockaddr_un address = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof address.sun_path) {
         errno = ENAMETOOLONG;
@@ -314,6 +328,12 @@ int mn_listen_unix(const char *path, int backlog) {
     unlink(path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
+    // Linux gives the bound file the socket inode's mode (less the umask): mode 0 here makes the
+    // file closed to all but root until the caller chmods it, without touching the process umask.
+    if (closed && fchmod(fd, 0) != 0) {
+        close(fd);
+        return -1;
+    }
     return bind_and_listen(fd, (struct sockaddr *)&address, sizeof address, backlog);
 }
 

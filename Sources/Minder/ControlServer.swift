@@ -35,7 +35,6 @@ public final class ControlServer: Sendable {
         let admission = ConnectionAdmission(limits: ConnectionLimits.current(), logger: logger)
         self.admission = admission
         let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
             .childChannelInitializer { channel in
                 Self.peerCredentials(channel).and(Self.peerGroups(channel)).flatMap { peer, groups in
                     // Refused unless root, minderd's own user, or the socket's chown user or a member of its group.
@@ -63,14 +62,19 @@ public final class ControlServer: Sendable {
                 }
             }
             .childChannelOption(.allowRemoteHalfClosure, value: false)
-        // The socket is created under a tight umask, then given the configured mode: no window
-        // in which it is more open than asked.
-        let oldMask = umask(0o077)
-        defer { umask(oldMask) }
-        channel = try bootstrap.bind(unixDomainSocketPath: server.file, cleanupExistingSocketFile: true).wait()
+        // The socket file is made with mode 0, then given the configured mode: no window in which
+        // it is more open than asked, and the process-wide umask is left alone.
+        let fd = mn_listen_unix(server.file, 256, 1)
+        guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "bind \(server.file)") }
         chmod(server.file, mode_t(server.chmod))
         if server.chownUID >= 0 || server.chownGID >= 0 {
             chown(server.file, uid_t(bitPattern: Int32(server.chownUID)), gid_t(bitPattern: Int32(server.chownGID)))
+        }
+        do {
+            channel = try bootstrap.withBoundSocket(fd).wait()
+        } catch {
+            close(fd)
+            throw error
         }
     }
 

@@ -19,7 +19,7 @@ extension Supervisor {
         var fd: Int32
         if socket.url.hasPrefix("unix://") {
             let path = String(socket.url.dropFirst("unix://".count))
-            fd = mn_listen_unix(path, backlog)
+            fd = mn_listen_unix(path, backlog, socket.mode == nil ? 0 : 1)
             if fd >= 0, let owner = socket.owner, chown(path, uid_t(bitPattern: Int32(owner.uid)), gid_t(bitPattern: Int32(owner.gid))) != 0 {
                 let why = errnoText()
                 close(fd)

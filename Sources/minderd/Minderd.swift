@@ -1,4 +1,5 @@
 import ArgumentParser
+import CMinder
 import Minder
 import MinderConfig
 import MinderControl
@@ -30,6 +31,8 @@ struct Minderd: ParsableCommand {
     var nodaemon = false
 
     mutating func run() throws {
+        // Before anything opens a file: a closed 0, 1 or 2 would be handed to it.
+        _ = mn_ensure_stdio()
         // Before anything can start a thread: the loop reads these through a signalfd.
         Daemon.blockSignals()
         let inputs = SystemInputs.current()

@@ -101,6 +101,21 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    /// Started with stdin, stdout and stderr closed: they become /dev/null before minderd opens
+    /// anything, so no log or socket takes their place.
+    @Test func closedStandardDescriptorsBecomeDevNull() throws {
+        let d = try DaemonHarness(Self.programs, start: false)
+        d.launcher = ["/bin/sh", "-c", "exec \"$0\" \"$@\" <&- >&- 2>&-"]
+        try d.launch()
+        try d.waitForLog("success: sleeper entered RUNNING")
+        for fd in 0...2 {
+            let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(d.pid)/fd/\(fd)")
+            #expect(target == "/dev/null", "fd \(fd) is \(target)")
+        }
+        #expect(try run(minderctlPath, ["-c", d.configPath, "pid"]).stdout == "\(d.pid)\n")
+        #expect(try d.stop() == 0)
+    }
+
     /// A Python client run as nobody that opens `count` connections, says how many it holds, and waits.
     func flood(_ socket: String, count: Int, groups: [String], output: String) throws -> Interactive {
         let script = """

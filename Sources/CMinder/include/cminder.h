@@ -100,7 +100,12 @@ int mn_syslog_socket(void);
 /// A listening socket for an [fcgi-program:x] pool, close-on-exec and blocking (the pool's processes
 /// accept on it as their stdin). A Unix socket replaces a file already at `path`; a TCP socket binds
 /// IPv4 `host` ("" or "*": every address) with SO_REUSEADDR. Returns the descriptor, or -1 with errno.
-int mn_listen_unix(const char *path, int backlog);
+/// `closed`: the socket file is made with mode 0, for the caller to chmod (no window in which it is
+/// more open than asked, and no change of the process-wide umask while other threads make files).
+int mn_listen_unix(const char *path, int backlog, int closed);
+/// Points each of descriptors 0-2 that is closed at /dev/null, so that no file minderd opens later
+/// becomes a child's stdin, stdout or stderr, or gets minderd's own prints. 0, or -1 with errno.
+int mn_ensure_stdio(void);
 int mn_listen_tcp(const char *host, int port, int backlog);
 /// Sends `message` to the syslog socket at `path` as `<priority>Mmm dd hh:mm:ss minderd[pid]: message`.
 /// Returns 0, or -1 with errno (EAGAIN: the daemon's queue is full; ENOENT: no syslog socket).
