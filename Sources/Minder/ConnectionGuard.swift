@@ -89,6 +89,20 @@ final class ConnectionAdmission: Sendable {
 
     var open: Int { counts.withLock { $0.total } }
 
+    private let lingering = Mutex(0)
+    static let maxLingering = 16
+
+    /// True when a turned-away connection may linger for its client to read the reply.
+    func startLingering() -> Bool {
+        lingering.withLock { n in
+            guard n < Self.maxLingering else { return false }
+            n += 1
+            return true
+        }
+    }
+
+    func stopLingering() { lingering.withLock { $0 -= 1 } }
+
     /// The whole reply a refused or turned-away client gets, written before any HTTP handler exists.
     static func cannedReply(_ verdict: Verdict) -> String {
         let (status, fault, message) = verdict == .refused
@@ -100,21 +114,34 @@ final class ConnectionAdmission: Sendable {
     }
 }
 
-/// A connection that will not be served: its canned reply is written as soon as it is active, then it is closed.
+/// A connection that will not be served: its canned reply is written as soon as it is active.
+/// Closing at once could reach a client before it has sent its request, which then fails to send
+/// and never reads the reply; so the connection lingers, its input discarded, until the client
+/// closes or for a second at most. Only a few linger at once: under a flood the rest are closed
+/// right after the reply.
 final class TurnAway: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     let reply: String
+    let admission: ConnectionAdmission
 
-    init(reply: String) { self.reply = reply }
-
-    func channelActive(context: ChannelHandlerContext) {
-        let channel = context.channel
-        var buffer = channel.allocator.buffer(capacity: reply.utf8.count)
-        buffer.writeString(reply)
-        channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
+    init(reply: String, admission: ConnectionAdmission) {
+        self.reply = reply
+        self.admission = admission
     }
 
-    /// Whatever it sent is never read.
+    func channelActive(context: ChannelHandlerContext) {
+        let channel = context.channel, admission = admission
+        var buffer = channel.allocator.buffer(capacity: reply.utf8.count)
+        buffer.writeString(reply)
+        let linger = admission.startLingering()
+        channel.writeAndFlush(buffer).whenComplete { _ in
+            guard linger else { return channel.close(promise: nil) }
+            channel.closeFuture.whenComplete { _ in admission.stopLingering() }
+            channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+        }
+    }
+
+    /// Whatever it sent is discarded unread.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }
 

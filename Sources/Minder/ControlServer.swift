@@ -49,7 +49,7 @@ public final class ControlServer: Sendable {
                             : "control socket: turned away a client (\(who)): \(admission.open) connections open")
                         // One canned reply and the door: no HTTP handler is ever made for this client.
                         return channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(TurnAway(reply: ConnectionAdmission.cannedReply(verdict)))
+                            try channel.pipeline.syncOperations.addHandler(TurnAway(reply: ConnectionAdmission.cannedReply(verdict), admission: admission))
                         }
                     }
                     channel.closeFuture.whenComplete { _ in admission.release(uid: uid) }

@@ -71,11 +71,8 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
-    @Test func runsAsAnotherUser() throws {
-        guard geteuid() == 0 else {
-            print("ChildSetupTests.runsAsAnotherUser: needs root; skipped")
-            return
-        }
+    @Test(.enabled(if: geteuid() == 0, "running a program as another user needs root"))
+    func runsAsAnotherUser() throws {
         let d = try DaemonHarness("""
             [program:unprivileged]
             command=sleep 1000

@@ -152,7 +152,7 @@ import Testing
             autorestart=true
             """, loglevel: "info")
         let path = d.dir.path + "/once.txt"
-        try waitUntil("events to eight listener lifetimes", timeout: 30) { lines(path).count >= 8 }
+        try waitUntil("events to eight listener lifetimes", timeout: 120) { lines(path).count >= 8 }
         // Each lifetime ended after its event; none lost its stdout to its predecessor's cleanup.
         #expect(d.log.components(separatedBy: "exited: oneshot (exit status 0; expected)").count > 8)
         #expect(!d.log.contains("exited: oneshot (exit status 1"))

@@ -133,7 +133,8 @@ import Testing
         try d.waitForLog("received SIGUSR2 indicating log reopen request")
         try waitUntil("ticks in a fresh file") { (FileManager.default.contents(atPath: log)?.count ?? 0) > 20 }
         let oldSize = FileManager.default.contents(atPath: log + ".old")?.count
-        usleep(300_000)
+        let fresh = FileManager.default.contents(atPath: log)?.count ?? 0
+        try waitUntil("more ticks in the fresh file") { (FileManager.default.contents(atPath: log)?.count ?? 0) > fresh + 20 }
         #expect(FileManager.default.contents(atPath: log + ".old")?.count == oldSize, "the renamed file no longer grows")
         #expect(try d.stop() == 0)
     }
@@ -179,17 +180,26 @@ import Testing
         defer { close(reader) }
         var received = 0
         var chunk = [UInt8](repeating: 0, count: 65536)
-        let lines = try {
-            let deadline = Date().addingTimeInterval(30)
-            while Date() < deadline {
+        func drain() {
+            while true {
                 let n = chunk.withUnsafeMutableBytes { read(reader, $0.baseAddress, $0.count) }
-                if n > 0 { received += n } else { usleep(10_000) }
-                let reported = d.log.split(separator: "\n").filter { $0.contains("takes output again") }
-                if !reported.isEmpty && n <= 0 { return reported }
+                guard n > 0 else { return }
+                received += n
             }
-            throw Failure("no recovery reported; \(received) bytes read")
-        }()
+        }
+        // The report names what was dropped; every other byte must then arrive, however long the
+        // writer takes to hand over what it held.
+        var lines: [String] = []
+        try waitUntil("the recovery report") {
+            drain()
+            lines = d.log.split(separator: "\n").filter { $0.contains("takes output again") }.map(String.init)
+            return !lines.isEmpty
+        }
         let dropped = Int(lines[0].split(separator: " ").dropLast(4).last ?? "") ?? -1
+        try waitUntil("every byte not dropped (\(2_000_000 - dropped)), \(received) so far") {
+            drain()
+            return received >= 2_000_000 - dropped
+        }
         #expect(received > 0 && received <= 1 << 20, "at most the bound was held")
         #expect(received + dropped == 2_000_000, "every byte either arrived or was counted as dropped")
         #expect(try d.stop() == 0)
@@ -209,7 +219,9 @@ import Testing
         try d.launch()
         try pipe.fileHandleForReading.close()
         try d.waitForLog("success: talker entered RUNNING")
-        usleep(500_000)
+        // At loglevel=debug each chunk of output also reaches the main log: ten of them mean ten
+        // writes to the pipe that has no reader.
+        try d.waitForLog("talk", count: 10)
         #expect(isAlive(d.pid), "still running after writes to a pipe without a reader")
         #expect(try d.stop() == 0)
     }

@@ -7,11 +7,8 @@ import Testing
     /// A port below 1024 that no other test uses at the same time.
     let port = 600 + Int(getpid() % 300)
 
-    @Test func capabilitiesUsersAndLimits() throws {
-        guard geteuid() == 0 else {
-            print("PrivilegeTests: needs root; skipped")
-            return
-        }
+    @Test(.enabled(if: geteuid() == 0, "users, groups and capabilities need root"))
+    func capabilitiesUsersAndLimits() throws {
         let bind = "/usr/bin/python3 -c \"import socket,time;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('127.0.0.1',\(port)));print('bound',flush=True);time.sleep(1000)\""
         let d = try DaemonHarness("""
             [program:rootdefault]

@@ -52,8 +52,8 @@ import Testing
             #expect(segment[name]?.statename == api[name]?.statename && segment[name]?.pid == api[name]?.pid, "\(name)")
         }
         #expect((segment["crasher"]?.restarts ?? 0) >= 2)
-        _ = try run(minderctlPath, ["-c", d.configPath, "stop", "sleeper"])
-        _ = try run(minderctlPath, ["-c", d.configPath, "start", "manual"])
+        #expect(try run(minderctlPath, ["-c", d.configPath, "stop", "sleeper"]).status == 0)
+        #expect(try run(minderctlPath, ["-c", d.configPath, "start", "manual"]).status == 0)
         segment = try stats(d)
         api = try status(d)
         #expect(segment["sleeper"]?.statename == "STOPPED" && segment["sleeper"]?.pid == 0)
@@ -74,7 +74,7 @@ import Testing
             startsecs=0
             """)
         try d.waitForLog("spawned: 'big'")
-        struct Sample: Decodable { var rss_bytes: UInt64; var open_fds: UInt32; var threads: UInt32; var last_change: Double }
+        struct Sample: Decodable { var rss_bytes: UInt64; var open_fds: UInt32; var threads: UInt32; var last_change: Double; var sequence: UInt64 }
         var sample: Sample?
         try waitUntil("a sample with the 60 MB", timeout: 30) {
             guard let r = try? run(minderctlPath, ["-c", d.configPath, "--json", "stats"]),
@@ -84,9 +84,14 @@ import Testing
         }
         #expect((sample?.open_fds ?? 0) >= 3 && (sample?.threads ?? 0) >= 1)
         // Sampling (every second) refreshes the numbers, not the time of the last state change.
-        usleep(1_500_000)
-        let later = try JSON.decode([Sample].self, Array(run(minderctlPath, ["-c", d.configPath, "--json", "stats"]).stdout.utf8))
-        #expect(later.first?.last_change == sample?.last_change)
+        var later: Sample?
+        try waitUntil("a later sample") {
+            guard let r = try? run(minderctlPath, ["-c", d.configPath, "--json", "stats"]),
+                  let rows = try? JSON.decode([Sample].self, Array(r.stdout.utf8)) else { return false }
+            later = rows.first
+            return (later?.sequence ?? 0) > (sample?.sequence ?? 0)
+        }
+        #expect(later?.last_change == sample?.last_change)
         #expect(try d.stop() == 0)
     }
 
@@ -116,7 +121,7 @@ import Testing
         try waitUntil("the reader to hold the semaphore") { (try? String(contentsOfFile: reader.output, encoding: .utf8)) == "holding\n" }
         kill(reader.process.processIdentifier, SIGKILL)
         _ = reader.waitForExit()
-        _ = try run(minderctlPath, ["-c", d.configPath, "stop", "sleeper"])
+        #expect(try run(minderctlPath, ["-c", d.configPath, "stop", "sleeper"]).status == 0)
         try d.waitForLog("stats: replaced the semaphore (held by pid \(reader.process.processIdentifier), which died holding it)")
         try waitUntil("the stop in the segment") { ((try? stats(d)) ?? [:])["sleeper"]?.statename == "STOPPED" }
         #expect(try d.stop() == 0)
@@ -168,7 +173,7 @@ import Testing
         close(fd)
         let pid = try status(d)["one"]?.pid
         #expect(isAlive(d.pid) && pid != nil)
-        _ = try run(minderctlPath, ["-c", d.configPath, "stop", "one"])
+        #expect(try run(minderctlPath, ["-c", d.configPath, "stop", "one"]).status == 0)
         try waitUntil("a whole segment again") { ((try? stats(d)) ?? [:])["one"]?.statename == "STOPPED" }
         #expect(try d.stop() == 0)
     }
