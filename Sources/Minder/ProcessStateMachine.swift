@@ -92,6 +92,9 @@ public struct ProcessMachine: Sendable {
     public var backoffCount: Int { backoff }
     private var recentSpawns: [Double] = []
     private var restartPending = false
+    /// A (re)start the rate limit holds back: the process shows BACKOFF until the spawn, and a
+    /// stop cancels it.
+    public var isHeldBack: Bool { restartPending }
     private var hasStarted = false
 
     public init(config: ProcessConfig) {
@@ -209,6 +212,8 @@ public struct ProcessMachine: Sendable {
         if recentSpawns.count >= Self.maxSpawnsPerSecond, let oldest = recentSpawns.first, now < oldest + 1 {
             deadline = oldest + 1
             restartPending = true
+            state = .backoff
+            spawnError = "restart held back: \(Self.maxSpawnsPerSecond) spawns in the last second"
             return [.log(.debug, "delaying restart of \(name): \(Self.maxSpawnsPerSecond) spawns in the last second")]
         }
         recentSpawns.append(now)

@@ -300,6 +300,8 @@ extension Supervisor {
             guard let j = s.index(of: namespec) else { return (.FAILED, "removed") }
             let m = s.entries[j].machine
             if m.state == .running { return (.SUCCESS, "started") }
+            // Held back by the rate limit: the spawn is coming, and its outcome is the answer.
+            if m.isHeldBack { return nil }
             if m.state == .backoff || m.state == .fatal, let error = m.spawnError { return (.SPAWN_ERROR, error) }
             if m.state != .starting && m.state != .backoff { return (.ABNORMAL_TERMINATION, "abnormal termination") }
             return nil

@@ -149,4 +149,39 @@ import MinderConfig
         }
         #expect(spawnTimes[9] < 0.1, "the first ten restarts are immediate")
     }
+
+    /// A restart the rate limit holds back shows as BACKOFF, and a stop cancels it at once.
+    @Test func aHeldBackRestartIsBackoffAndStopCancelsIt() {
+        var m = machine { $0.autorestart = .always; $0.startsecs = 0 }
+        var now = 0.0
+        var actions = m.handle(.start, now: now)
+        for _ in 0..<ProcessMachine.maxSpawnsPerSecond {
+            #expect(actions.contains(.spawn))
+            _ = m.handle(.spawned(pid: 1), now: now)
+            now += 0.001
+            actions = m.handle(.exited(.exited(0)), now: now)
+        }
+        #expect(!actions.contains(.spawn))
+        #expect(m.state == .backoff && m.isHeldBack && m.deadline != nil)
+        #expect(m.spawnError == "restart held back: 10 spawns in the last second")
+        #expect(m.handle(.stop, now: now).isEmpty)
+        #expect(m.state == .stopped && !m.isHeldBack && m.deadline == nil)
+        #expect(m.handle(.deadline, now: now + 1).isEmpty && m.state == .stopped, "nothing respawns after the stop")
+    }
+
+    /// A manual start held back by the rate limit spawns when the window allows.
+    @Test func aHeldBackStartSpawnsLater() {
+        var m = machine { $0.autorestart = .never; $0.startsecs = 0 }
+        var now = 0.0
+        for _ in 0..<ProcessMachine.maxSpawnsPerSecond {
+            #expect(m.handle(.start, now: now).contains(.spawn))
+            _ = m.handle(.spawned(pid: 1), now: now)
+            now += 0.001
+            _ = m.handle(.exited(.exited(0)), now: now)
+        }
+        #expect(!m.handle(.start, now: now).contains(.spawn))
+        #expect(m.isHeldBack && m.state == .backoff)
+        #expect(m.handle(.deadline, now: m.deadline!) == [.spawn])
+        #expect(m.state == .starting && !m.isHeldBack)
+    }
 }

@@ -1,0 +1,80 @@
+import Foundation
+import MinderControl
+import Testing
+
+/// The faults a long-running minderd meets, reproduced against a real one.
+@Suite struct FaultTests {
+    var minderctlPath: String { (minderdPath as NSString).deletingLastPathComponent + "/minderctl" }
+
+    func ctl(_ d: DaemonHarness, _ args: String...) throws -> RunResult {
+        try run(minderctlPath, ["-c", d.configPath] + args)
+    }
+
+    func states(_ d: DaemonHarness) throws -> [String: String] {
+        let list = try JSON.decode([ProcessStatus].self, Array(ctl(d, "--json", "status").stdout.utf8))
+        return Dictionary(uniqueKeysWithValues: list.map { ($0.namespec, $0.statename) })
+    }
+
+    /// Ten processes that exit at once: a restart the rate limit holds back shows as BACKOFF, and
+    /// `stop` ends the loop at once, for one process and for the group.
+    @Test func aCrashLoopIsVisibleAndStops() throws {
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:c]
+            command=/bin/true
+            process_name=c%(process_num)d
+            numprocs=10
+            startsecs=0
+            autorestart=true
+
+            [program:marker]
+            command=sleep 1000
+            startsecs=2
+            autostart=false
+            """, loglevel: "info")
+        try waitUntil("c:c0 held back") {
+            (try? states(d))?["c:c0"] == "BACKOFF"
+                && ((try? ctl(d, "status", "c:c0"))?.stdout.contains("restart held back") ?? false)
+        }
+        let one = try ctl(d, "stop", "c:c0")
+        #expect(one.stdout == "c:c0: stopped\n", "\(one.stdout)\(one.stderr)")
+        let group = try ctl(d, "stop", "c:*")
+        #expect(group.status == 0 && group.stdout.split(separator: "\n").count == 9, "\(group.stdout)")
+        #expect(try states(d).filter { $0.key.hasPrefix("c:") }.values.allSatisfy { $0 == "STOPPED" })
+        let spawned = d.spawnedPIDs.count
+        // The marker's start waits its startsecs (2 s), longer than any held-back restart (1 s).
+        #expect(try ctl(d, "start", "marker").stdout == "marker: started\n")
+        #expect(d.spawnedPIDs.count == spawned + 1, "only the marker was spawned after the stop")
+        #expect(try d.stop() == 0)
+    }
+
+    /// A manual start that the rate limit holds back waits for the spawn and reports it.
+    @Test func aHeldBackStartReportsWhatHappened() throws {
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:a]
+            command=/bin/sh -c 'exit 0'
+            startsecs=0
+            autorestart=false
+            autostart=false
+            """)
+        try d.waitForLog("control socket")
+        let client = ControlClient(socketPath: d.dir.path + "/m.sock")
+        // Starts in a tight loop (each spawn exits at once) until one is held back; every one of
+        // them, the held-back one included, is answered "started" once its spawn happened.
+        var replies: [Int] = []
+        for _ in 0..<200 where !d.log.contains("delaying restart of a") {
+            let r = try client.request("POST", "/api/v1/processes/a/start")
+            replies.append(r.status)
+        }
+        #expect(d.log.contains("delaying restart of a"), "ten starts within a second")
+        #expect(replies.allSatisfy { $0 == 200 || $0 == 409 }, "\(replies)")
+        let spawns = d.log.components(separatedBy: "spawned: 'a'").count - 1
+        #expect(replies.filter { $0 == 200 }.count == spawns, "each 'started' was a real spawn")
+        #expect(try d.stop() == 0)
+    }
+}
