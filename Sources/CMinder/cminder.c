@@ -304,6 +304,60 @@ static int bind_and_listen(int fd, const struct sockaddr *address, socklen_t len
     return -1;
 }
 
+int32_t mn_unix_socket_server(const char *path) {
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof address.sun_path) return 0;
+    strcpy(address.sun_path, path);
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0) return 0;
+    int32_t pid = 0;
+    if (connect(probe, (struct sockaddr *)&address, sizeof address) == 0) {
+        struct ucred cred;
+        socklen_t length = sizeof cred;
+        pid = getsockopt(probe, SOL_SOCKET, SO_PEERCRED, &cred, &length) == 0 && cred.pid > 0 ? cred.pid : -1;
+    }
+    close(probe);
+    return pid;
+}
+
+int mn_claim_unix_socket(const char *path, int backlog, int32_t *server) {
+    *server = 0;
+    char lock[4096];
+    if (snprintf(lock, sizeof lock, "%s.lock", path) >= (int)sizeof lock) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    // Only minderd's user can open its lock file, so nobody else can hold the lock.
+    int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lfd < 0) return -1;
+    struct stat st;
+    if (fstat(lfd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+        close(lfd);
+        errno = EPERM;
+        return -1;
+    }
+    if (flock(lfd, LOCK_EX) != 0) {
+        int saved = errno;
+        close(lfd);
+        errno = saved;
+        return -1;
+    }
+    int32_t live = mn_unix_socket_server(path);
+    if (live != 0) {
+        *server = live;
+        close(lfd);
+        errno = EADDRINUSE;
+        return -1;
+    }
+    int fd = mn_listen_unix(path, backlog, 1);
+    int saved = errno;
+    // Bound: whoever takes the lock next finds a live socket, so the lock file can go.
+    if (fd >= 0) unlink(lock);
+    close(lfd);
+    errno = saved;
+    return fd;
+}
+
 int mn_ensure_stdio(void) {
     for (int fd = 0; fd <= 2; fd++) {
         if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;

@@ -64,8 +64,12 @@ public final class ControlServer: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: false)
         // The socket file is made with mode 0, then given the configured mode: no window in which
         // it is more open than asked, and the process-wide umask is left alone.
-        let fd = mn_listen_unix(server.file, 256, 1)
-        guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "bind \(server.file)") }
+        var holder: Int32 = 0
+        let fd = mn_claim_unix_socket(server.file, 256, &holder)
+        guard fd >= 0 else {
+            if holder != 0 { throw SocketInUse(path: server.file, pid: holder) }
+            throw IOError(errnoCode: errno, reason: "bind \(server.file)")
+        }
         chmod(server.file, mode_t(server.chmod))
         if server.chownUID >= 0 || server.chownGID >= 0 {
             chown(server.file, uid_t(bitPattern: Int32(server.chownUID)), gid_t(bitPattern: Int32(server.chownGID)))
@@ -112,6 +116,22 @@ public final class ControlServer: Sendable {
         let future: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
             level: .socket, name: NIOBSDSocket.Option(rawValue: 17))  // SO_PEERCRED
         return future.map { Optional($0) }.recover { _ in nil }
+    }
+}
+
+/// Another process serves the control socket: minderd never takes a live socket over.
+public struct SocketInUse: Error, CustomStringConvertible {
+    public var path: String
+    public var pid: Int32
+
+    public var description: String {
+        "the control socket \(path) is served by another process (\(pid > 0 ? "pid \(pid)" : "pid unknown")); it is not replaced"
+    }
+
+    /// nil when nothing serves `path`.
+    public static func check(_ path: String) -> SocketInUse? {
+        let pid = mn_unix_socket_server(path)
+        return pid == 0 ? nil : SocketInUse(path: path, pid: pid)
     }
 }
 

@@ -33,6 +33,28 @@ public enum Daemon {
         }
     }
 
+    /// The config file a running minderd was started with, from its command line (absolute, as
+    /// seen from its working directory); nil when it cannot be told.
+    static func configOf(_ pid: Int32) -> String? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+        let args = data.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        var path: String?
+        for (i, arg) in args.enumerated() {
+            if (arg == "-c" || arg == "--configuration"), i + 1 < args.count { path = args[i + 1] }
+            else if arg.hasPrefix("--configuration=") { path = String(arg.dropFirst("--configuration=".count)) }
+            else if arg.hasPrefix("-c"), arg.count > 2, !arg.hasPrefix("--") { path = String(arg.dropFirst(2)) }
+        }
+        guard let path else { return nil }
+        let cwd = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? "/"
+        return Paths.absolute(path, cwd: cwd)
+    }
+
+    static func realPath(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     /// Supervises `config` until told to stop; returns the exit status.
     public static func run(config: Config, inputs: ConfigInputs, foreground: Bool,
                            reload: @escaping @Sendable () -> ConfigLoadResult) -> Int32 {
@@ -85,7 +107,20 @@ public enum Daemon {
             var buffer = [UInt8](repeating: 0, count: 32)
             let n = pread(lockFD, &buffer, 31, 0)
             let pid = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
-            printError("minderd: another minderd is already running with this config (pid \(pid), pidfile \(pidfile))")
+            let ours = realPath(Paths.absolute(config.path, cwd: cwd))
+            if let other = Int32(pid).flatMap(configOf), realPath(other) != ours {
+                printError("minderd: the pidfile \(pidfile) is held by another minderd (pid \(pid)) running \(other); give each config its own pidfile")
+            } else {
+                printError("minderd: another minderd is already running with this config (pid \(pid), pidfile \(pidfile))")
+            }
+            return 2
+        }
+
+        // Said here, while stderr reaches someone; the socket is claimed for good under its own
+        // lock later, when it is bound.
+        if let unix = config.unixServer, let inUse = SocketInUse.check(unix.file) {
+            printError("minderd: \(inUse)")
+            unlink(pidfile)
             return 2
         }
 

@@ -77,4 +77,66 @@ import Testing
         #expect(replies.filter { $0 == 200 }.count == spawns, "each 'started' was a real spawn")
         #expect(try d.stop() == 0)
     }
+
+    /// A second minderd whose config names a live control socket exits 2, naming the socket and
+    /// the pid serving it; the first keeps its socket.
+    @Test func aLiveSocketIsNeverTakenOver() throws {
+        let first = try DaemonHarness("[unix_http_server]\nfile=%(here)s/m.sock\n[program:one]\ncommand=sleep 1000\nstartsecs=0\n")
+        try first.waitForLog("success: one entered RUNNING")
+        let socket = first.dir.path + "/m.sock"
+        let other = try TemporaryDirectory()
+        let config = other.path + "/minder.conf"
+        try DaemonHarness.config("[unix_http_server]\nfile=\(socket)\n[program:two]\ncommand=sleep 1000\nstartsecs=0\n")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let second = try run(minderdPath, ["-n", "-c", config], timeout: 60)
+        #expect(second.status == 2)
+        #expect(second.stderr.contains("the control socket \(socket) is served by another process (pid \(first.pid))"), "\(second.stderr)")
+        #expect(try ctl(first, "pid").stdout == "\(first.pid)\n", "the first still answers on its socket")
+        #expect(!FileManager.default.fileExists(atPath: other.path + "/minderd.pid"), "the second left no pidfile")
+        #expect(try first.stop() == 0)
+    }
+
+    /// Two minderd started at the same moment on one socket: exactly one serves it.
+    @Test func twoStartingAtOnceDoNotBothWin() throws {
+        let dir = try TemporaryDirectory()
+        let socket = dir.path + "/s.sock"
+        var daemons: [DaemonHarness] = []
+        for _ in 0..<2 {
+            daemons.append(try DaemonHarness("[unix_http_server]\nfile=\(socket)\n[program:x]\ncommand=sleep 1000\nstartsecs=0\n", start: false))
+        }
+        for d in daemons { try d.launch() }
+        // One of them exits 2; the other serves the socket.
+        var loser: DaemonHarness?
+        try waitUntil("one minderd to give up") {
+            loser = daemons.first { !$0.process.isRunning }
+            return loser != nil
+        }
+        #expect(try loser!.waitForExit() == 2)
+        let winner = daemons.first { $0 !== loser }!
+        try winner.waitForLog("success: x entered RUNNING")
+        let served = try run(minderctlPath, ["-s", "unix://" + socket, "pid"])
+        #expect(served.stdout == "\(winner.pid)\n")
+        #expect(!FileManager.default.fileExists(atPath: socket + ".lock"))
+        #expect(try winner.stop() == 0)
+    }
+
+    /// Two configs sharing a pidfile: the second is told which config holds it.
+    @Test func aSharedPidfileNamesTheOtherConfig() throws {
+        let first = try DaemonHarness("[program:one]\ncommand=sleep 1000\nstartsecs=0\n")
+        try first.waitForLog("success: one entered RUNNING")
+        let other = try TemporaryDirectory()
+        let config = other.path + "/other.conf"
+        try """
+            [supervisord]
+            pidfile=\(first.dir.path)/minderd.pid
+            logfile=%(here)s/minderd.log
+
+            [program:two]
+            command=sleep 1000
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let second = try run(minderdPath, ["-n", "-c", config], timeout: 60)
+        #expect(second.status == 2)
+        #expect(second.stderr.contains("the pidfile \(first.dir.path)/minderd.pid is held by another minderd (pid \(first.pid)) running \(first.configPath)"), "\(second.stderr)")
+        #expect(try first.stop() == 0)
+    }
 }

@@ -103,6 +103,14 @@ int mn_syslog_socket(void);
 /// `closed`: the socket file is made with mode 0, for the caller to chmod (no window in which it is
 /// more open than asked, and no change of the process-wide umask while other threads make files).
 int mn_listen_unix(const char *path, int backlog, int closed);
+/// The pid serving a Unix socket at `path` (one that accepts a connection), -1 when it accepts but
+/// its pid is unknown, 0 when nothing serves it.
+int32_t mn_unix_socket_server(const char *path);
+/// mn_listen_unix(path, backlog, 1) for minderd's control socket, never replacing a live socket:
+/// under an exclusive lock on `path.lock` (mode 0600, minderd's user only; removed once bound),
+/// a socket that accepts a connection is left alone (-1, errno EADDRINUSE, `*server` its pid)
+/// and only a dead one is replaced. Two minderd starting at once cannot both bind.
+int mn_claim_unix_socket(const char *path, int backlog, int32_t *server);
 /// Points each of descriptors 0-2 that is closed at /dev/null, so that no file minderd opens later
 /// becomes a child's stdin, stdout or stderr, or gets minderd's own prints. 0, or -1 with errno.
 int mn_ensure_stdio(void);
