@@ -27,6 +27,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             // SHA-1 for supervisord's {SHA} passwords.
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
@@ -59,7 +60,10 @@ let package = Package(
         ]),
         .testTarget(name: "MinderConfigTests", dependencies: ["MinderConfig"]),
         .testTarget(name: "MinderTests", dependencies: ["Minder", "MinderConfig", "MinderControl"]),
-        .testTarget(name: "MinderdTests", dependencies: ["Minder", "MinderConfig", "MinderControl"]),
+        .testTarget(name: "MinderdTests", dependencies: [
+            "Minder", "MinderConfig", "MinderControl",
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -9,7 +9,6 @@ import Logging
 import MinderControl
 import NIOCore
 import NIOHTTP1
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -55,7 +54,7 @@ final class ConnectionAdmission: Sendable {
     enum Verdict: Equatable { case admitted, refused, busy }
 
     let limits: ConnectionLimits
-    private let counts = Mutex<(total: Int, byUser: [UInt32: Int])>((0, [:]))
+    private let counts = Locked<(total: Int, byUser: [UInt32: Int])>((0, [:]))
     let warnings: RateLimitedLog
 
     init(limits: ConnectionLimits, logger: Logger) {
@@ -89,7 +88,7 @@ final class ConnectionAdmission: Sendable {
 
     var open: Int { counts.withLock { $0.total } }
 
-    private let lingering = Mutex(0)
+    private let lingering = Locked(0)
     static let maxLingering = 16
 
     /// True when a turned-away connection may linger for its client to read the reply.
@@ -147,7 +146,7 @@ final class TurnAway: ChannelInboundHandler {
 
 /// At most one warning a second; the ones left out are counted in the next.
 final class RateLimitedLog: Sendable {
-    private let state = Mutex<(last: Int64, suppressed: Int)>((0, 0))
+    private let state = Locked<(last: Int64, suppressed: Int)>((0, 0))
     let logger: Logger
 
     init(logger: Logger) { self.logger = logger }

@@ -6,7 +6,6 @@
 import CMinder
 import MinderConfig
 import MinderControl
-import Synchronization
 
 public enum ControlRequest: Sendable {
     case supervisorInfo
@@ -53,7 +52,7 @@ public enum ControlReply: Sendable {
 public final class ControlBridge: Sendable {
     public typealias Reply = @Sendable (ControlReply) -> Void
 
-    private let queue = Mutex<[(ControlRequest, Reply)]>([])
+    private let queue = Locked<[(ControlRequest, Reply)]>([])
     let wakeFD = mn_eventfd()
     /// What status queries are answered from, without a request to the loop.
     public let board = StatusBoard()

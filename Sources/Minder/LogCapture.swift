@@ -5,7 +5,6 @@
 
 import CMinder
 import Foundation
-import Synchronization
 
 /// Where a stream of bytes goes and how it rotates.
 public struct LogSink: Sendable, Hashable {
@@ -41,17 +40,17 @@ public final class LogCapture: @unchecked Sendable {
         case stop
     }
 
-    private let commands = Mutex<[Command]>([])
+    private let commands = Locked<[Command]>([])
     private let wakeFD: Int32
     private let epollFD: Int32
-    private let finished = Mutex<Bool>(false)
+    private let finished = Locked<Bool>(false)
     private let finishedSignal = DispatchSemaphore(value: 0)
 
     // Owned by the log thread alone.
     private var files: [String: any LogTarget] = [:]
     private var captures: [Int32: Capture] = [:]
     private var followers: [String: [Int: Follower]] = [:]
-    private let nextFollower = Mutex(0)
+    private let nextFollower = Locked(0)
     private let syslog = SyslogTarget()
 
     /// One captured pipe: where its bytes go.
@@ -64,7 +63,7 @@ public final class LogCapture: @unchecked Sendable {
     }
     private var buffer = [UInt8](repeating: 0, count: 128 * 1024)
     /// Where a stream target says that it drops output, and when it takes output again.
-    private let warnings = Mutex<(@Sendable (String) -> Void)?>(nil)
+    private let warnings = Locked<(@Sendable (String) -> Void)?>(nil)
 
     public init() {
         wakeFD = mn_eventfd()
@@ -353,7 +352,7 @@ final class StreamTarget: LogTarget, @unchecked Sendable {
     }
 
     let path: String
-    private let queue = Mutex(Queue())
+    private let queue = Locked(Queue())
     private let wake = DispatchSemaphore(value: 0)
     private let done = DispatchSemaphore(value: 0)
     private let warn: @Sendable (String) -> Void

@@ -5,19 +5,18 @@
 import Foundation
 import Logging
 import MinderConfig
-import Synchronization
 
 /// Where the main log goes and from which level. Every copy of the handler shares it, so that a
 /// reload can change `logfile`, its rotation and `loglevel` for all of them at once.
 public final class MainLogSettings: Sendable {
-    private let state: Mutex<(sinks: [LogSink], level: Logger.Level)>
+    private let state: Locked<(sinks: [LogSink], level: Logger.Level)>
     let cwd: String
     let foreground: Bool
 
     public init(_ s: SupervisordSettings, cwd: String, foreground: Bool) {
         self.cwd = cwd
         self.foreground = foreground
-        state = Mutex(([], .info))
+        state = Locked(([], .info))
         apply(s)
     }
 

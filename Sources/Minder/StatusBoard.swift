@@ -6,7 +6,6 @@
 // the event or the reply that tells of it.
 
 import MinderControl
-import Synchronization
 
 public final class StatusBoard: Sendable {
     private struct Contents {
@@ -19,7 +18,7 @@ public final class StatusBoard: Sendable {
         var groups: Set<String> = []
     }
 
-    private let contents = Mutex(Contents())
+    private let contents = Locked(Contents())
 
     public init() {}
 

@@ -227,7 +227,9 @@ public final class Supervisor {
         let actions = entries[i].machine.handle(event, now: Self.now())
         // Before anything else can be observed (a log line, an event, a reply), status queries see it.
         bridge.board.update(i, info(i))
-        publishTransitions(i)
+        // A spawn publishes the transitions itself once the pid is known (its spawned or failed
+        // event), so that records of the STARTING state carry the pid it is about.
+        if !actions.contains(.spawn) { publishTransitions(i) }
         for action in actions {
             switch action {
             case .spawn: spawn(i)

@@ -265,11 +265,11 @@ import Testing
         let pid = try statusPIDs(d)["sleeper"]
 
         // 50 clients at once.
-        let ok = Mutex(0)
+        let ok = NIOLockedValueBox(0)
         DispatchQueue.concurrentPerform(iterations: 50) { _ in
-            if (try? client.request("GET", "/api/v1/processes/sleeper"))?.status == 200 { ok.withLock { $0 += 1 } }
+            if (try? client.request("GET", "/api/v1/processes/sleeper"))?.status == 200 { ok.withLockedValue { $0 += 1 } }
         }
-        #expect(ok.withLock { $0 } == 50)
+        #expect(ok.withLockedValue { $0 } == 50)
         #expect(try statusPIDs(d)["sleeper"] == pid, "no bad request disturbed a child")
         #expect(try d.stop() == 0)
     }
@@ -351,4 +351,4 @@ import Testing
     }
 }
 
-import Synchronization
+import NIOConcurrencyHelpers

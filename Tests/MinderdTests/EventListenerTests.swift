@@ -154,7 +154,7 @@ import Testing
         let path = d.dir.path + "/once.txt"
         try waitUntil("events to eight listener lifetimes", timeout: 120) { lines(path).count >= 8 }
         // Each lifetime ended after its event; none lost its stdout to its predecessor's cleanup.
-        #expect(d.log.components(separatedBy: "exited: oneshot (exit status 0; expected)").count > 8)
+        try d.waitForLog("exited: oneshot (exit status 0; expected)", count: 8, timeout: 120)
         #expect(!d.log.contains("exited: oneshot (exit status 1"))
         #expect(try d.stop() == 0)
     }

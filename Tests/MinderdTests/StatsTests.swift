@@ -1,6 +1,6 @@
 import Foundation
 import MinderControl
-import Synchronization
+import NIOConcurrencyHelpers
 import Testing
 
 /// The shared-memory stats segment, read with minderctl and with the example reader in Python.
@@ -129,7 +129,8 @@ import Testing
 
     /// A stats_group member truncates the segment, then the semaphore's file: minderd keeps
     /// running and supervising, replaces each object, and readers see fresh stats.
-    @Test(.enabled(if: geteuid() == 0, "switching to a group member needs root"))
+    @Test(.enabled(if: geteuid() == 0, "switching to a group member needs root"),
+          .disabled(if: sanitized, "a sanitizer's runtime takes SIGBUS for itself, so the fault guard is tested without one"))
     func aMemberWhoTruncatesTheObjectsCannotHurtMinderd() throws {
         let d = try DaemonHarness("[unix_http_server]\nfile=%(here)s/m.sock\n[program:one]\ncommand=sleep 1000\nstartsecs=0\n", supervisord: "stats_group=daemon\nstats_interval=0", start: false)
         chmod(d.dir.path, 0o755)
@@ -204,18 +205,18 @@ import Testing
             autorestart=true
             """)
         try d.waitForLog("spawned: 'churn_", count: 20)
-        let failures = Mutex<[String]>([])
+        let failures = NIOLockedValueBox<[String]>([])
         let path = minderctlPath
         DispatchQueue.concurrentPerform(iterations: 4) { _ in
             for _ in 0..<15 {
                 // minderctl checks every slot's checksum on its copy and fails on a torn one.
                 guard let r = try? run(path, ["-c", d.configPath, "stats"]), r.status == 0 else {
-                    failures.withLock { $0.append("a read failed") }
+                    failures.withLockedValue { $0.append("a read failed") }
                     continue
                 }
             }
         }
-        #expect(failures.withLock { $0 }.isEmpty)
+        #expect(failures.withLockedValue { $0 }.isEmpty)
         try d.waitForLog("spawned: 'churn_", count: 220)
         #expect(try d.stop() == 0)
     }

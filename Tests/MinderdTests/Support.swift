@@ -63,6 +63,9 @@ let minderdPath: String = {
     return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("minderd").path
 }()
 
+/// Set by scripts/sanitize: the binaries under test carry a sanitizer's runtime.
+let sanitized = ProcessInfo.processInfo.environment["MINDER_SANITIZER"] != nil
+
 struct RunResult {
     var status: Int32
     var stdout: String
