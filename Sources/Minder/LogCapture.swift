@@ -37,6 +37,7 @@ public final class LogCapture: @unchecked Sendable {
         case write([UInt8], sink: LogSink)
         case reopen
         case truncate(LogSink)
+        case closeIdle
         case stop
     }
 
@@ -114,6 +115,10 @@ public final class LogCapture: @unchecked Sendable {
     /// SIGUSR2: close and reopen every file (after an external logrotate renamed them).
     public func reopen() { send(.reopen) }
 
+    /// Closes every log file that no running program writes now (after a reload or an update,
+    /// whose removed programs and old AUTO names would otherwise keep theirs open).
+    public func closeIdle() { send(.closeIdle) }
+
     /// Drains what is queued, closes everything, and returns once the thread is done.
     public func stop() {
         send(.stop)
@@ -167,6 +172,9 @@ public final class LogCapture: @unchecked Sendable {
                 for file in files.values { file.reopen() }
             case .truncate(let sink):
                 if files[sink.path] != nil || access(sink.path, F_OK) == 0 { file(for: sink).truncate() }
+                release(sink.path)
+            case .closeIdle:
+                for path in Array(files.keys) { release(path) }
             case .stop:
                 return true
             }
@@ -177,7 +185,11 @@ public final class LogCapture: @unchecked Sendable {
     /// A regular file (or one not there yet) is written here; anything else (a pipe, a FIFO, a
     /// terminal, a socket) gets a writer thread of its own, as its reader may stop reading.
     private func file(for sink: LogSink) -> any LogTarget {
-        if let existing = files[sink.path] { return existing }
+        if let existing = files[sink.path] {
+            // A reload that changed maxbytes or backups: the file is opened again with them.
+            guard let rotating = existing as? RotatingFile, rotating.sink != sink else { return existing }
+            rotating.close()
+        }
         var st = stat()
         let created: any LogTarget
         if sink == .syslog {
@@ -233,8 +245,18 @@ public final class LogCapture: @unchecked Sendable {
             _ = mn_epoll_del(epollFD, fd)
             close(fd)
             captures[fd] = nil
+            if let sink { release(sink.path) }
             return
         }
+    }
+
+    /// Closes a log file once no capture writes it: a program's files are open only while it
+    /// runs, so reloads and removed programs leave no descriptor behind.
+    private func release(_ path: String) {
+        guard let target = files[path], target !== syslog,
+              !captures.values.contains(where: { $0.sink?.path == path }) else { return }
+        target.close()
+        files[path] = nil
     }
 
     private func notify(_ path: String, _ bytes: ArraySlice<UInt8>) {

@@ -430,7 +430,13 @@ public final class Supervisor {
             closeStdins()
             applySettings(newConfig)
             config = newConfig
+            // A program whose config did not change keeps its log files, AUTO names included.
+            let kept = Dictionary(entries.map { ($0.namespec, ($0.machine.config, $0.sinks)) }) { first, _ in first }
             entries = Self.entries(for: newConfig)
+            for i in entries.indices {
+                if let (old, sinks) = kept[entries[i].namespec], old == entries[i].machine.config { entries[i].sinks = sinks }
+            }
+            capture.closeIdle()
             byPID = [:]
             mood = .running
             rebuildViews()
