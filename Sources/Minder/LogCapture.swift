@@ -197,7 +197,7 @@ public final class LogCapture: @unchecked Sendable {
         } else if stat(sink.path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
             created = StreamTarget(path: sink.path) { [weak self] text in self?.warnings.withLock { $0 }?(text) }
         } else {
-            created = RotatingFile(sink: sink)
+            created = RotatingFile(sink: sink) { [weak self] text in self?.warnings.withLock { $0 }?(text) }
         }
         files[sink.path] = created
         return created
@@ -296,13 +296,25 @@ protocol LogTarget: AnyObject {
 
 /// A log file rotated by size as supervisord does: after a write that
 /// reaches maxBytes, .N-1 → .N ... base → .1, and a fresh base.
+///
+/// A write that fails (a full disk, a quota, EFBIG, EIO, a file that cannot be created) loses
+/// that output, counted; the first failure and the recovery are logged, and the next output tries
+/// again. A failure also rotates a non-empty file when rotation is on: dropping the oldest backup
+/// is often what frees the space, and a log that could not grow must not stall for good.
 final class RotatingFile: LogTarget {
     let sink: LogSink
     private var fd: Int32 = -1
     private var size = 0
+    private var failing = false
+    private var dropped = 0
+    /// A failure is logged at most once a second; the recovery is logged when its failure was.
+    private var lastWarning: Int64 = 0
+    private var announced = false
+    private let warn: (String) -> Void
 
-    init(sink: LogSink) {
+    init(sink: LogSink, warn: @escaping (String) -> Void = { _ in }) {
         self.sink = sink
+        self.warn = warn
         open()
     }
 
@@ -314,18 +326,41 @@ final class RotatingFile: LogTarget {
 
     func write(_ bytes: ArraySlice<UInt8>) {
         if fd < 0 { open() }
-        guard fd >= 0 else { return }
+        guard fd >= 0 else { return failed(errno, lost: bytes.count) }
         var offset = bytes.startIndex
         while offset < bytes.endIndex {
             let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                return
+                return failed(errno, lost: bytes.endIndex - offset)
             }
             offset += n
         }
         size += bytes.count
+        if failing {
+            failing = false
+            if announced {
+                warn("log file \(sink.path) is written again; \(dropped) bytes were dropped meanwhile")
+                dropped = 0
+            }
+        }
         if sink.maxBytes > 0 && size >= sink.maxBytes { rotate() }
+    }
+
+    private func failed(_ err: Int32, lost: Int) {
+        dropped += lost
+        if !failing {
+            failing = true
+            let now = mn_monotonic_ns()
+            announced = lastWarning == 0 || now - lastWarning >= 1_000_000_000
+            if announced {
+                lastWarning = now
+                warn("log file \(sink.path): write failed: \(errnoName(err)) (\(String(cString: strerror(err)))); its output is dropped and counted until a write succeeds")
+            }
+        }
+        var st = stat()
+        size = fd >= 0 && fstat(fd, &st) == 0 ? Int(st.st_size) : 0
+        if fd >= 0 && sink.maxBytes > 0 && size > 0 { rotate() }
     }
 
     private func rotate() {
@@ -428,20 +463,40 @@ final class StreamTarget: LogTarget, @unchecked Sendable {
                 Glibc.close(fd)
                 fd = -1
             }
-            if fd < 0 && !chunks.isEmpty { fd = Self.open(path) }
-            for chunk in chunks where fd >= 0 {
+            var lost = 0, failure: Int32 = 0
+            if fd < 0 && !chunks.isEmpty {
+                fd = Self.open(path)
+                if fd < 0 { failure = errno }
+            }
+            for chunk in chunks {
                 var offset = 0
-                while offset < chunk.count {
+                while fd >= 0 && offset < chunk.count {
                     let n = chunk[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
                     if n < 0 && errno == EINTR { continue }
-                    if n <= 0 { break }  // the reader went away: this chunk is lost, the next tries again
+                    if n <= 0 {
+                        // The reader went away (EPIPE): the rest is lost, and the target is opened
+                        // again for the next output (for a FIFO, that waits for a new reader).
+                        failure = n < 0 ? errno : EPIPE
+                        Glibc.close(fd)
+                        fd = -1
+                        break
+                    }
                     offset += n
                 }
+                lost += chunk.count - offset
                 queue.withLock { $0.bytes -= chunk.count }
             }
-            if fd < 0 { queue.withLock { q in q.bytes -= chunks.reduce(0) { $0 + $1.count } } }
+            if lost > 0 {
+                let first = queue.withLock { q -> Bool in
+                    defer { q.dropped += lost }
+                    return q.dropped == 0
+                }
+                if first {
+                    warn("log target \(path) is not taking output (\(errnoName(failure))); what is written to it is dropped until it does")
+                }
+            }
             let dropped = queue.withLock { q -> Int in
-                guard q.chunks.isEmpty else { return 0 }
+                guard q.chunks.isEmpty, lost == 0, fd >= 0 else { return 0 }
                 defer { q.dropped = 0 }
                 return q.dropped
             }

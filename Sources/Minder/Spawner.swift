@@ -238,6 +238,12 @@ func errnoName(_ err: Int32) -> String {
     case ENOEXEC: "ENOEXEC"
     case ENOTDIR: "ENOTDIR"
     case EPERM: "EPERM"
+    case ENOSPC: "ENOSPC"
+    case EDQUOT: "EDQUOT"
+    case EFBIG: "EFBIG"
+    case EIO: "EIO"
+    case EPIPE: "EPIPE"
+    case EROFS: "EROFS"
     default: "errno \(err)"
     }
 }

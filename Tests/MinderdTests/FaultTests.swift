@@ -234,4 +234,81 @@ import Testing
         try waitUntil("named.log rotated at 5 bytes") { FileManager.default.fileExists(atPath: d.dir.path + "/named.log.1") }
         #expect(try d.stop() == 0)
     }
+
+    /// A small tmpfs of the test's own, unmounted at the end.
+    final class SmallDisk {
+        let path: String
+        init(_ path: String, size: String) throws {
+            self.path = path
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            let r = try run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", path])
+            guard r.status == 0 else { throw Failure("mount: \(r.stderr)") }
+        }
+        deinit { _ = try? run("/bin/umount", ["-l", path]) }
+    }
+
+    /// A full disk: the failure and the recovery are logged with the file and errno, rotation
+    /// still comes (and frees the space), and logging resumes by itself once there is room.
+    @Test(.enabled(if: geteuid() == 0, "mounting a small tmpfs needs root"))
+    func aFullDiskIsReportedAndLoggingResumes() throws {
+        let dir = try TemporaryDirectory()
+        let rotating = try SmallDisk(dir.path + "/r", size: "1m")
+        let plain = try SmallDisk(dir.path + "/p", size: "1m")
+        // Fill the second disk to the last byte first.
+        _ = try run("/bin/dd", ["if=/dev/zero", "of=\(plain.path)/filler", "bs=64k"])
+        let d = try DaemonHarness("""
+            [program:fast]
+            command=/bin/sh -c 'while :; do echo "fast line of some length to fill the disk soon enough"; done'
+            startsecs=0
+            stdout_logfile=\(rotating.path)/fast.log
+            stdout_logfile_maxbytes=600KB
+            stdout_logfile_backups=1
+
+            [program:slow]
+            command=/bin/sh -c 'while :; do echo slow; sleep 0.05; done'
+            startsecs=0
+            stdout_logfile=\(plain.path)/slow.log
+            stdout_logfile_maxbytes=0
+            """, loglevel: "info")
+        try d.waitForLog("log file \(rotating.path)/fast.log: write failed: ENOSPC")
+        try d.waitForLog("log file \(rotating.path)/fast.log is written again; ")
+        try d.waitForLog("log file \(plain.path)/slow.log: write failed: ENOSPC")
+        #expect(FileManager.default.fileExists(atPath: rotating.path + "/fast.log.1"), "rotation came")
+        unlink(plain.path + "/filler")
+        let back = try d.waitForLog("log file \(plain.path)/slow.log is written again; ")
+        #expect(back.count >= 1)
+        try waitUntil("slow lines in its log") {
+            ((try? String(contentsOfFile: plain.path + "/slow.log", encoding: .utf8)) ?? "").contains("slow\n")
+        }
+        // One line for the failure and one for the recovery, not one per write.
+        #expect(d.log.components(separatedBy: "slow.log: write failed").count - 1 == 1)
+        #expect(try d.stop() == 0)
+        withExtendedLifetime((rotating, plain)) {}
+    }
+
+    /// Output to a FIFO whose reader left: the loss is logged (EPIPE) and counted, once, and
+    /// output flows again when a reader comes back.
+    @Test func aFIFOWhoseReaderLeftIsReported() throws {
+        let d = try DaemonHarness("""
+            [program:talker]
+            command=/bin/sh -c 'while :; do echo talk; sleep 0.02; done'
+            startsecs=0
+            stdout_logfile=%(here)s/fifo
+            stdout_logfile_maxbytes=0
+            """, loglevel: "info", start: false)
+        let fifo = d.dir.path + "/fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        try d.launch()
+        var reader = open(fifo, O_RDONLY | O_CLOEXEC)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        #expect(read(reader, &buffer, buffer.count) > 0, "the first reader gets output")
+        close(reader)
+        try d.waitForLog("log target \(fifo) is not taking output (EPIPE)")
+        reader = open(fifo, O_RDONLY | O_CLOEXEC)
+        defer { close(reader) }
+        try d.waitForLog("log target \(fifo) takes output again; ")
+        #expect(read(reader, &buffer, buffer.count) > 0, "the next reader gets output")
+        #expect(d.log.components(separatedBy: "is not taking output").count - 1 == 1, "logged once")
+        #expect(try d.stop() == 0)
+    }
 }
