@@ -546,6 +546,9 @@ private struct LoadSession {
         if numprocs > 100_000 {
             error(section, "numprocs", "\(numprocs) processes is more than Minder supervises in one program (100000)")
         }
+        if numprocsStart.addingReportingOverflow(max(0, numprocs)).overflow {
+            error(section, "numprocs_start", "\(numprocsStart) + numprocs does not fit in a process number")
+        }
         if base.stopasgroup && !base.killasgroup {
             error(section, "killasgroup", "cannot be false when stopasgroup=true (signalling the group but killing only the leader would orphan the rest)")
         }

@@ -80,11 +80,14 @@ public func pyFormat(_ format: String, _ expansions: Expansions, over fallback: 
             flags.insert(s[i])
             i += 1
         }
+        // A width or precision is bounded: Python would build the whole padded string, and a
+        // typo of a few more digits must not exhaust memory (or overflow).
         func number() throws(ExpansionError) -> Int? {
             if i < s.count, s[i] == "*" { throw .badFormat("* wants int") }
             var n: Int?
             while i < s.count, let d = Int(String(s[i])), s[i].isASCII {
                 n = (n ?? 0) * 10 + d
+                guard n! <= maxFormatWidth else { throw .badFormat("width or precision above \(maxFormatWidth)") }
                 i += 1
             }
             return n
@@ -156,6 +159,9 @@ private func formatOne(_ value: ExpansionValue, conversion: Unicode.Scalar, flag
         return sign + digits
     }
 }
+
+/// The widest `%` field Minder makes.
+let maxFormatWidth = 65536
 
 private func pad(_ text: String, width: Int, flags: Set<Unicode.Scalar>, numeric: Bool) -> String {
     let length = text.unicodeScalars.count

@@ -33,6 +33,11 @@ let malformedConfigs: [Malformed] = [
               prefix: "\(main):4: [program:web] stopsignal:", says: "not a valid signal number"),
     Malformed(name: "missing command", text: head + "\n[program:web]\nautostart=true\n",
               prefix: "\(main):3: [program:web] command:", says: "needs a command= line"),
+    // Found by the config fuzz target (Tests/Fuzz/corpus/config/crash-*): they trapped.
+    Malformed(name: "a format width that would overflow", text: head + "[program:x]\ncommand=x %(program_name)99999999999999999999s\n",
+              prefix: "\(main):3: [program:x] command:", says: "width or precision above 65536"),
+    Malformed(name: "numprocs_start at the top of the range", text: head + "[program:x]\ncommand=x\nnumprocs_start=9223372036854775807\n",
+              prefix: "\(main):4: [program:x] numprocs_start:", says: "does not fit in a process number"),
     Malformed(name: "unknown interpolation name", text: head + "[program:w]\ncommand=w --id %(proces_num)s\n",
               prefix: "\(main):3: [program:w] command:", says: "did you mean %(process_num)s?"),
     Malformed(name: "unset environment variable", text: "[supervisord]\nlogfile=%(ENV_LOG_DIR)s/minder.log\n",
