@@ -429,9 +429,12 @@ public final class Supervisor {
         case .reloading(let newConfig):
             closeStdins()
             applySettings(newConfig)
+            // A program whose config did not change keeps its log files, AUTO names included
+            // (unless where or how AUTO logs are named changed).
+            let sameAuto = config.supervisord.childlogdir == newConfig.supervisord.childlogdir
+                && config.supervisord.identifier == newConfig.supervisord.identifier
+            let kept = sameAuto ? Dictionary(entries.map { ($0.namespec, ($0.machine.config, $0.sinks)) }) { first, _ in first } : [:]
             config = newConfig
-            // A program whose config did not change keeps its log files, AUTO names included.
-            let kept = Dictionary(entries.map { ($0.namespec, ($0.machine.config, $0.sinks)) }) { first, _ in first }
             entries = Self.entries(for: newConfig)
             for i in entries.indices {
                 if let (old, sinks) = kept[entries[i].namespec], old == entries[i].machine.config { entries[i].sinks = sinks }

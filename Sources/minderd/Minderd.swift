@@ -66,9 +66,11 @@ struct Minderd: ParsableCommand {
         let strict = self.strict
         // Re-read by reloads after a possible chdir into [supervisord] directory.
         let absolutePath = Paths.absolute(path, cwd: inputs.workingDirectory)
-        let status = Daemon.run(config: config, inputs: inputs, foreground: foreground) {
+        // Relative paths are resolved against the start-up directory, once, for writes and reads alike.
+        let cwd = inputs.workingDirectory
+        let status = Daemon.run(config: config.absolutized(cwd: cwd), inputs: inputs, foreground: foreground) {
             let result = loader.load(path: absolutePath)
-            return strict ? result.strict() : result
+            return (strict ? result.strict() : result).absolutized(cwd: cwd)
         }
         throw ExitCode(status)
     }

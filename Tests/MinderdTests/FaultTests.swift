@@ -311,4 +311,42 @@ import Testing
         #expect(d.log.components(separatedBy: "is not taking output").count - 1 == 1, "logged once")
         #expect(try d.stop() == 0)
     }
+
+    /// A daemonized minderd with `directory=` and relative paths: every path is resolved against
+    /// the directory it started in, for writes and reads alike.
+    @Test func relativePathsMeanTheStartUpDirectory() throws {
+        let dir = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir.path + "/elsewhere", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir.path + "/clog", withIntermediateDirectories: true)
+        let config = dir.path + "/minder.conf"
+        try """
+            [supervisord]
+            logfile=main.log
+            pidfile=m.pid
+            childlogdir=clog
+            directory=\(dir.path)/elsewhere
+
+            [unix_http_server]
+            file=m.sock
+
+            [program:hello]
+            command=/bin/sh -c 'echo hello; exec sleep 1000'
+            startsecs=0
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let launcher = try run(minderdPath, ["-c", config], cwd: dir.path)
+        #expect(launcher.status == 0, "\(launcher.stderr)")
+        let pid = try pidWritten(to: dir.path + "/m.pid")
+        defer { kill(pid, SIGKILL) }
+        try waitUntil("hello running") {
+            ((try? String(contentsOfFile: dir.path + "/main.log", encoding: .utf8)) ?? "").contains("success: hello entered RUNNING")
+        }
+        let ctl = ["-s", "unix://\(dir.path)/m.sock"]
+        #expect(try run(minderctlPath, ctl + ["maintail"]).stdout.contains("success: hello entered RUNNING"))
+        try waitUntil("hello's output through tail") { ((try? run(minderctlPath, ctl + ["tail", "hello"]))?.stdout ?? "") == "hello\n" }
+        let autoLogs = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/clog")
+        #expect(autoLogs.contains { $0.hasPrefix("hello-stdout---") }, "\(autoLogs)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/elsewhere").isEmpty)
+        #expect(try run(minderctlPath, ctl + ["shutdown"]).status == 0)
+        try waitUntil("minderd to exit") { !isAlive(pid) }
+    }
 }
