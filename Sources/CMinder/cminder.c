@@ -30,6 +30,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sys/uio.h>
+#include <poll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -381,6 +382,46 @@ int mn_claim_unix_socket(const char *path, int backlog, int32_t *server) {
     close(lfd);
     errno = saved;
     return fd;
+}
+
+int mn_proc_identity(int pid, uint64_t *start_ticks, uint32_t *uid, char *exe, size_t exe_cap) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    // Fields after the command, which may hold spaces and parentheses: start after the last ')'.
+    char *p = strrchr(buf, ')');
+    if (!p) return -1;
+    p += 2;  // the state field
+    for (int field = 3; field < 22 && p; field++) {
+        p = strchr(p, ' ');
+        if (p) p++;
+    }
+    if (!p) return -1;
+    *start_ticks = strtoull(p, NULL, 10);
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%d", pid);
+    if (stat(path, &st) != 0) return -1;
+    *uid = st.st_uid;
+    snprintf(path, sizeof path, "/proc/%d/exe", pid);
+    ssize_t len = readlink(path, exe, exe_cap - 1);
+    exe[len > 0 ? len : 0] = 0;
+    return 0;
+}
+
+int mn_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int mn_wait_readable(int fd, int timeout_ms) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int rc;
+    do {
+        rc = poll(&p, 1, timeout_ms);
+    } while (rc < 0 && errno == EINTR);
+    return rc;
 }
 
 int mn_ensure_stdio(void) {

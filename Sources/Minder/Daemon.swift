@@ -189,9 +189,14 @@ public enum Daemon {
                 return 2
             }
         }
+        // Children a killed minderd of this config left running are stopped before anything starts.
+        ChildRecords.stopLeftovers(pidfile: pidfile, logger: logger)
+        let records = ChildRecords(pidfile: pidfile)
         let supervisor = Supervisor(config: config, context: context, capture: capture, logger: logger, bridge: bridge,
                                     events: events, instance: instance, mainLog: mainLog, reload: reload)
+        supervisor.childRecords = records
         supervisor.run()
+        records.remove()
         server?.stop()
         events.close()
 

@@ -60,6 +60,8 @@ public final class Supervisor {
     let events: EventQueue?
     /// The shared-memory view of every process, and a timer to retry a write the semaphore held up.
     var stats: StatsSegment?
+    /// The running children on disk, for the next minderd after a kill -9 (nil in tests of the loop alone).
+    var childRecords: ChildRecords?
     let instance: InstanceID?
     let statsRetryFD = mn_timerfd()
     var statsRetryDelay: Int64 = 10_000_000
@@ -178,6 +180,7 @@ public final class Supervisor {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
             guard pid > 0 else { return }
+            childRecords?.reaped(pid)
             guard let i = byPID.removeValue(forKey: pid) else {
                 logger.debug("reaped unknown pid \(pid)")
                 continue
@@ -270,6 +273,9 @@ public final class Supervisor {
             entries[i].startedAt = Self.wallClock()
             entries[i].lastPID = child.pid
             byPID[child.pid] = i
+            let c = entry.machine.config
+            childRecords?.spawned(child.pid, namespec: entry.namespec,
+                                  config: ProcessConfigSummary(stopsignal: c.stopsignal, stopwaitsecs: c.stopwaitsecs, stopasgroup: c.stopasgroup))
             for output in child.outputs {
                 if listener && output.channel == 1 {
                     attachListener(i, stdout: output.fd)

@@ -349,4 +349,41 @@ import Testing
         #expect(try run(minderctlPath, ctl + ["shutdown"]).status == 0)
         try waitUntil("minderd to exit") { !isAlive(pid) }
     }
+
+    /// kill -9 of minderd: the next minderd on the same config stops what the first left running
+    /// (SIGKILL for one that ignores its stopsignal) before it starts its own, so nothing runs twice.
+    @Test func aKilledMinderdsChildrenAreStoppedByTheNext() throws {
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:sleeper]
+            command=sleep 1000
+            startsecs=0
+
+            [program:stubborn]
+            command=/bin/sh -c 'trap "" TERM; exec sleep 1000'
+            startsecs=0
+            stopwaitsecs=1
+            """, loglevel: "info")
+        try d.waitForLog("success: stubborn entered RUNNING")
+        let old = try ["sleeper", "stubborn"].map { try d.pid(of: $0) }
+        kill(d.pid, SIGKILL)
+        _ = try d.waitForExit()
+        #expect(old.allSatisfy(isAlive), "the children outlive a killed minderd")
+
+        let second = try run(minderdPath, ["-c", d.configPath], cwd: d.dir.path)
+        #expect(second.status == 0, "\(second.stderr)")
+        let pid = try pidWritten(to: d.dir.path + "/minderd.pid")
+        defer { kill(pid, SIGKILL) }
+        try d.waitForLog("found sleeper (pid \(old[0])) left running by an earlier minderd of this config; stopping it with SIGTERM")
+        try d.waitForLog("killing stubborn (pid \(old[1])), left by an earlier minderd, with SIGKILL")
+        try d.waitForLog("success: stubborn entered RUNNING", count: 2)
+        #expect(!old.contains(where: isAlive), "the earlier children are gone")
+        let new = try ["sleeper", "stubborn"].map { try d.pid(of: $0) }
+        #expect(new.allSatisfy(isAlive) && Set(new).isDisjoint(with: old))
+        kill(pid, SIGTERM)
+        try waitUntil("the second minderd to exit") { !isAlive(pid) }
+        #expect(!FileManager.default.fileExists(atPath: d.dir.path + "/minderd.pid.children"), "nothing left after a clean exit")
+    }
 }

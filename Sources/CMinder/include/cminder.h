@@ -111,6 +111,13 @@ int32_t mn_unix_socket_server(const char *path);
 /// a socket that accepts a connection is left alone (-1, errno EADDRINUSE, `*server` its pid)
 /// and only a dead one is replaced. Two minderd starting at once cannot both bind.
 int mn_claim_unix_socket(const char *path, int backlog, int32_t *server);
+/// A process's start time (clock ticks after boot, /proc/PID/stat field 22), owner and executable
+/// (`exe` empty when it cannot be read). 0, or -1 when there is no such process.
+int mn_proc_identity(int pid, uint64_t *start_ticks, uint32_t *uid, char *exe, size_t exe_cap);
+/// pidfd_open(2): a descriptor that becomes readable when the process exits; -1 with errno.
+int mn_pidfd_open(int pid);
+/// poll(2) for readability: 1 ready, 0 timed out, -1 error.
+int mn_wait_readable(int fd, int timeout_ms);
 /// Points each of descriptors 0-2 that is closed at /dev/null, so that no file minderd opens later
 /// becomes a child's stdin, stdout or stderr, or gets minderd's own prints. 0, or -1 with errno.
 int mn_ensure_stdio(void);

@@ -1,0 +1,125 @@
+// The children a minderd runs, on disk beside its pidfile, so that the next minderd on the same
+// config can stop those a killed one left behind instead of starting second copies
+// (docs/lifecycle.md). Only minderd's user writes the file (mode 0600), and a pid in it is
+// touched only when its start time, owner and executable, and the boot, all still match: a pid
+// reused by another process is left alone.
+
+import CMinder
+import Dispatch
+import Foundation
+import Logging
+import MinderConfig
+import MinderControl
+
+struct ChildRecord: Codable, Equatable {
+    var pid: Int32
+    /// Clock ticks after boot, /proc/PID/stat's starttime.
+    var start: UInt64
+    var uid: UInt32
+    var exe: String
+    var namespec: String
+    var stopsignal: Int32
+    var stopwaitsecs: Int
+    var stopasgroup: Bool
+
+    /// The identity of `pid` now, or nil when it is gone.
+    static func identity(_ pid: Int32) -> (start: UInt64, uid: UInt32, exe: String)? {
+        var start: UInt64 = 0, uid: UInt32 = 0
+        var exe = [CChar](repeating: 0, count: 4096)
+        guard mn_proc_identity(pid, &start, &uid, &exe, exe.count) == 0 else { return nil }
+        return (start, uid, String(decoding: exe.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
+}
+
+final class ChildRecords {
+    struct File: Codable {
+        var boot: String
+        var children: [ChildRecord]
+    }
+
+    let path: String
+    private var children: [Int32: ChildRecord] = [:]
+    /// Writes go to disk off the supervisor's loop, in order.
+    private let writer = DispatchQueue(label: "minder-child-records")
+
+    init(pidfile: String) { path = pidfile + ".children" }
+
+    static func bootID() -> String {
+        ((try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func spawned(_ pid: Int32, namespec: String, config p: ProcessConfigSummary) {
+        guard let id = ChildRecord.identity(pid) else { return }
+        children[pid] = ChildRecord(pid: pid, start: id.start, uid: id.uid, exe: id.exe, namespec: namespec,
+                                    stopsignal: p.stopsignal, stopwaitsecs: p.stopwaitsecs, stopasgroup: p.stopasgroup)
+        save()
+    }
+
+    func reaped(_ pid: Int32) {
+        if children.removeValue(forKey: pid) != nil { save() }
+    }
+
+    private func save() {
+        let bytes = JSON.encode(File(boot: Self.bootID(), children: children.values.sorted { $0.pid < $1.pid }))
+        let path = path
+        writer.async {
+            let temporary = path + ".new"
+            unlink(temporary)
+            let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            guard fd >= 0 else { return }
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            if written == bytes.count { rename(temporary, path) } else { unlink(temporary) }
+        }
+    }
+
+    /// After a clean shutdown nothing is left to find.
+    func remove() {
+        writer.sync {}
+        unlink(path)
+    }
+
+    /// At start-up, before any program starts: what an earlier minderd of this config left
+    /// running is stopped with its own stopsignal, and SIGKILL after its stopwaitsecs.
+    static func stopLeftovers(pidfile: String, logger: Logger) {
+        let path = pidfile + ".children"
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_uid == geteuid(), st.st_mode & 0o077 == 0, st.st_size < 16 << 20 else {
+            close(fd)
+            logger.warning("ignoring \(path): not minderd's own file (owner or mode)")
+            return
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        defer { unlink(path) }
+        guard n == bytes.count, let file = try? JSON.decode(File.self, bytes), file.boot == bootID() else { return }
+        var stopping: [(record: ChildRecord, pidfd: Int32)] = []
+        for r in file.children {
+            guard r.pid > 1, let id = ChildRecord.identity(r.pid), id.start == r.start, id.uid == r.uid, id.exe == r.exe else { continue }
+            let pidfd = mn_pidfd_open(r.pid)
+            guard pidfd >= 0 else { continue }
+            logger.warning("found \(r.namespec) (pid \(r.pid)) left running by an earlier minderd of this config; stopping it with SIG\(Signals.name(of: r.stopsignal) ?? String(r.stopsignal))")
+            kill(r.stopasgroup ? -r.pid : r.pid, r.stopsignal)
+            stopping.append((r, pidfd))
+        }
+        for (r, pidfd) in stopping {
+            if mn_wait_readable(pidfd, Int32(clamping: r.stopwaitsecs * 1000)) == 0 {
+                logger.warning("killing \(r.namespec) (pid \(r.pid)), left by an earlier minderd, with SIGKILL")
+                kill(r.stopasgroup ? -r.pid : r.pid, SIGKILL)
+                _ = mn_wait_readable(pidfd, 5000)
+            }
+            close(pidfd)
+        }
+    }
+}
+
+/// What a record keeps of a program's config.
+struct ProcessConfigSummary {
+    var stopsignal: Int32
+    var stopwaitsecs: Int
+    var stopasgroup: Bool
+}
