@@ -154,6 +154,12 @@ __attribute__((no_sanitize("thread", "address"))) static int child_main(void *p)
     if (a->directory && chdir(a->directory) != 0) child_fail(c->errpipe, MN_STAGE_CHDIR);
     if (a->umask >= 0) umask((mode_t)a->umask);
 
+    // After the ids changed, which clear it. A parent that died before this leaves the child to
+    // init: it must not run on as an orphan the signal would have ended.
+    if (a->pdeathsig > 0) {
+        if (prctl(PR_SET_PDEATHSIG, a->pdeathsig, 0, 0, 0) != 0) child_fail(c->errpipe, MN_STAGE_PDEATHSIG);
+        if (getppid() != a->parent) syscall(SYS_exit_group, 127);
+    }
     // Last before exec: no setuid binary or file capability can raise privileges from here on.
     if (a->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(c->errpipe, MN_STAGE_NO_NEW_PRIVS);
     sigset_t none;

@@ -131,7 +131,8 @@ enum Spawner {
                                         rlimits: limitsPtr.baseAddress, nrlimits: Int32(limits.count),
                                         set_caps: p.capabilities == nil ? 0 : 1, caps: capsPtr.baseAddress,
                                         ncaps: Int32(caps.count), caps_state: capsState ?? nil,
-                                        no_new_privs: p.noNewPrivs ? 1 : 0)
+                                        no_new_privs: p.noNewPrivs ? 1 : 0,
+                                        pdeathsig: p.parentDeathSignal ?? 0, parent: getpid())
                                     return mn_spawn(&attr, &pid, &stage, &err)
                                 }
                             }
@@ -224,6 +225,7 @@ public struct SpawnFailure: Error, Sendable, CustomStringConvertible {
         case Int(MN_STAGE_RLIMIT): description = "couldn't set a resource limit: \(why) (beyond what minderd may grant?)"
         case Int(MN_STAGE_CAPS): description = "couldn't set capabilities: \(why)"
         case Int(MN_STAGE_NO_NEW_PRIVS): description = "couldn't set no_new_privs: \(why)"
+        case Int(MN_STAGE_PDEATHSIG): description = "couldn't set the parent-death signal: \(why)"
         default: description = "couldn't spawn \(path) (stage \(stage)): \(why)"
         }
     }

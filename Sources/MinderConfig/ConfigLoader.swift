@@ -631,6 +631,7 @@ private struct LoadSession {
         }
         p.capabilities = optionalValue(section, "capabilities", x, Capabilities.parse)
         p.noNewPrivs = value(section, "no_new_privs", supervisordNoNewPrivs, x, Values.boolean)
+        p.parentDeathSignal = optionalValue(section, "parent_death_signal", x, Values.signal)
         for name in ["nofile", "nproc", "core", "as", "cpu"] {
             if let limit = optionalValue(section, "rlimit_" + name, x, { text throws(ValueError) in try ResourceLimits.parse(name, text) }) {
                 p.rlimits.append(limit)

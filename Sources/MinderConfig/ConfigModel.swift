@@ -54,6 +54,8 @@ public struct ProcessConfig: Sendable, Equatable {
     /// Minder's capabilities=: exactly these (numbers); nil when the option is absent.
     public var capabilities: [Int32]?
     public var noNewPrivs = false
+    /// Minder's `parent_death_signal=`: the signal the kernel sends the process when minderd dies.
+    public var parentDeathSignal: Int32?
     public var rlimits: [ResourceLimit] = []
     /// Minder's environment_file=, already merged under `environment`.
     public var environmentFile: String?

@@ -14,7 +14,7 @@ enum KnownOptions {
             "startretries", "autorestart", "exitcodes", "stopsignal", "stopwaitsecs", "stopasgroup", "killasgroup",
             "user", "redirect_stderr", "environment", "directory", "umask", "serverurl",
             // Minder's own: least privilege for each program.
-            "group", "capabilities", "no_new_privs", "rlimit_nofile", "rlimit_nproc", "rlimit_core", "rlimit_as",
+            "group", "capabilities", "no_new_privs", "parent_death_signal", "rlimit_nofile", "rlimit_nproc", "rlimit_core", "rlimit_as",
             "rlimit_cpu", "environment_file",
         ]
         for channel in ["stdout", "stderr"] {

@@ -386,4 +386,27 @@ import Testing
         try waitUntil("the second minderd to exit") { !isAlive(pid) }
         #expect(!FileManager.default.fileExists(atPath: d.dir.path + "/minderd.pid.children"), "nothing left after a clean exit")
     }
+
+    /// parent_death_signal=: the kernel signals the program when minderd dies, even by kill -9;
+    /// a program without it outlives minderd.
+    @Test func parentDeathSignalEndsAProgramWithMinderd() throws {
+        let d = try DaemonHarness("""
+            [program:bound]
+            command=sleep 1000
+            startsecs=0
+            parent_death_signal=TERM
+
+            [program:free]
+            command=sleep 1000
+            startsecs=0
+            """, loglevel: "info")
+        try d.waitForLog("success: free entered RUNNING")
+        try d.waitForLog("success: bound entered RUNNING")
+        let bound = try d.pid(of: "bound"), free = try d.pid(of: "free")
+        kill(d.pid, SIGKILL)
+        _ = try d.waitForExit()
+        try waitUntil("the bound program to end with minderd") { !isAlive(bound) }
+        #expect(isAlive(free))
+        kill(free, SIGKILL)
+    }
 }

@@ -37,6 +37,10 @@ typedef struct {
     int ncaps;
     void *caps_state;
     int no_new_privs;
+    /// The kernel's parent-death signal (0: none), set after the ids changed (which clear it);
+    /// the child then checks that `parent` is still its parent.
+    int pdeathsig;
+    pid_t parent;
 } mn_spawn_attr;
 
 /// Built in the parent (it allocates); pass to mn_spawn, then free with mn_caps_free.
@@ -58,6 +62,7 @@ enum {
     MN_STAGE_EXEC = 10,
     MN_STAGE_CAPS = 11,
     MN_STAGE_NO_NEW_PRIVS = 12,
+    MN_STAGE_PDEATHSIG = 13,
 };
 
 /// Starts a child in its own process group. Returns 0 and sets *pid when the
