@@ -59,7 +59,11 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "MinderConfigTests", dependencies: ["MinderConfig"]),
-        .testTarget(name: "MinderTests", dependencies: ["Minder", "MinderConfig", "MinderControl"]),
+        .testTarget(name: "MinderTests", dependencies: [
+            "Minder", "MinderConfig", "MinderControl",
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .testTarget(name: "MinderdTests", dependencies: [
             "Minder", "MinderConfig", "MinderControl",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
