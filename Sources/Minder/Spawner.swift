@@ -58,12 +58,13 @@ enum Spawner {
         var groups: [gid_t] = []
         if let wanted = p.uid {
             if geteuid() == 0 {
-                guard let account = SystemAccounts().user(id: wanted) else {
+                // Looked up when the config was read (Config.resolvingAccounts), not here.
+                guard let identity = p.identity else {
                     return .failure(SpawnFailure("no user with id \(wanted)"))
                 }
-                uid = Int64(account.uid)
-                gid = Int64(account.gid)
-                groups = supplementaryGroups(account.name, account.gid)
+                uid = Int64(identity.uid)
+                gid = Int64(identity.gid)
+                groups = identity.groups
             } else if wanted != geteuid() {
                 return .failure(SpawnFailure("cannot run as user \(p.user ?? String(wanted)): minderd is not root"))
             }
@@ -71,9 +72,6 @@ enum Spawner {
         if let group = p.gid {
             // group= replaces the primary group; the user's supplementary groups stay.
             gid = Int64(group)
-            if uid >= 0, let account = SystemAccounts().user(id: UInt32(uid)) {
-                groups = supplementaryGroups(account.name, group)
-            }
         }
         let caps = p.capabilities ?? []
         let capsState = p.capabilities.map { list in list.withUnsafeBufferPointer { mn_caps_prepare($0.baseAddress, Int32($0.count)) } }

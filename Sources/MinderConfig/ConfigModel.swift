@@ -56,6 +56,9 @@ public struct ProcessConfig: Sendable, Equatable {
     public var noNewPrivs = false
     /// Minder's `parent_death_signal=`: the signal the kernel sends the process when minderd dies.
     public var parentDeathSignal: Int32?
+    /// The ids a process of `user=` (and `group=`) runs with, supplementary groups included,
+    /// looked up when the config is read so that spawning never waits for NSS. Set by minderd.
+    public var identity: ProcessIdentity?
     public var rlimits: [ResourceLimit] = []
     /// Minder's environment_file=, already merged under `environment`.
     public var environmentFile: String?
@@ -77,6 +80,18 @@ public struct ProcessConfig: Sendable, Equatable {
 }
 
 /// A per-program rlimit_* option.
+public struct ProcessIdentity: Sendable, Equatable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var groups: [UInt32]
+
+    public init(uid: UInt32, gid: UInt32, groups: [UInt32]) {
+        self.uid = uid
+        self.gid = gid
+        self.groups = groups
+    }
+}
+
 public struct ResourceLimit: Sendable, Equatable {
     /// The option's suffix: nofile, nproc, core, as, cpu.
     public var name: String

@@ -68,9 +68,10 @@ struct Minderd: ParsableCommand {
         let absolutePath = Paths.absolute(path, cwd: inputs.workingDirectory)
         // Relative paths are resolved against the start-up directory, once, for writes and reads alike.
         let cwd = inputs.workingDirectory
-        let status = Daemon.run(config: config.absolutized(cwd: cwd), inputs: inputs, foreground: foreground) {
+        // Accounts are looked up here too, never at spawn time on the supervisor's loop.
+        let status = Daemon.run(config: config.absolutized(cwd: cwd).resolvingAccounts(), inputs: inputs, foreground: foreground) {
             let result = loader.load(path: absolutePath)
-            return (strict ? result.strict() : result).absolutized(cwd: cwd)
+            return (strict ? result.strict() : result).prepared(cwd: cwd)
         }
         throw ExitCode(status)
     }

@@ -1,8 +1,11 @@
-// Every relative path of a config made absolute once, against the directory minderd started in,
-// when the config is read. minderd may chdir (`[supervisord] directory`) when it daemonizes; a
-// path resolved later would then name another file for a read than it did for the write.
+// A config as minderd runs it, prepared once when it is read (at start and by every reload):
+// every relative path made absolute against the directory minderd started in (minderd may chdir
+// when it daemonizes, and a path resolved later would name another file for a read than for the
+// write), and every program's user looked up (so that spawning never waits for NSS).
 
+import Glibc
 import MinderConfig
+import MinderControl
 
 extension Config {
     public func absolutized(cwd: String) -> Config {
@@ -38,10 +41,31 @@ extension Config {
     }
 }
 
-extension ConfigLoadResult {
-    public func absolutized(cwd: String) -> ConfigLoadResult {
+extension Config {
+    /// Each `user=` program's ids and supplementary groups, looked up now (NSS may be slow or
+    /// remote) rather than at every spawn on the supervisor's loop. Only root switches users.
+    public func resolvingAccounts() -> Config {
+        guard geteuid() == 0 else { return self }
         var out = self
-        out.config = config?.absolutized(cwd: cwd)
+        let accounts = SystemAccounts()
+        for g in out.groups.indices {
+            for p in out.groups[g].processes.indices {
+                let process = out.groups[g].processes[p]
+                guard let uid = process.uid, let account = accounts.user(id: uid) else { continue }
+                let gid = process.gid ?? account.gid
+                out.groups[g].processes[p].identity = ProcessIdentity(
+                    uid: account.uid, gid: gid, groups: Spawner.supplementaryGroups(account.name, gid))
+            }
+        }
+        return out
+    }
+}
+
+extension ConfigLoadResult {
+    /// What minderd runs: paths made absolute, accounts looked up.
+    public func prepared(cwd: String) -> ConfigLoadResult {
+        var out = self
+        out.config = config?.absolutized(cwd: cwd).resolvingAccounts()
         return out
     }
 }
