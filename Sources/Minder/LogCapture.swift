@@ -186,8 +186,11 @@ public final class LogCapture: @unchecked Sendable {
     /// terminal, a socket) gets a writer thread of its own, as its reader may stop reading.
     private func file(for sink: LogSink) -> any LogTarget {
         if let existing = files[sink.path] {
-            // A reload that changed maxbytes or backups: the file is opened again with them.
-            guard let rotating = existing as? RotatingFile, rotating.sink != sink else { return existing }
+            // A reload that changed maxbytes or backups: the file is opened again with them. (Two
+            // writers of one file that never rotates, say the main log and a program on
+            // /dev/stdout, may differ in backups alone; that changes nothing.)
+            guard let rotating = existing as? RotatingFile, rotating.sink.maxBytes != sink.maxBytes
+                    || (sink.maxBytes > 0 && rotating.sink.backups != sink.backups) else { return existing }
             rotating.close()
         }
         var st = stat()

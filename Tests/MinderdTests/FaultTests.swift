@@ -368,6 +368,11 @@ import Testing
             """, loglevel: "info")
         try d.waitForLog("success: stubborn entered RUNNING")
         let old = try ["sleeper", "stubborn"].map { try d.pid(of: $0) }
+        // The record is written off the loop: a kill -9 before it lands would miss a child.
+        try waitUntil("both children on record") {
+            let record = (try? String(contentsOfFile: d.dir.path + "/minderd.pid.children", encoding: .utf8)) ?? ""
+            return old.allSatisfy { record.contains("\"pid\":\($0)") }
+        }
         kill(d.pid, SIGKILL)
         _ = try d.waitForExit()
         #expect(old.allSatisfy(isAlive), "the children outlive a killed minderd")
