@@ -58,6 +58,12 @@ let package = Package(
             "MinderConfig", "CMinder",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // libFuzzer targets for the parsers that take hostile input (docs/fuzzing.md). A plain
+        // build replays corpus files through them; scripts/fuzz builds them with -DFUZZING.
+        .target(name: "FuzzSupport", path: "Sources/Fuzz/Support"),
+        .executableTarget(name: "FuzzRouter", dependencies: ["MinderControl", "FuzzSupport"], path: "Sources/Fuzz/Router"),
+        .executableTarget(name: "FuzzConfig", dependencies: ["MinderConfig", "FuzzSupport"], path: "Sources/Fuzz/Config"),
+        .executableTarget(name: "FuzzStats", dependencies: ["MinderControl", "CMinder", "FuzzSupport"], path: "Sources/Fuzz/Stats"),
         .testTarget(name: "MinderConfigTests", dependencies: ["MinderConfig"]),
         .testTarget(name: "MinderTests", dependencies: [
             "Minder", "MinderConfig", "MinderControl",
