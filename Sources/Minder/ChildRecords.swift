@@ -1,8 +1,10 @@
 // The children a minderd runs, on disk beside its pidfile, so that the next minderd on the same
 // config can stop those a killed one left behind instead of starting second copies
 // (docs/lifecycle.md). Only minderd's user writes the file (mode 0600), and a pid in it is
-// touched only when its start time, owner and executable, and the boot, all still match: a pid
-// reused by another process is left alone.
+// touched only when its start time and owner, and the boot, all still match: a pid reused by
+// another process is left alone. The executable is recorded and logged but not matched: a
+// program that is a wrapper (`sh -c '...; exec server'`) keeps its pid and start time across
+// the exec, and the record may have been taken before it.
 
 import CMinder
 import Dispatch
@@ -99,10 +101,10 @@ final class ChildRecords {
         guard n == bytes.count, let file = try? JSON.decode(File.self, bytes), file.boot == bootID() else { return }
         var stopping: [(record: ChildRecord, pidfd: Int32)] = []
         for r in file.children {
-            guard r.pid > 1, let id = ChildRecord.identity(r.pid), id.start == r.start, id.uid == r.uid, id.exe == r.exe else { continue }
+            guard r.pid > 1, let id = ChildRecord.identity(r.pid), id.start == r.start, id.uid == r.uid else { continue }
             let pidfd = mn_pidfd_open(r.pid)
             guard pidfd >= 0 else { continue }
-            logger.warning("found \(r.namespec) (pid \(r.pid)) left running by an earlier minderd of this config; stopping it with SIG\(Signals.name(of: r.stopsignal) ?? String(r.stopsignal))")
+            logger.warning("found \(r.namespec) (pid \(r.pid), \(id.exe)) left running by an earlier minderd of this config; stopping it with SIG\(Signals.name(of: r.stopsignal) ?? String(r.stopsignal))")
             kill(r.stopasgroup ? -r.pid : r.pid, r.stopsignal)
             stopping.append((r, pidfd))
         }

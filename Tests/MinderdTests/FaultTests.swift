@@ -381,7 +381,8 @@ import Testing
         #expect(second.status == 0, "\(second.stderr)")
         let pid = try pidWritten(to: d.dir.path + "/minderd.pid")
         defer { kill(pid, SIGKILL) }
-        try d.waitForLog("found sleeper (pid \(old[0])) left running by an earlier minderd of this config; stopping it with SIGTERM")
+        let found = try d.waitForLog("found sleeper (pid \(old[0]), ")
+        #expect(found[0].hasSuffix("sleep) left running by an earlier minderd of this config; stopping it with SIGTERM"), "\(found)")
         try d.waitForLog("killing stubborn (pid \(old[1])), left by an earlier minderd, with SIGKILL")
         try d.waitForLog("success: stubborn entered RUNNING", count: 2)
         #expect(!old.contains(where: isAlive), "the earlier children are gone")
