@@ -19,6 +19,7 @@ import sys
 import time
 
 MAGIC = 0x31534154534E4D00
+VERSION = 2
 NAME, ERROR = 64, 128
 
 
@@ -37,7 +38,8 @@ class Slot(ctypes.Structure):
                 ("start_time", ctypes.c_double), ("last_change", ctypes.c_double), ("restarts", ctypes.c_uint32),
                 ("exit_status", ctypes.c_int32), ("spawn_error", ctypes.c_char * ERROR), ("cpu_user", ctypes.c_double),
                 ("cpu_system", ctypes.c_double), ("rss_bytes", ctypes.c_uint64), ("open_fds", ctypes.c_uint32),
-                ("threads", ctypes.c_uint32)]
+                ("threads", ctypes.c_uint32), ("log_bytes_written", ctypes.c_uint64),
+                ("log_bytes_dropped", ctypes.c_uint64)]
 
 
 STATES = {0: "STOPPED", 10: "STARTING", 20: "RUNNING", 30: "BACKOFF", 40: "STOPPING", 100: "EXITED",
@@ -63,8 +65,8 @@ def snapshot(config):
         if len(first) < ctypes.sizeof(Header):
             sys.exit("too short for a Minder stats segment")
         header = Header.from_buffer_copy(first)
-        if header.magic != MAGIC or header.version != 1:
-            sys.exit("not a Minder stats segment of layout version 1")
+        if header.magic != MAGIC or header.version != VERSION:
+            sys.exit("not a Minder stats segment of layout version %d" % VERSION)
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.sem_open.restype = ctypes.c_void_p
         sem = libc.sem_open(header.semaphore, 0)
@@ -86,7 +88,7 @@ def snapshot(config):
         sys.exit("too short for a Minder stats segment")
     h = Header.from_buffer_copy(copy)
     if h.header_size != ctypes.sizeof(Header) or h.slot_size != ctypes.sizeof(Slot):
-        sys.exit("header or slot size is not that of layout version 1")
+        sys.exit("header or slot size is not that of layout version %d" % VERSION)
     if h.header_size + h.slot_count * h.slot_size > len(copy):
         sys.exit("the segment claims more slots than it holds")
     rows = []
@@ -100,7 +102,7 @@ def snapshot(config):
             sys.exit("slot %d fails its checksum" % i)
         rows.append({"group": slot.group.decode(errors="replace"), "name": slot.name.decode(errors="replace"),
                      "state": STATES.get(slot.state, "?"), "pid": slot.pid, "restarts": slot.restarts,
-                     "exit_status": slot.exit_status})
+                     "exit_status": slot.exit_status, "log_bytes_dropped": slot.log_bytes_dropped})
     return sorted(rows, key=lambda r: (r["group"], r["name"]))
 
 

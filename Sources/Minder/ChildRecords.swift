@@ -83,8 +83,9 @@ final class ChildRecords {
     }
 
     /// At start-up, before any program starts: what an earlier minderd of this config left
-    /// running is stopped with its own stopsignal, and SIGKILL after its stopwaitsecs.
-    static func stopLeftovers(pidfile: String, logger: Logger) {
+    /// running is stopped with its own stopsignal, and SIGKILL after its stopwaitsecs; or, unless
+    /// `stop`, named in the log and left alone.
+    static func stopLeftovers(pidfile: String, stop: Bool = true, logger: Logger) {
         let path = pidfile + ".children"
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { return }
@@ -102,6 +103,10 @@ final class ChildRecords {
         var stopping: [(record: ChildRecord, pidfd: Int32)] = []
         for r in file.children {
             guard r.pid > 1, let id = ChildRecord.identity(r.pid), id.start == r.start, id.uid == r.uid else { continue }
+            guard stop else {
+                logger.warning("found \(r.namespec) (pid \(r.pid), \(id.exe)) left running by an earlier minderd of this config; leaving it, as leftover_children=leave asks")
+                continue
+            }
             let pidfd = mn_pidfd_open(r.pid)
             guard pidfd >= 0 else { continue }
             logger.warning("found \(r.namespec) (pid \(r.pid), \(id.exe)) left running by an earlier minderd of this config; stopping it with SIG\(Signals.name(of: r.stopsignal) ?? String(r.stopsignal))")

@@ -189,8 +189,9 @@ public enum Daemon {
                 return 2
             }
         }
-        // Children a killed minderd of this config left running are stopped before anything starts.
-        ChildRecords.stopLeftovers(pidfile: pidfile, logger: logger)
+        // Children a killed minderd of this config left running are stopped before anything starts
+        // (or, with leftover_children=leave, named and left alone).
+        ChildRecords.stopLeftovers(pidfile: pidfile, stop: config.supervisord.leftoverChildren == .stop, logger: logger)
         let records = ChildRecords(pidfile: pidfile)
         let supervisor = Supervisor(config: config, context: context, capture: capture, logger: logger, bridge: bridge,
                                     events: events, instance: instance, mainLog: mainLog, reload: reload)

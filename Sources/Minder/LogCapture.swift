@@ -23,6 +23,27 @@ public struct LogSink: Sendable, Hashable {
     public static let syslog = LogSink(path: "<syslog>", maxBytes: 0, backups: 0)
 }
 
+/// What one program's output came to: bytes that reached its log files, and bytes lost on the
+/// way (a full disk, a reader that left). Written by the log thread and a stream target's writer,
+/// read by status queries and the stats segment.
+public final class LogCounters: Sendable {
+    private let counts = Locked((written: UInt64(0), dropped: UInt64(0)))
+
+    public init() {}
+
+    public var written: UInt64 { counts.withLock { $0.written } }
+    public var dropped: UInt64 { counts.withLock { $0.dropped } }
+    public var both: (written: UInt64, dropped: UInt64) { counts.withLock { $0 } }
+
+    func add(written: Int = 0, dropped: Int = 0) {
+        guard written > 0 || dropped > 0 else { return }
+        counts.withLock {
+            $0.written &+= UInt64(max(0, written))
+            $0.dropped &+= UInt64(max(0, dropped))
+        }
+    }
+}
+
 public final class LogCapture: @unchecked Sendable {
     /// Receives what is written to a followed file, on the log thread: it must not block.
     public typealias Follower = @Sendable ([UInt8]) -> Void
@@ -33,7 +54,7 @@ public final class LogCapture: @unchecked Sendable {
         case follow(path: String, id: Int, tail: Int, Follower)
         case unfollow(path: String, id: Int)
         case capture(fd: Int32, sink: LogSink?, stripANSI: Bool, syslogTag: String?, observer: Observer?,
-                     communication: (maxBytes: Int, emit: Observer)?)
+                     communication: (maxBytes: Int, emit: Observer)?, counters: LogCounters?)
         case write([UInt8], sink: LogSink)
         case reopen
         case truncate(LogSink)
@@ -61,6 +82,7 @@ public final class LogCapture: @unchecked Sendable {
         var syslog: SyslogLines?
         var observer: Observer?
         var communication: (mode: CaptureMode, emit: Observer)?
+        var counters: LogCounters?
     }
     private var buffer = [UInt8](repeating: 0, count: 128 * 1024)
     /// Where a stream target says that it drops output, and when it takes output again.
@@ -87,11 +109,13 @@ public final class LogCapture: @unchecked Sendable {
     /// `syslogTag` (`stdout_syslog=true`), every line also goes to syslog as `tag line`.
     /// An `observer` sees every chunk too (for the main log at debug level, and log events).
     /// With `communication` (`*_capture_maxbytes`), output between supervisord's capture tokens is
-    /// kept out of the log and handed to `emit` instead (the last `maxBytes` of it).
+    /// kept out of the log and handed to `emit` instead (the last `maxBytes` of it). `counters`
+    /// add up what reached the log and what was lost.
     public func capture(fd: Int32, into sink: LogSink?, stripANSI: Bool = false, syslogTag: String? = nil,
-                        observer: Observer? = nil, communication: (maxBytes: Int, emit: Observer)? = nil) {
+                        observer: Observer? = nil, communication: (maxBytes: Int, emit: Observer)? = nil,
+                        counters: LogCounters? = nil) {
         send(.capture(fd: fd, sink: sink, stripANSI: stripANSI, syslogTag: syslogTag, observer: observer,
-                      communication: communication))
+                      communication: communication, counters: counters))
     }
 
     public func write(_ bytes: [UInt8], to sink: LogSink) { send(.write(bytes, sink: sink)) }
@@ -160,13 +184,14 @@ public final class LogCapture: @unchecked Sendable {
                 followers[path, default: [:]][id] = follower
             case .unfollow(let path, let id):
                 followers[path]?[id] = nil
-            case .capture(let fd, let sink, let stripANSI, let syslogTag, let observer, let communication):
+            case .capture(let fd, let sink, let stripANSI, let syslogTag, let observer, let communication, let counters):
                 captures[fd] = Capture(sink: sink, stripper: stripANSI ? ANSIStripper() : nil,
                                        syslog: syslogTag.map { SyslogLines(tag: $0) }, observer: observer,
-                                       communication: communication.map { (CaptureMode(maxBytes: $0.maxBytes), $0.emit) })
+                                       communication: communication.map { (CaptureMode(maxBytes: $0.maxBytes), $0.emit) },
+                                       counters: counters)
                 _ = mn_epoll_add(epollFD, fd, UInt64(UInt32(bitPattern: fd)))
             case .write(let bytes, let sink):
-                file(for: sink).write(bytes[...])
+                file(for: sink).write(bytes[...], counters: nil)
                 notify(sink.path, bytes[...])
             case .reopen:
                 for file in files.values { file.reopen() }
@@ -211,10 +236,11 @@ public final class LogCapture: @unchecked Sendable {
     /// EOF closes it.
     private func drain(_ fd: Int32, limit: Int = 8) {
         guard let sink = captures[fd].map({ $0.sink }) else { return }
+        let counters = captures[fd]?.counters
         func keep(_ bytes: ArraySlice<UInt8>) {
             guard !bytes.isEmpty else { return }
             if let sink {
-                file(for: sink).write(bytes)
+                file(for: sink).write(bytes, counters: counters)
                 notify(sink.path, bytes)
             }
             if captures[fd]?.syslog != nil {
@@ -291,7 +317,8 @@ public final class LogCapture: @unchecked Sendable {
 
 /// Where the log thread writes a log's bytes.
 protocol LogTarget: AnyObject {
-    func write(_ bytes: ArraySlice<UInt8>)
+    /// `counters` (the writing program's, if any) get the bytes written and those lost.
+    func write(_ bytes: ArraySlice<UInt8>, counters: LogCounters?)
     func reopen()
     func truncate()
     func close()
@@ -327,18 +354,23 @@ final class RotatingFile: LogTarget {
         size = fd >= 0 && fstat(fd, &st) == 0 ? Int(st.st_size) : 0
     }
 
-    func write(_ bytes: ArraySlice<UInt8>) {
+    func write(_ bytes: ArraySlice<UInt8>, counters: LogCounters?) {
         if fd < 0 { open() }
-        guard fd >= 0 else { return failed(errno, lost: bytes.count) }
+        guard fd >= 0 else {
+            counters?.add(dropped: bytes.count)
+            return failed(errno, lost: bytes.count)
+        }
         var offset = bytes.startIndex
         while offset < bytes.endIndex {
             let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
+                counters?.add(written: offset - bytes.startIndex, dropped: bytes.endIndex - offset)
                 return failed(errno, lost: bytes.endIndex - offset)
             }
             offset += n
         }
+        counters?.add(written: bytes.count)
         size += bytes.count
         if failing {
             failing = false
@@ -404,7 +436,7 @@ final class StreamTarget: LogTarget, @unchecked Sendable {
     static let limit = 1 << 20
 
     private struct Queue {
-        var chunks: [[UInt8]] = []
+        var chunks: [(bytes: [UInt8], counters: LogCounters?)] = []
         var bytes = 0
         var reopen = false
         var closing = false
@@ -425,17 +457,17 @@ final class StreamTarget: LogTarget, @unchecked Sendable {
         thread.start()
     }
 
-    func write(_ bytes: ArraySlice<UInt8>) {
+    func write(_ bytes: ArraySlice<UInt8>, counters: LogCounters?) {
         let (accepted, firstDrop) = queue.withLock { q -> (Bool, Bool) in
             guard q.bytes + bytes.count <= Self.limit else {
                 q.dropped += bytes.count
                 return (false, q.dropped == bytes.count)
             }
-            q.chunks.append(Array(bytes))
+            q.chunks.append((Array(bytes), counters))
             q.bytes += bytes.count
             return (true, false)
         }
-        if accepted { wake.signal() }
+        if accepted { wake.signal() } else { counters?.add(dropped: bytes.count) }
         if firstDrop { warn("log target \(path) is not taking output; what is written to it is dropped until it does") }
     }
 
@@ -471,7 +503,7 @@ final class StreamTarget: LogTarget, @unchecked Sendable {
                 fd = Self.open(path)
                 if fd < 0 { failure = errno }
             }
-            for chunk in chunks {
+            for (chunk, counters) in chunks {
                 var offset = 0
                 while fd >= 0 && offset < chunk.count {
                     let n = chunk[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
@@ -487,6 +519,7 @@ final class StreamTarget: LogTarget, @unchecked Sendable {
                     offset += n
                 }
                 lost += chunk.count - offset
+                counters?.add(written: offset, dropped: chunk.count - offset)
                 queue.withLock { $0.bytes -= chunk.count }
             }
             if lost > 0 {
@@ -574,7 +607,7 @@ final class SyslogTarget: LogTarget {
     private let path = ProcessInfo.processInfo.environment["MINDER_SYSLOG_SOCKET"] ?? "/dev/log"
 
     /// Main log lines: each one's level (`2026-11-26 06:46:11,484 WARN ...`) sets its priority.
-    func write(_ bytes: ArraySlice<UInt8>) {
+    func write(_ bytes: ArraySlice<UInt8>, counters: LogCounters?) {
         for line in bytes.split(separator: UInt8(ascii: "\n")) {
             let level = line.count > 28 ? String(decoding: line.dropFirst(24).prefix(4), as: UTF8.self) : ""
             let severity: Int32 = switch level {

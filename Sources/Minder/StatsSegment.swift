@@ -39,6 +39,7 @@ final class StatsSegment {
         var group: String, name: String, state: Int32, pid: Int32, start: Double, change: Double
         var restarts: UInt32, exitStatus: Int32, spawnError: String
         var cpuUser = 0.0, cpuSystem = 0.0, rss: UInt64 = 0, fds: UInt32 = 0, threads: UInt32 = 0
+        var logWritten: UInt64 = 0, logDropped: UInt64 = 0
     }
 
     private let mode: Int32
@@ -103,7 +104,7 @@ final class StatsSegment {
                 writes += 1
                 mn_stats_write_slot(base, UInt32(slots), UInt32(index), sequences[index], v.group, v.name, v.state,
                                     v.pid, v.start, v.change, v.restarts, v.exitStatus, v.spawnError, v.cpuUser,
-                                    v.cpuSystem, v.rss, v.fds, v.threads)
+                                    v.cpuSystem, v.rss, v.fds, v.threads, v.logWritten, v.logDropped)
             }
             self.droppedEvents = UInt64(droppedEvents)
             mn_stats_write_header(base, UInt32(slots), getpid(), startTime, semaphoreName, writes, self.droppedEvents, recoveries)

@@ -11,6 +11,8 @@ public final class StatusBoard: Sendable {
     private struct Contents {
         /// Index-aligned with the supervisor's process table.
         var processes: [ProcessStatus] = []
+        /// The log thread's counts, read when asked.
+        var counters: [LogCounters] = []
         /// getAllProcessInfo's order: by group name, then process name.
         var displayOrder: [Int] = []
         var byNamespec: [String: Int] = [:]
@@ -23,10 +25,12 @@ public final class StatusBoard: Sendable {
     public init() {}
 
     /// After the table changed shape (start, reload, update, add, remove).
-    func replace(_ processes: [ProcessStatus], groups: [String]) {
+    func replace(_ processes: [ProcessStatus], counters: [LogCounters], groups: [String]) {
         let order = processes.indices.sorted { (processes[$0].group, processes[$0].name) < (processes[$1].group, processes[$1].name) }
         let names = Dictionary(processes.enumerated().map { ($1.namespec, $0) }, uniquingKeysWith: { a, _ in a })
-        contents.withLock { $0 = Contents(processes: processes, displayOrder: order, byNamespec: names, groups: Set(groups)) }
+        contents.withLock {
+            $0 = Contents(processes: processes, counters: counters, displayOrder: order, byNamespec: names, groups: Set(groups))
+        }
     }
 
     func update(_ i: Int, _ status: ProcessStatus) {
@@ -39,11 +43,16 @@ public final class StatusBoard: Sendable {
     /// time-dependent fields (`now`, a running process's uptime) filled in now.
     public func statuses(_ spec: NameSpec?) -> ControlReply {
         let found: Result<[ProcessStatus], ControlReplyError> = contents.withLock { c in
+            func status(_ i: Int) -> ProcessStatus {
+                var s = c.processes[i]
+                if c.counters.indices.contains(i) { (s.log_bytes_written, s.log_bytes_dropped) = c.counters[i].both }
+                return s
+            }
             switch spec {
             case nil, .all?:
-                return .success(c.displayOrder.map { c.processes[$0] })
+                return .success(c.displayOrder.map(status))
             case .group(let g)?:
-                let members = c.displayOrder.map { c.processes[$0] }.filter { $0.group == g }
+                let members = c.displayOrder.filter { c.processes[$0].group == g }.map(status)
                 return members.isEmpty && !c.groups.contains(g)
                     ? .failure(ControlReplyError(.fault(.BAD_NAME, "no such group: \(g)"))) : .success(members)
             case .process?:
@@ -51,7 +60,7 @@ public final class StatusBoard: Sendable {
                 guard let i = c.byNamespec[namespec] else {
                     return .failure(ControlReplyError(.fault(.BAD_NAME, "no such process: \(namespec)")))
                 }
-                return .success([c.processes[i]])
+                return .success([status(i)])
             }
         }
         switch found {

@@ -28,6 +28,8 @@ public final class Supervisor {
         var holdsSocket = false
         /// The last sample from /proc: CPU seconds, resident bytes, descriptors, threads.
         var sample = (user: 0.0, system: 0.0, rss: UInt64(0), fds: UInt32(0), threads: UInt32(0))
+        /// Log bytes written and dropped, over every run of this process.
+        let logCounters = LogCounters()
 
         var namespec: String { group == machine.name ? group : "\(group):\(machine.name)" }
     }
@@ -284,7 +286,8 @@ public final class Supervisor {
                 capture.capture(fd: output.fd, into: output.sink, stripANSI: config.supervisord.stripAnsi,
                                 syslogTag: output.syslog ? entry.machine.config.name : nil,
                                 observer: outputObserver(i, pid: child.pid, channel: output.channel),
-                                communication: communication(i, pid: child.pid, channel: output.channel))
+                                communication: communication(i, pid: child.pid, channel: output.channel),
+                                counters: entry.logCounters)
             }
             feed(i, .spawned(pid: child.pid))
         case .failure(let failure):
@@ -322,7 +325,7 @@ public final class Supervisor {
     /// After the process table changed shape: a new status board, and a new stats segment
     /// sized for it (the old one is retired).
     func rebuildViews() {
-        bridge.board.replace(entries.indices.map(info), groups: config.groups.map(\.name))
+        bridge.board.replace(entries.indices.map(info), counters: entries.map(\.logCounters), groups: config.groups.map(\.name))
         rebuildPools()
         guard let instance else { return }
         let old = stats
@@ -346,6 +349,7 @@ public final class Supervisor {
         if m.pid != nil {
             (values.cpuUser, values.cpuSystem, values.rss, values.fds, values.threads) = e.sample
         }
+        (values.logWritten, values.logDropped) = e.logCounters.both
         statsWritten(stats.write(i, values, droppedEvents: events?.dropped ?? 0))
     }
 

@@ -287,6 +287,7 @@ private struct LoadSession {
             ? tempDirectory : value(s, "childlogdir", tempDirectory, x, existingDirectory)
         out.nocleanup = value(s, "nocleanup", out.nocleanup, x, Values.boolean)
         out.stripAnsi = value(s, "strip_ansi", out.stripAnsi, x, Values.boolean)
+        out.leftoverChildren = value(s, "leftover_children", out.leftoverChildren, x, Values.leftoverChildren)
         out.noNewPrivs = value(s, "no_new_privs", false, x, Values.boolean)
         out.eventsQueueMaxmsg = value(s, "events_queue_maxmsg", out.eventsQueueMaxmsg, x, Values.integer)
         out.eventsQueueMsgsize = value(s, "events_queue_msgsize", out.eventsQueueMsgsize, x, Values.integer)

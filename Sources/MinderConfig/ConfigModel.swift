@@ -169,6 +169,9 @@ public struct SupervisordSettings: Sendable, Equatable {
     public var statsGID: UInt32?
     public var nocleanup = false
     public var stripAnsi = false
+    /// Minder's `leftover_children=`: children of a killed minderd of this config, found at start-up.
+    public enum LeftoverChildren: String, Sendable, Equatable { case stop, leave }
+    public var leftoverChildren = LeftoverChildren.stop
     public var environment: [String: String] = [:]
 }
 

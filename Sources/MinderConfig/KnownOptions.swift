@@ -6,6 +6,7 @@ enum KnownOptions {
         "logfile", "logfile_maxbytes", "logfile_backups", "loglevel", "pidfile", "nodaemon", "minfds", "minprocs",
         "umask", "user", "directory", "identifier", "childlogdir", "nocleanup", "environment", "silent",
         "no_new_privs", "events_queue_maxmsg", "events_queue_msgsize", "stats_interval", "stats_group", "strip_ansi",
+        "leftover_children",
     ]
 
     static let program: Set<String> = {

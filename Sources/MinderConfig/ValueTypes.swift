@@ -84,6 +84,15 @@ enum Values {
         return lower
     }
 
+    /// `leftover_children=`: what minderd does with live children that a killed minderd of the
+    /// same config left behind.
+    static func leftoverChildren(_ text: String) throws(ValueError) -> SupervisordSettings.LeftoverChildren {
+        guard let value = SupervisordSettings.LeftoverChildren(rawValue: text.pyStrip().lowercased()) else {
+            throw ValueError("\(text.pyRepr) is not stop or leave")
+        }
+        return value
+    }
+
     /// Process and group names end up in URLs and the event protocol.
     static func name(_ text: String) throws(ValueError) -> String {
         let s = text.pyStrip()

@@ -89,10 +89,16 @@ public struct ProcessStatus: Codable, Sendable, Equatable {
     public var restarts: Int
     public var stdout_logfile: String
     public var stderr_logfile: String
+    /// Output that reached the process's log targets, and output lost on the way (a full disk,
+    /// a FIFO whose reader left), over all its runs.
+    public var log_bytes_written: UInt64
+    public var log_bytes_dropped: UInt64
 
     public init(name: String, group: String, statename: String, state: Int, description: String, pid: Int32,
                 start: Double, stop: Double, now: Double, spawnerr: String, exitstatus: Int, restarts: Int,
-                stdout_logfile: String, stderr_logfile: String) {
+                stdout_logfile: String, stderr_logfile: String, logBytesWritten: UInt64 = 0, logBytesDropped: UInt64 = 0) {
+        self.log_bytes_written = logBytesWritten
+        self.log_bytes_dropped = logBytesDropped
         self.name = name
         self.group = group
         self.namespec = group == name ? name : "\(group):\(name)"

@@ -24,6 +24,8 @@ public struct StatsRow: Codable, Sendable, Equatable {
     public var rss_bytes: UInt64
     public var open_fds: UInt32
     public var threads: UInt32
+    public var log_bytes_written: UInt64
+    public var log_bytes_dropped: UInt64
 }
 
 public enum StatsSnapshot {
@@ -76,7 +78,8 @@ public enum StatsSnapshot {
                                      start_time: s.start_time, last_change: s.last_change, restarts: s.restarts,
                                      exit_status: s.exit_status, spawn_error: text(s.spawn_error), sequence: s.sequence,
                                      cpu_user: s.cpu_user, cpu_system: s.cpu_system, rss_bytes: s.rss_bytes,
-                                     open_fds: s.open_fds, threads: s.threads))
+                                     open_fds: s.open_fds, threads: s.threads,
+                                     log_bytes_written: s.log_bytes_written, log_bytes_dropped: s.log_bytes_dropped))
             }
         }
         if let failure { throw failure }

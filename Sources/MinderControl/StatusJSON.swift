@@ -24,6 +24,8 @@ extension ProcessStatus {
         w.string("description", description)
         w.number("exitstatus", exitstatus)
         w.string("group", group)
+        w.number("log_bytes_dropped", Int(clamping: log_bytes_dropped))
+        w.number("log_bytes_written", Int(clamping: log_bytes_written))
         w.string("name", name)
         w.string("namespec", namespec)
         w.number("now", now)

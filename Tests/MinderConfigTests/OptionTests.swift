@@ -98,6 +98,14 @@ import Testing
         #expect(s.childlogdir == "/var/log" && s.nocleanup && s.environment == ["LANG": "C.UTF-8", "CONF": "/etc/minder"])
     }
 
+    @Test func leftoverChildren() throws {
+        #expect(try config("[supervisord]\n").supervisord.leftoverChildren == .stop)
+        #expect(try config("[supervisord]\nleftover_children = Leave\n").supervisord.leftoverChildren == .leave)
+        let bad = load("[supervisord]\nleftover_children = kill\n")
+        #expect(bad.config == nil && bad.errors.map(\.description).contains { $0.hasSuffix("leftover_children: 'kill' is not stop or leave") },
+                "\(bad.errors)")
+    }
+
     @Test func supervisordDefaults() throws {
         let s = try config("[supervisord]\n").supervisord
         #expect(s.logfile == "supervisord.log" && s.pidfile == "supervisord.pid" && s.childlogdir == "/tmp")

@@ -251,6 +251,24 @@ import Testing
         deinit { _ = try? run("/bin/umount", ["-l", path]) }
     }
 
+    /// "...; N bytes were dropped meanwhile": N.
+    static func droppedBytes(_ line: String) -> UInt64? {
+        guard let end = line.range(of: " bytes were dropped meanwhile") else { return nil }
+        return UInt64(line[..<end.lowerBound].split(separator: " ").last ?? "")
+    }
+
+    /// The process's dropped bytes, in status at once and in the stats segment by its next sample.
+    func expectDropped(_ d: DaemonHarness, _ name: String, _ bytes: UInt64) throws {
+        let list = try JSON.decode([ProcessStatus].self, Array(ctl(d, "--json", "status", name).stdout.utf8))
+        #expect(list.first?.log_bytes_dropped == bytes)
+        #expect((list.first?.log_bytes_written ?? 0) > 0)
+        struct Row: Decodable { var namespec: String; var log_bytes_dropped: UInt64 }
+        try waitUntil("\(bytes) dropped bytes in the stats segment") {
+            let rows = (try? ctl(d, "--json", "stats")).flatMap { try? JSON.decode([Row].self, Array($0.stdout.utf8)) }
+            return rows?.first { $0.namespec == name }?.log_bytes_dropped == bytes
+        }
+    }
+
     /// A full disk: the failure and the recovery are logged with the file and errno, rotation
     /// still comes (and frees the space), and logging resumes by itself once there is room.
     @Test(.enabled(if: geteuid() == 0, "mounting a small tmpfs needs root"))
@@ -261,6 +279,9 @@ import Testing
         // Fill the second disk to the last byte first.
         _ = try run("/bin/dd", ["if=/dev/zero", "of=\(plain.path)/filler", "bs=64k"])
         let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
             [program:fast]
             command=/bin/sh -c 'while :; do echo "fast line of some length to fill the disk soon enough"; done'
             startsecs=0
@@ -280,10 +301,13 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: rotating.path + "/fast.log.1"), "rotation came")
         unlink(plain.path + "/filler")
         let back = try d.waitForLog("log file \(plain.path)/slow.log is written again; ")
-        #expect(back.count >= 1)
         try waitUntil("slow lines in its log") {
             ((try? String(contentsOfFile: plain.path + "/slow.log", encoding: .utf8)) ?? "").contains("slow\n")
         }
+        // What the recovery line says was lost is what status and the stats segment count for it.
+        let lost = try #require(Self.droppedBytes(back[0]))
+        #expect(lost > 0)
+        try expectDropped(d, "slow", lost)
         // One line for the failure and one for the recovery, not one per write.
         #expect(d.log.components(separatedBy: "slow.log: write failed").count - 1 == 1)
         #expect(try d.stop() == 0)
@@ -294,6 +318,9 @@ import Testing
     /// output flows again when a reader comes back.
     @Test func aFIFOWhoseReaderLeftIsReported() throws {
         let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
             [program:talker]
             command=/bin/sh -c 'while :; do echo talk; sleep 0.02; done'
             startsecs=0
@@ -313,6 +340,10 @@ import Testing
         try d.waitForLog("log target \(fifo) takes output again; ")
         #expect(read(reader, &buffer, buffer.count) > 0, "the next reader gets output")
         #expect(d.log.components(separatedBy: "is not taking output").count - 1 == 1, "logged once")
+        let back = try d.waitForLog("log target \(fifo) takes output again; ")
+        let lost = try #require(Self.droppedBytes(back[0]))
+        #expect(lost > 0)
+        try expectDropped(d, "talker", lost)
         #expect(try d.stop() == 0)
     }
 
@@ -395,6 +426,36 @@ import Testing
         kill(pid, SIGTERM)
         try waitUntil("the second minderd to exit") { !isAlive(pid) }
         #expect(!FileManager.default.fileExists(atPath: d.dir.path + "/minderd.pid.children"), "nothing left after a clean exit")
+    }
+
+    /// leftover_children=leave: the next minderd names what it found and leaves it running.
+    @Test func leftoverChildrenCanBeLeftAlone() throws {
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:sleeper]
+            command=sleep 1000
+            startsecs=0
+            """, supervisord: "leftover_children=leave", loglevel: "info")
+        let old = try d.pid(of: "sleeper")
+        defer { kill(old, SIGKILL) }
+        try waitUntil("the child on record") {
+            ((try? String(contentsOfFile: d.dir.path + "/minderd.pid.children", encoding: .utf8)) ?? "").contains("\"pid\":\(old)")
+        }
+        kill(d.pid, SIGKILL)
+        _ = try d.waitForExit()
+        let second = try run(minderdPath, ["-c", d.configPath], cwd: d.dir.path)
+        #expect(second.status == 0, "\(second.stderr)")
+        let pid = try pidWritten(to: d.dir.path + "/minderd.pid")
+        defer { kill(pid, SIGKILL) }
+        let found = try d.waitForLog("found sleeper (pid \(old), ")
+        #expect(found[0].hasSuffix("leaving it, as leftover_children=leave asks"), "\(found)")
+        try d.waitForLog("success: sleeper entered RUNNING", count: 2)
+        #expect(isAlive(old), "the earlier child is left running")
+        kill(pid, SIGTERM)
+        try waitUntil("the second minderd to exit") { !isAlive(pid) }
+        #expect(isAlive(old), "it is not the second minderd's to stop")
     }
 
     /// parent_death_signal=: the kernel signals the program when minderd dies, even by kill -9;

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define MINDER_STATS_MAGIC 0x31534154534e4d00ULL  /* the bytes "\0MNSTAS1" read as a little-endian uint64 */
-#define MINDER_STATS_VERSION 1
+#define MINDER_STATS_VERSION 2
 #define MINDER_STATS_NAME 64
 #define MINDER_STATS_ERROR 128
 
@@ -47,6 +47,8 @@ typedef struct {
     uint64_t rss_bytes;
     uint32_t open_fds;
     uint32_t threads;
+    uint64_t log_bytes_written; /* output that reached the log targets, over all runs (version 2) */
+    uint64_t log_bytes_dropped; /* output lost on the way: a full disk, a reader that left */
 } minder_stats_slot;
 
 /* Slot `index` of a copy. Other processes can write the segment: check header_size and

@@ -84,7 +84,7 @@ func writeSeeds(to dir: String) {
     put("segment-truncated", Array(segment([web, worker]).dropLast(slotSize / 2)))
     put("segment-count-too-big", segment([web]) { $0.slot_count = 0xFFFF_FFFF })
     put("segment-short-header", Array(segment([]).prefix(headerSize - 1)))
-    put("segment-version-2", segment([web]) { $0.version = 2 })
+    put("segment-next-version", segment([web]) { $0.version += 1 })
     put("segment-wrong-slot-size", segment([web]) { $0.slot_size += 8 })
 }
 
@@ -123,6 +123,8 @@ func slot(group: String, name: String, state: Int32, pid: Int32, sequence: UInt6
     s.rss_bytes = 12 << 20
     s.open_fds = 9
     s.threads = 4
+    s.log_bytes_written = 1 << 20
+    s.log_bytes_dropped = 4096
     s.checksum = minder_stats_checksum(&s)
     return s
 }
