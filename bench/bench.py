@@ -3,7 +3,8 @@
 
 Scenarios: time until N programs are RUNNING, daemon RSS at N, the ctl tool's
 `status` time, single-process status requests per second over a kept connection,
-restart latency of a crashing child, idle cost, log throughput, and shutdown time.
+restart latency of a crashing child, idle cost, log throughput, shutdown time, and
+`status` while another user floods the socket with idle connections.
 """
 import argparse
 import datetime
@@ -335,6 +336,66 @@ def scenario_idle(sv, n, seconds, supervisord_extra=""):
         shutil.rmtree(work, ignore_errors=True)
 
 
+FLOOD = r"""
+import resource, socket, sys, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+path, count, uid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+import os
+os.setgroups([])
+os.setgid(uid)
+os.setuid(uid)
+held = []
+for _ in range(count):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError:
+        s.close()
+        continue
+    held.append(s)
+print(len(held), flush=True)
+time.sleep(3600)
+"""
+
+
+def scenario_flood(sv, conns):
+    """The ctl tool's `status` while another user holds `conns` idle connections to a socket that
+    everyone may open (chmod=0777): median and worst of 5, in seconds, 30 s counting as a failure.
+    Needs root (to be another user); None otherwise."""
+    if os.geteuid() != 0:
+        return None
+    work, tag, conf = sleepers(sv, 10, 12)
+    with open(conf) as f:
+        text = f.read()
+    with open(conf, "w") as f:
+        f.write(text.replace("/s.sock\n", "/s.sock\nchmod=0777\n", 1))
+    os.chmod(work, 0o755)
+    flooder = None
+    try:
+        proc = sv.start(conf)
+        wait_running(sv, conf, 10)
+        flooder = subprocess.Popen([sys.executable, "-c", FLOOD, os.path.join(work, "s.sock"), str(conns), "65534"],
+                                   stdout=subprocess.PIPE, text=True)
+        held = int(flooder.stdout.readline() or 0)
+        times = []
+        for _ in range(5):
+            s0 = time.monotonic()
+            try:
+                ok = subprocess.run([sv.ctl, "-c", conf, "status"], capture_output=True, timeout=30).returncode in (0, 3)
+            except subprocess.TimeoutExpired:
+                ok = False
+            times.append(time.monotonic() - s0 if ok else 30.0)
+        flooder.kill()
+        flooder.wait()
+        stop(proc, tag)
+        return {"flood_status_s": statistics.median(times), "flood_status_max_s": max(times), "flood_held": held}
+    finally:
+        if flooder and flooder.poll() is None:
+            flooder.kill()
+        cleanup(tag)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def log_times(path, text):
     out = []
     with open(path) as f:
@@ -401,6 +462,8 @@ def main():
         for n in status_sizes:
             results[(sv.kind, "single", n)] = scenario_single_status(sv, n, 0.3 if a.smoke else 3)
             print(sv.kind, "single status", n, results[(sv.kind, "single", n)], flush=True)
+        results[(sv.kind, "flood")] = scenario_flood(sv, 50 if a.smoke else 1100)
+        print(sv.kind, "status during a flood", results[(sv.kind, "flood")], flush=True)
         idle_n, idle_s = (5, 1) if a.smoke else (100, 30)
         results[(sv.kind, "idle")] = scenario_idle(sv, idle_n, idle_s)
         print(sv.kind, "idle", results[(sv.kind, "idle")], flush=True)
@@ -470,6 +533,12 @@ def write_report(out, r, sizes, status_sizes):
         "| 1 GiB to stdout: the daemon's CPU (`cat`'s: %.2f s) | 1 | %.2f s | %.2f s | %.3f |"
         % (lc["log_cpu_s"], ls["log_cpu_s"], lm["log_cpu_s"], lm["log_cpu_s"] / ls["log_cpu_s"] if ls["log_cpu_s"] else float("nan")),
     ]
+    sf, mf = r[("supervisord", "flood")], r[("minder", "flood")]
+    if sf and mf:
+        lines.append("| ctl `status` while another user holds %d idle connections to a socket open to all (median of 5;"
+                     " worst: supervisord %.3f s, Minder %.3f s; 30 s means no answer) | 1 | %.3f s | %.3f s | %.3f |"
+                     % (mf["flood_held"], sf["flood_status_max_s"], mf["flood_status_max_s"], sf["flood_status_s"],
+                        mf["flood_status_s"], mf["flood_status_s"] / sf["flood_status_s"]))
     si, mi, mn = r[("supervisord", "idle")], r[("minder", "idle")], r[("minder", "idle-nosampling")]
     lines += [
         "| idle, 100 programs, 30 s: CPU | 100 | %.2f s | %.2f s (sampling off: %.2f s) | %.3f |"

@@ -4,7 +4,6 @@
 // logs are read here, on a worker thread, so the loop never blocks on them.
 
 import CMinder
-import Crypto
 import Dispatch
 import Foundation
 import Logging
@@ -30,8 +29,7 @@ public final class ControlServer: Sendable {
         let allowedUIDsFinal = allowedUIDs
         let allowedGID: UInt32? = server.chownGID >= 0 ? UInt32(server.chownGID) : nil
         let credentials = server.username.map { (user: $0, password: server.password ?? "") }
-        let context = HandlerContext(bridge: bridge, capture: capture, loadConfig: loadConfig,
-                                     credentials: credentials)
+        let context = HandlerContext(bridge: bridge, capture: capture, loadConfig: loadConfig)
         let admission = ConnectionAdmission(limits: ConnectionLimits.current(), logger: logger)
         self.admission = admission
         let bootstrap = ServerBootstrap(group: group)
@@ -57,7 +55,9 @@ public final class ControlServer: Sendable {
                         let sync = channel.pipeline.syncOperations
                         try sync.configureHTTPServerPipeline(withErrorHandling: true)
                         try sync.addHandler(ConnectionDeadlines(limits: admission.limits, warnings: admission.warnings, peer: who))
-                        try sync.addHandler(ControlHTTPHandler(context: context))
+                        try sync.addHandler(HTTPExchange(maxBodyBytes: ControlAPI.maxBodyBytes))
+                        if let credentials { try sync.addHandler(BasicAuth(user: credentials.user, password: credentials.password)) }
+                        try sync.addHandler(ControlDispatcher(context: context))
                     }
                 }
             }
@@ -139,68 +139,45 @@ struct HandlerContext: Sendable {
     let bridge: ControlBridge
     let capture: LogCapture
     let loadConfig: @Sendable () -> ConfigLoadResult
-    let credentials: (user: String, password: String)?
 }
 
-final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+/// Routes a whole, authorized request: the JSON API to the router. Replies made on another thread
+/// come back to this connection's loop.
+final class ControlDispatcher: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequest
+    typealias OutboundOut = HTTPReply
 
     let context: HandlerContext
-    var head: HTTPRequestHead?
-    var body: [UInt8] = []
-    var tooLarge = false
 
     init(context: HandlerContext) {
         self.context = context
     }
 
     func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let h):
-            head = h
-            body = []
-            tooLarge = (h.headers.first(name: "content-length").flatMap(Int.init) ?? 0) > ControlAPI.maxBodyBytes
-        case .body(var buffer):
-            if body.count + buffer.readableBytes > ControlAPI.maxBodyBytes {
-                tooLarge = true
-            } else if let bytes = buffer.readBytes(length: buffer.readableBytes) {
-                body += bytes
-            }
-        case .end:
-            guard let head else { return }
-            self.head = nil
-            respond(ctx, head)
-        }
-    }
-
-    func respond(_ ctx: ChannelHandlerContext, _ head: HTTPRequestHead) {
-        let keepAlive = head.isKeepAlive && !tooLarge
-        let send: @Sendable (ControlReply) -> Void = { [loop = ctx.eventLoop, ctx = NIOLoopBound(ctx, eventLoop: ctx.eventLoop)] reply in
-            // Replies made on the loop itself (status queries) go out at once, without a wake-up.
-            if loop.inEventLoop { return Self.write(reply, to: ctx.value, keepAlive: keepAlive, version: head.version) }
-            loop.execute {
-                Self.write(reply, to: ctx.value, keepAlive: keepAlive, version: head.version)
-            }
-        }
-        if tooLarge {
-            send(.fault(.INCORRECT_PARAMETERS, "request body larger than \(ControlAPI.maxBodyBytes) bytes").with(status: 413))
-            return
-        }
-        if let credentials = context.credentials, !authorized(head, credentials) {
-            send(.fault(.FAILED, "authentication required").with(status: 401))
-            return
-        }
+        let request = unwrapInboundIn(data)
+        let reply = Self.replier(ctx)
+        let send: @Sendable (ControlReply) -> Void = { reply(.json($0)) }
         let channel = ctx.channel
         let capture = context.capture
         let stream: @Sendable (String, Int) -> Void = { path, tail in
-            Self.follow(path: path, tail: tail, channel: channel, capture: capture, version: head.version)
+            Self.follow(path: path, tail: tail, channel: channel, capture: capture)
         }
-        Router(context: context).route(head, body, send, stream)
+        Router(context: context).route(request.head, request.body, send, stream)
+    }
+
+    /// Writes a reply from any thread; one made on the loop itself (a status query) goes out at
+    /// once, without a wake-up.
+    static func replier(_ ctx: ChannelHandlerContext) -> @Sendable (HTTPReply) -> Void {
+        let loop = ctx.eventLoop
+        let bound = NIOLoopBound(ctx, eventLoop: loop)
+        return { reply in
+            if loop.inEventLoop { return bound.value.writeAndFlush(NIOAny(reply), promise: nil) }
+            loop.execute { bound.value.writeAndFlush(NIOAny(reply), promise: nil) }
+        }
     }
 
     /// A chunked reply that carries every byte written to the log from now on, until the client goes.
-    static func follow(path: String, tail: Int, channel: any Channel, capture: LogCapture, version: HTTPVersion) {
+    static func follow(path: String, tail: Int, channel: any Channel, capture: LogCapture) {
         channel.eventLoop.execute {
             // Registered before the head goes out: whatever is written after the client sees the
             // head reaches it. Its chunks run on this loop after this task, so after the head.
@@ -209,55 +186,11 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 channel.eventLoop.execute {
                     // A follower that does not keep up loses output rather than holding memory or anyone else.
                     guard channel.isActive, channel.isWritable else { return }
-                    var buffer = channel.allocator.buffer(capacity: bytes.count)
-                    buffer.writeBytes(bytes)
-                    channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(buffer)), promise: nil)
+                    channel.writeAndFlush(HTTPReply.chunk(bytes), promise: nil)
                 }
             }
-            var headers = HTTPHeaders()
-            headers.add(name: "content-type", value: "text/plain; charset=utf-8")
-            headers.add(name: "transfer-encoding", value: "chunked")
-            let head = HTTPResponseHead(version: version, status: .ok, headers: headers)
-            channel.writeAndFlush(HTTPServerResponsePart.head(head), promise: nil)
+            channel.writeAndFlush(HTTPReply.streamHead(contentType: "text/plain; charset=utf-8"), promise: nil)
             channel.closeFuture.whenComplete { _ in capture.unfollow(path: path, id: id) }
-        }
-    }
-
-    /// Malformed HTTP: NIO has answered 400; nothing more is read from this client.
-    func errorCaught(context ctx: ChannelHandlerContext, error: any Error) {
-        ctx.close(promise: nil)
-    }
-
-    func authorized(_ head: HTTPRequestHead, _ credentials: (user: String, password: String)) -> Bool {
-        guard let header = head.headers.first(name: "authorization"), header.hasPrefix("Basic "),
-              let decoded = Data(base64Encoded: String(header.dropFirst(6))),
-              let pair = String(data: decoded, encoding: .utf8) else { return false }
-        guard let colon = pair.firstIndex(of: ":") else { return false }
-        let user = String(pair[..<colon]), password = String(pair[pair.index(after: colon)...])
-        guard user == credentials.user else { return false }
-        // supervisord's {SHA}<hex> form keeps the SHA-1 of the password instead of the password.
-        if credentials.password.hasPrefix("{SHA}") {
-            let digest = Insecure.SHA1.hash(data: Array(password.utf8)).map { String(format: "%02x", $0) }.joined()
-            return digest == credentials.password.dropFirst(5).lowercased()
-        }
-        return password == credentials.password
-    }
-
-    static func write(_ reply: ControlReply, to ctx: ChannelHandlerContext, keepAlive: Bool, version: HTTPVersion) {
-        guard case .json(let status, let bytes) = reply else { return }
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/json")
-        headers.add(name: "content-length", value: String(bytes.count))
-        headers.add(name: "connection", value: keepAlive ? "keep-alive" : "close")
-        if status == 401 { headers.add(name: "www-authenticate", value: "Basic realm=\"minderd\"") }
-        let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: headers)
-        ctx.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
-        var buffer = ctx.channel.allocator.buffer(capacity: bytes.count)
-        buffer.writeBytes(bytes)
-        ctx.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))), promise: nil)
-        let done = ctx.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
-        if !keepAlive {
-            done.whenComplete { [channel = ctx.channel] _ in channel.close(promise: nil) }
         }
     }
 }

@@ -1,0 +1,158 @@
+// The control server's HTTP handlers after the codec and the deadlines, one job each, each
+// tested on its own with EmbeddedChannel: HTTPExchange turns request parts into one whole request
+// and replies into response parts; BasicAuth lets only the configured user through; the
+// dispatcher (ControlServer.swift) routes. Peer credentials are checked before any of them exist.
+
+import Crypto
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// One whole request, as the handlers after HTTPExchange see it.
+struct HTTPRequest {
+    var head: HTTPRequestHead
+    var body: [UInt8]
+}
+
+/// What those handlers write: a whole reply, or the head and then the chunks of a stream that
+/// ends when the connection does (a log follow).
+enum HTTPReply {
+    case whole(status: Int, contentType: String, body: [UInt8], headers: [(String, String)] = [])
+    case streamHead(contentType: String)
+    case chunk([UInt8])
+
+    static func json(_ reply: ControlReply) -> HTTPReply {
+        guard case .json(let status, let body) = reply else {
+            return .whole(status: 500, contentType: "text/plain", body: Array("no reply\n".utf8))
+        }
+        return .whole(status: status, contentType: "application/json", body: body)
+    }
+}
+
+/// Request parts in, one HTTPRequest out; HTTPReply in, response parts out. A body larger than
+/// the cap is not kept: the client gets 413 and the connection is closed after it. NIO's
+/// pipelining handler before this one holds a second request until the first one's reply ended,
+/// so one request is in flight per connection.
+final class HTTPExchange: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPRequest
+    typealias OutboundIn = HTTPReply
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let maxBodyBytes: Int
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+    private var tooLarge = false
+    /// Of the request being answered.
+    private var keepAlive = true
+    private var version = HTTPVersion.http1_1
+
+    init(maxBodyBytes: Int) {
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+            body = []
+            tooLarge = (h.headers.first(name: "content-length").flatMap(Int.init) ?? 0) > maxBodyBytes
+        case .body(var buffer):
+            if tooLarge || body.count + buffer.readableBytes > maxBodyBytes {
+                tooLarge = true
+                body = []
+            } else if let bytes = buffer.readBytes(length: buffer.readableBytes) {
+                body += bytes
+            }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            version = head.version
+            keepAlive = head.isKeepAlive && !tooLarge
+            if tooLarge {
+                let reply = ControlReply.fault(.INCORRECT_PARAMETERS, "request body larger than \(maxBodyBytes) bytes").with(status: 413)
+                return write(context: context, data: NIOAny(HTTPReply.json(reply)), promise: nil)
+            }
+            context.fireChannelRead(wrapInboundOut(HTTPRequest(head: head, body: body)))
+            body = []
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .whole(let status, let contentType, let body, let extra):
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: contentType)
+            headers.add(name: "content-length", value: String(body.count))
+            headers.add(name: "connection", value: keepAlive ? "keep-alive" : "close")
+            for (name, value) in extra { headers.add(name: name, value: value) }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status),
+                                                                 headers: headers))), promise: nil)
+            var buffer = context.channel.allocator.buffer(capacity: body.count)
+            buffer.writeBytes(body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+            if !keepAlive {
+                done.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) }
+            }
+            done.cascade(to: promise)
+        case .streamHead(let contentType):
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: contentType)
+            headers.add(name: "transfer-encoding", value: "chunked")
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .ok, headers: headers))),
+                                  promise: promise)
+        case .chunk(let bytes):
+            var buffer = context.channel.allocator.buffer(capacity: bytes.count)
+            buffer.writeBytes(bytes)
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
+        }
+    }
+
+    /// Malformed HTTP: NIO has answered 400; nothing more is read from this client.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// supervisord's optional username and password (`[unix_http_server]`, `[inet_http_server]`):
+/// HTTP Basic auth on every request, the password in clear or as `{SHA}` and the SHA-1 hex.
+final class BasicAuth: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequest
+    typealias InboundOut = HTTPRequest
+    typealias OutboundOut = HTTPReply
+
+    let user: String
+    let password: String
+
+    init(user: String, password: String) {
+        self.user = user
+        self.password = password
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let request = unwrapInboundIn(data)
+        guard authorized(request.head.headers.first(name: "authorization")) else {
+            let reply = ControlReply.fault(.FAILED, "authentication required").with(status: 401)
+            guard case .json(let status, let body) = reply else { return }
+            context.writeAndFlush(wrapOutboundOut(.whole(status: status, contentType: "application/json", body: body,
+                                                         headers: [("www-authenticate", "Basic realm=\"minderd\"")])), promise: nil)
+            return
+        }
+        context.fireChannelRead(data)
+    }
+
+    func authorized(_ header: String?) -> Bool {
+        guard let header, header.count < 4096, header.hasPrefix("Basic "),
+              let decoded = Data(base64Encoded: String(header.dropFirst(6))) else { return false }
+        let pair = String(decoding: decoded, as: UTF8.self)
+        guard let colon = pair.firstIndex(of: ":"), pair[..<colon] == user else { return false }
+        let given = pair[pair.index(after: colon)...]
+        // supervisord's {SHA}<hex> form keeps the SHA-1 of the password instead of the password.
+        if password.hasPrefix("{SHA}") {
+            let digest = Insecure.SHA1.hash(data: Array(given.utf8)).map { String(format: "%02x", $0) }.joined()
+            return digest == password.dropFirst(5).lowercased()
+        }
+        return given == password
+    }
+}
