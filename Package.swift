@@ -58,13 +58,20 @@ let package = Package(
             "MinderConfig", "CMinder",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // libxml2, which parses XML-RPC request bodies (its reader, from memory, no DTDs).
+        .systemLibrary(name: "CXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+        // supervisord's XML-RPC wire format: request parsing and response encoding, no I/O.
+        .target(name: "MinderXMLRPC", dependencies: ["CXML2"]),
         // libFuzzer targets for the parsers that take hostile input (docs/fuzzing.md). A plain
         // build replays corpus files through them; scripts/fuzz builds them with -DFUZZING.
         .target(name: "FuzzSupport", path: "Sources/Fuzz/Support"),
         .executableTarget(name: "FuzzRouter", dependencies: ["MinderControl", "FuzzSupport"], path: "Sources/Fuzz/Router"),
         .executableTarget(name: "FuzzConfig", dependencies: ["MinderConfig", "FuzzSupport"], path: "Sources/Fuzz/Config"),
         .executableTarget(name: "FuzzStats", dependencies: ["MinderControl", "CMinder", "FuzzSupport"], path: "Sources/Fuzz/Stats"),
+        .executableTarget(name: "FuzzXMLRPC", dependencies: ["MinderXMLRPC", "FuzzSupport"], path: "Sources/Fuzz/XMLRPC"),
         .testTarget(name: "MinderConfigTests", dependencies: ["MinderConfig"]),
+        // Includes round trips through the real Python xmlrpc.client.
+        .testTarget(name: "MinderXMLRPCTests", dependencies: ["MinderXMLRPC"]),
         .testTarget(name: "MinderTests", dependencies: [
             "Minder", "MinderConfig", "MinderControl",
             .product(name: "NIOEmbedded", package: "swift-nio"),
