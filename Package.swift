@@ -22,7 +22,7 @@ let package = Package(
         .target(name: "CMinder", linkerSettings: [.linkedLibrary("cap")]),
         // The supervisor library: what touches the real system.
         .target(name: "Minder", dependencies: [
-            "MinderConfig", "CMinder", "MinderControl",
+            "MinderConfig", "CMinder", "MinderControl", "MinderXMLRPC",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

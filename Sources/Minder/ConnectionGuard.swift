@@ -49,12 +49,17 @@ struct ConnectionLimits: Sendable {
     }
 }
 
-/// Counts connections by uid; shared by every connection of one server.
+/// Counts connections by client: a uid on the Unix socket, an address on TCP. Shared by every
+/// server, since they draw on the same descriptors.
 final class ConnectionAdmission: Sendable {
     enum Verdict: Equatable { case admitted, refused, busy }
+    enum Client: Hashable, Sendable {
+        case user(UInt32)
+        case address(String)
+    }
 
     let limits: ConnectionLimits
-    private let counts = Locked<(total: Int, byUser: [UInt32: Int])>((0, [:]))
+    private let counts = Locked<(total: Int, byClient: [Client: Int])>((0, [:]))
     let warnings: RateLimitedLog
 
     init(limits: ConnectionLimits, logger: Logger) {
@@ -62,29 +67,33 @@ final class ConnectionAdmission: Sendable {
         warnings = RateLimitedLog(logger: logger)
     }
 
-    /// `allowed`: the peer passed the credential check. An admitted connection is released when it closes.
-    func admit(uid: UInt32, allowed: Bool) -> Verdict {
+    /// `allowed`: the peer passed the credential check. An admitted connection is released when it
+    /// closes. Root (on the Unix socket) alone may take the last slots.
+    func admit(_ client: Client, allowed: Bool) -> Verdict {
         guard allowed else { return .refused }
         return counts.withLock { c in
-            let mine = c.byUser[uid, default: 0]
-            if uid == 0 {
+            let mine = c.byClient[client, default: 0]
+            if client == .user(0) {
                 guard c.total < limits.total else { return .busy }
             } else {
                 guard c.total < limits.total - limits.rootReserve, mine < limits.perUser else { return .busy }
             }
             c.total += 1
-            c.byUser[uid] = mine + 1
+            c.byClient[client] = mine + 1
             return .admitted
         }
     }
 
-    func release(uid: UInt32) {
+    func release(_ client: Client) {
         counts.withLock { c in
             c.total -= 1
-            let left = c.byUser[uid, default: 1] - 1
-            c.byUser[uid] = left > 0 ? left : nil
+            let left = c.byClient[client, default: 1] - 1
+            c.byClient[client] = left > 0 ? left : nil
         }
     }
+
+    func admit(uid: UInt32, allowed: Bool) -> Verdict { admit(.user(uid), allowed: allowed) }
+    func release(uid: UInt32) { release(.user(uid)) }
 
     var open: Int { counts.withLock { $0.total } }
 

@@ -17,6 +17,8 @@ public enum ControlRequest: Sendable {
     /// Where a process's log is, for the server to read it off the loop.
     case logPath(NameSpec, channel: String)
     case mainLogPath
+    /// supervisord's clearLog: the main log file emptied.
+    case clearMainLog
     case clearLogs(NameSpec)
     /// The config was read (off the loop); compare it with the running one.
     case reread(ConfigLoadResult)

@@ -15,50 +15,84 @@ import NIOPosix
 
 public final class ControlServer: Sendable {
     let group: MultiThreadedEventLoopGroup
-    let channel: any Channel
-    let path: String
+    let channels: [any Channel]
+    let socketPath: String?
     let admission: ConnectionAdmission
 
-    /// Binds the socket (mode and owner from the config) and starts serving.
-    public init(server: UnixServer, bridge: ControlBridge, capture: LogCapture, logger: Logger,
+    /// Binds the Unix socket (mode and owner from the config) and every `[inet_http_server]`, and
+    /// starts serving; on a failure nothing stays bound.
+    public init(unix: UnixServer?, inet: [InetServer], bridge: ControlBridge, capture: LogCapture, logger: Logger,
                 loadConfig: @escaping @Sendable () -> ConfigLoadResult) throws {
-        path = server.file
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        socketPath = unix?.file
+        let admission = ConnectionAdmission(limits: ConnectionLimits.current(), logger: logger)
+        self.admission = admission
+        let context = HandlerContext(bridge: bridge, capture: capture, loadConfig: loadConfig)
+        var channels: [any Channel] = []
+        do {
+            if let unix { channels.append(try Self.bind(unix, group: group, admission: admission, context: context)) }
+            for server in inet { channels.append(try Self.bind(server, group: group, admission: admission, context: context)) }
+        } catch {
+            for channel in channels { try? channel.close().wait() }
+            try? group.syncShutdownGracefully()
+            if let path = unix?.file, !channels.isEmpty { unlink(path) }
+            throw error
+        }
+        self.channels = channels
+    }
+
+    public func stop() {
+        for channel in channels { try? channel.close().wait() }
+        try? group.syncShutdownGracefully()
+        if let socketPath { unlink(socketPath) }
+    }
+
+    /// What every admitted connection gets, on either kind of server: the HTTP codec, the
+    /// deadlines, request assembly, the cross-site checks (TCP), auth (when configured), dispatch.
+    /// A client that is not admitted gets one canned reply and no HTTP handler at all.
+    static func serve(_ channel: any Channel, client: ConnectionAdmission.Client, allowed: Bool, who: String,
+                      admission: ConnectionAdmission, context: HandlerContext, credentials: (user: String, password: String)?,
+                      crossSite: CrossSiteGuard?) -> EventLoopFuture<Void> {
+        let verdict = admission.admit(client, allowed: allowed)
+        guard verdict == .admitted else {
+            admission.warnings.warning(verdict == .refused
+                ? "control socket: refused a client (\(who))"
+                : "control socket: turned away a client (\(who)): \(admission.open) connections open")
+            return channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(TurnAway(reply: ConnectionAdmission.cannedReply(verdict), admission: admission))
+            }
+        }
+        channel.closeFuture.whenComplete { _ in admission.release(client) }
+        return channel.eventLoop.makeCompletedFuture {
+            let sync = channel.pipeline.syncOperations
+            try sync.configureHTTPServerPipeline(withErrorHandling: true)
+            try sync.addHandler(ConnectionDeadlines(limits: admission.limits, warnings: admission.warnings, peer: who))
+            try sync.addHandler(HTTPExchange(maxBodyBytes: ControlAPI.maxBodyBytes))
+            if let crossSite { try sync.addHandler(crossSite) }
+            if let credentials {
+                try sync.addHandler(BasicAuth(user: credentials.user, password: credentials.password, warnings: admission.warnings, peer: who))
+            }
+            try sync.addHandler(ControlDispatcher(context: context))
+        }
+    }
+
+    /// The Unix socket: peer credentials decide who is served.
+    static func bind(_ server: UnixServer, group: MultiThreadedEventLoopGroup, admission: ConnectionAdmission,
+                     context: HandlerContext) throws -> any Channel {
         var allowedUIDs: Set<UInt32> = [0, geteuid()]
         if server.chownUID >= 0 { allowedUIDs.insert(UInt32(server.chownUID)) }
         let allowedUIDsFinal = allowedUIDs
         let allowedGID: UInt32? = server.chownGID >= 0 ? UInt32(server.chownGID) : nil
         let credentials = server.username.map { (user: $0, password: server.password ?? "") }
-        let context = HandlerContext(bridge: bridge, capture: capture, loadConfig: loadConfig)
-        let admission = ConnectionAdmission(limits: ConnectionLimits.current(), logger: logger)
-        self.admission = admission
         let bootstrap = ServerBootstrap(group: group)
             .childChannelInitializer { channel in
                 Self.peerCredentials(channel).and(Self.peerGroups(channel)).flatMap { peer, groups in
                     // Refused unless root, minderd's own user, or the socket's chown user or a member of its group.
                     let inGroup = allowedGID.map { gid in peer?.gid == gid || (gid != 0 && groups.contains(gid)) } ?? false
                     let allowed = peer.map { allowedUIDsFinal.contains($0.uid) } == true || inGroup
-                    let uid = peer?.uid ?? UInt32.max
                     let who = "pid \(peer?.pid ?? 0), uid \(peer.map { String($0.uid) } ?? "?")"
-                    let verdict = admission.admit(uid: uid, allowed: allowed)
-                    guard verdict == .admitted else {
-                        admission.warnings.warning(verdict == .refused
-                            ? "control socket: refused a client (\(who))"
-                            : "control socket: turned away a client (\(who)): \(admission.open) connections open")
-                        // One canned reply and the door: no HTTP handler is ever made for this client.
-                        return channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(TurnAway(reply: ConnectionAdmission.cannedReply(verdict), admission: admission))
-                        }
-                    }
-                    channel.closeFuture.whenComplete { _ in admission.release(uid: uid) }
-                    return channel.eventLoop.makeCompletedFuture {
-                        let sync = channel.pipeline.syncOperations
-                        try sync.configureHTTPServerPipeline(withErrorHandling: true)
-                        try sync.addHandler(ConnectionDeadlines(limits: admission.limits, warnings: admission.warnings, peer: who))
-                        try sync.addHandler(HTTPExchange(maxBodyBytes: ControlAPI.maxBodyBytes))
-                        if let credentials { try sync.addHandler(BasicAuth(user: credentials.user, password: credentials.password)) }
-                        try sync.addHandler(ControlDispatcher(context: context))
-                    }
+                    return serve(channel, client: .user(peer?.uid ?? UInt32.max), allowed: allowed, who: who,
+                                 admission: admission, context: context, credentials: credentials, crossSite: nil)
                 }
             }
             .childChannelOption(.allowRemoteHalfClosure, value: false)
@@ -75,17 +109,35 @@ public final class ControlServer: Sendable {
             chown(server.file, uid_t(bitPattern: Int32(server.chownUID)), gid_t(bitPattern: Int32(server.chownGID)))
         }
         do {
-            channel = try bootstrap.withBoundSocket(fd).wait()
+            return try bootstrap.withBoundSocket(fd).wait()
         } catch {
             close(fd)
+            unlink(server.file)
             throw error
         }
     }
 
-    public func stop() {
-        try? channel.close().wait()
-        try? group.syncShutdownGracefully()
-        unlink(path)
+    /// `[inet_http_server]`: no peer credentials on TCP, so connections are capped per address,
+    /// and requests from browsers on the host are refused (CrossSiteGuard).
+    static func bind(_ server: InetServer, group: MultiThreadedEventLoopGroup, admission: ConnectionAdmission,
+                     context: HandlerContext) throws -> any Channel {
+        let credentials = server.username.map { (user: $0, password: server.password ?? "") }
+        let names = CrossSiteGuard.names(configured: server.host)
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                let address = channel.remoteAddress?.ipAddress ?? "?"
+                return serve(channel, client: .address(address), allowed: true, who: "address \(address)",
+                             admission: admission, context: context, credentials: credentials,
+                             crossSite: CrossSiteGuard(names: names))
+            }
+            .childChannelOption(.allowRemoteHalfClosure, value: false)
+        let host = server.host.isEmpty ? "0.0.0.0" : server.host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        do {
+            return try bootstrap.bind(host: host, port: server.port).wait()
+        } catch {
+            throw PortInUse(section: server.section, address: "\(server.host.isEmpty ? "*" : server.host):\(server.port)", error: error)
+        }
     }
 
     struct PeerCredentials {
@@ -117,6 +169,15 @@ public final class ControlServer: Sendable {
             level: .socket, name: NIOBSDSocket.Option(rawValue: 17))  // SO_PEERCRED
         return future.map { Optional($0) }.recover { _ in nil }
     }
+}
+
+/// An `[inet_http_server]` port that cannot be had.
+public struct PortInUse: Error, CustomStringConvertible {
+    public var section: String
+    public var address: String
+    public var error: any Error
+
+    public var description: String { "[\(section)] cannot listen on \(address): \(error)" }
 }
 
 /// Another process serves the control socket: minderd never takes a live socket over.
@@ -162,7 +223,39 @@ final class ControlDispatcher: ChannelInboundHandler, RemovableChannelHandler {
         let stream: @Sendable (String, Int) -> Void = { path, tail in
             Self.follow(path: path, tail: tail, channel: channel, capture: capture)
         }
+        let uri = request.head.uri
+        // supervisord's endpoints: XML-RPC (any path starting /RPC2, as supervisord matches it),
+        // and the log tails supervisorctl's `tail -f` and `maintail -f` read.
+        if uri.hasPrefix("/RPC2") {
+            guard request.head.method == .POST else {
+                return reply(.whole(status: 405, contentType: "text/plain; charset=utf-8", body: Array("XML-RPC takes POST\n".utf8),
+                                    headers: [("allow", "POST")]))
+            }
+            return XMLRPCService(context: context).handle(request.body, reply: reply)
+        }
+        if let log = Self.logTail(uri), request.head.method == .GET {
+            return context.bridge.submit(log) { answer in
+                guard case .file(let path) = answer, access(path, F_OK) == 0 else {
+                    return reply(.whole(status: 404, contentType: "text/plain; charset=utf-8", body: Array("No file\n".utf8)))
+                }
+                stream(path, 1024)
+            }
+        }
         Router(context: context).route(request.head, request.body, send, stream)
+    }
+
+    /// `/logtail/NAME`, `/logtail/NAME/stdout`, `/logtail/NAME/stderr` and `/mainlogtail`: which log.
+    static func logTail(_ uri: String) -> ControlRequest? {
+        let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        if path == "/mainlogtail" { return .mainLogPath }
+        guard path.hasPrefix("/logtail/") else { return nil }
+        var parts = path.dropFirst("/logtail/".count).split(separator: "/", omittingEmptySubsequences: false).map {
+            String($0).removingPercentEncoding ?? String($0)
+        }
+        var channel = "stdout"
+        if parts.count == 2, parts[1] == "stdout" || parts[1] == "stderr" { channel = parts.removeLast() }
+        guard parts.count == 1, !parts[0].isEmpty else { return nil }
+        return .logPath(XMLRPCService.spec(parts[0]), channel: channel)
     }
 
     /// Writes a reply from any thread; one made on the loop itself (a status query) goes out at
@@ -257,6 +350,58 @@ struct Router {
 
 /// Reading a log file as supervisord's readLog and tail do.
 enum LogReader {
+    /// `count` bytes of `fd` from `start`, as text (invalid UTF-8 replaced, so a read that splits
+    /// a character never fails a reply).
+    static func text(_ fd: Int32, from start: Int, count: Int) -> String {
+        var buffer = [UInt8](repeating: 0, count: max(0, count))
+        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(start)) }
+        return String(decoding: buffer.prefix(max(0, n)), as: UTF8.self)
+    }
+
+    static func size(_ fd: Int32) -> Int {
+        var st = stat()
+        return fstat(fd, &st) == 0 ? Int(st.st_size) : 0
+    }
+
+    /// supervisord's readFile: from `offset` (to the end when `length` is 0, else `length` bytes),
+    /// or with a negative offset and no length the last `-offset` bytes. At most maxLogReadBytes:
+    /// a longer read gets its first (or, from the end, last) that many bytes.
+    static func readFile(path: String, offset: Int, length: Int) -> Result<String, Fault> {
+        if (offset < 0 && length != 0) || length < 0 { return .failure(.BAD_ARGUMENTS) }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // A log not written yet reads as empty: supervisord creates its files at the first spawn.
+        guard fd >= 0 else { return errno == ENOENT ? .success("") : .failure(.FAILED) }
+        defer { close(fd) }
+        let size = size(fd), cap = ControlAPI.maxLogReadBytes
+        if offset < 0 {
+            let count = min(-offset, size, cap)
+            return .success(text(fd, from: size - count, count: count))
+        }
+        let available = max(0, size - offset)
+        return .success(text(fd, from: offset, count: min(length == 0 ? available : min(length, available), cap)))
+    }
+
+    /// supervisord's tailFile, quirks included (docs/xmlrpc.md): past `offset + length` the last
+    /// `length` bytes with overflow set; the next offset is always the size.
+    static func tail(path: String, offset: Int, length: Int) -> LogChunk {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return LogChunk(data: "", offset: 0, overflow: false) }
+        defer { close(fd) }
+        let size = size(fd)
+        var offset = offset, length = length, overflow = false
+        if size > offset + length {
+            overflow = true
+            offset = size - 1
+        }
+        if offset + length > size {
+            if offset > size - 1 { length = 0 }
+            offset = size - length
+        }
+        offset = max(0, offset)
+        length = max(0, length)
+        return LogChunk(data: length == 0 ? "" : text(fd, from: offset, count: length), offset: size, overflow: overflow)
+    }
+
     static func read(path: String, tail: Int?, offset: Int, length: Int) -> ControlReply {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {

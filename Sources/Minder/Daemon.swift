@@ -169,20 +169,28 @@ public enum Daemon {
 
         let context = SpawnContext(
             environment: inputs.environment,
-            serverURL: config.unixServer.map { "unix://\($0.file)" },
+            serverURL: config.unixServer.map { "unix://\($0.file)" } ?? config.inetServers.first.map { "http://\($0.host.isEmpty ? "localhost" : $0.host):\($0.port)" },
             childLogDirectory: s.childlogdir, identifier: s.identifier,
             originalNoFile: originalSoft >= 0 || originalHard >= 0 ? (originalSoft, originalHard) : nil)
         var bridge: ControlBridge?
         var server: ControlServer?
-        if let unix = config.unixServer {
+        if config.unixServer != nil || !config.inetServers.isEmpty {
             bridge = ControlBridge()
             do {
-                server = try ControlServer(server: unix, bridge: bridge!, capture: capture, logger: logger, loadConfig: reload)
-                if unix.username == nil {
+                server = try ControlServer(unix: config.unixServer, inet: config.inetServers, bridge: bridge!, capture: capture,
+                                           logger: logger, loadConfig: reload)
+                if let unix = config.unixServer, unix.username == nil {
                     logger.info("control socket \(unix.file) has no username/password; the socket's owner and mode guard it")
                 }
+                for inet in config.inetServers {
+                    let address = "\(inet.host.isEmpty ? "*" : inet.host):\(inet.port)"
+                    logger.info("[\(inet.section)] serving on \(address)")
+                    if inet.username == nil && !InetServer.isLoopback(inet.host) {
+                        logger.warning("[\(inet.section)] on \(address) has no username/password: anyone who can reach the port controls every program")
+                    }
+                }
             } catch {
-                logger.critical("cannot serve the control socket \(unix.file): \(error)")
+                logger.critical("cannot serve the control API: \(error)")
                 capture.stop()
                 events.close()
                 unlink(pidfile)

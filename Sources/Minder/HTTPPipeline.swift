@@ -124,15 +124,22 @@ final class BasicAuth: ChannelInboundHandler, RemovableChannelHandler {
 
     let user: String
     let password: String
+    /// Where failed logins are told, rate-limited, with the peer.
+    let warnings: RateLimitedLog?
+    let peer: String
 
-    init(user: String, password: String) {
+    init(user: String, password: String, warnings: RateLimitedLog? = nil, peer: String = "") {
         self.user = user
         self.password = password
+        self.warnings = warnings
+        self.peer = peer
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let request = unwrapInboundIn(data)
-        guard authorized(request.head.headers.first(name: "authorization")) else {
+        let header = request.head.headers.first(name: "authorization")
+        guard authorized(header) else {
+            if header != nil { warnings?.warning("control: failed login (\(peer))") }
             let reply = ControlReply.fault(.FAILED, "authentication required").with(status: 401)
             guard case .json(let status, let body) = reply else { return }
             context.writeAndFlush(wrapOutboundOut(.whole(status: status, contentType: "application/json", body: body,
@@ -154,5 +161,76 @@ final class BasicAuth: ChannelInboundHandler, RemovableChannelHandler {
             return digest == password.dropFirst(5).lowercased()
         }
         return given == password
+    }
+}
+
+/// `[inet_http_server]` takes requests from anything that can reach the port, a web page in a
+/// browser on the host included: such a page may send requests to 127.0.0.1:9001, or have its own
+/// name resolve there (DNS rebinding). So over TCP a request must name this server in `Host` (an
+/// address, `localhost`, the configured host or the machine's name), must not come from another
+/// site (`Origin`, `Sec-Fetch-Site`), and a request that changes anything must carry its
+/// protocol's content type, which a cross-site form cannot send without the browser asking first.
+final class CrossSiteGuard: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequest
+    typealias InboundOut = HTTPRequest
+    typealias OutboundOut = HTTPReply
+
+    /// Host names (lowercase, no port) this server answers to, besides addresses.
+    let names: Set<String>
+
+    init(names: Set<String>) {
+        self.names = names
+    }
+
+    static func names(configured host: String) -> Set<String> {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let machine = gethostname(&buffer, buffer.count - 1) == 0
+            ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+        return Set(["localhost", host.lowercased(), machine.lowercased()].filter { !$0.isEmpty })
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let request = unwrapInboundIn(data)
+        if let refusal = refusal(request.head) {
+            let reply = ControlReply.fault(.FAILED, refusal).with(status: 403)
+            context.writeAndFlush(wrapOutboundOut(.json(reply)), promise: nil)
+            return
+        }
+        context.fireChannelRead(data)
+    }
+
+    /// Why the request is refused, or nil.
+    func refusal(_ head: HTTPRequestHead) -> String? {
+        guard let host = head.headers.first(name: "host") else { return "a request over TCP must name the server in Host" }
+        let name = Self.hostName(host)
+        guard Self.isAddress(name) || names.contains(name) else {
+            return "Host \(host) is not a name of this server"
+        }
+        if let site = head.headers.first(name: "sec-fetch-site")?.lowercased(), site != "same-origin", site != "none" {
+            return "a request from another site is refused"
+        }
+        if let origin = head.headers.first(name: "origin"), origin.lowercased() != "http://" + host.lowercased() {
+            return "a request from another origin (\(origin)) is refused"
+        }
+        if head.method != .GET && head.method != .HEAD {
+            let wanted = head.uri.hasPrefix("/RPC2") ? "text/xml" : "application/json"
+            let type = head.headers.first(name: "content-type")?.split(separator: ";").first?
+                .trimmingCharacters(in: .whitespaces).lowercased()
+            guard type == wanted else { return "a \(head.method.rawValue) over TCP must be sent as \(wanted)" }
+        }
+        return nil
+    }
+
+    /// `name`, `name:port`, `[v6]`, `[v6]:port`: the name or address alone, lowercase.
+    static func hostName(_ host: String) -> String {
+        let h = host.trimmingCharacters(in: .whitespaces).lowercased()
+        if h.hasPrefix("["), let close = h.firstIndex(of: "]") { return String(h[h.index(after: h.startIndex)..<close]) }
+        if h.filter({ $0 == ":" }).count == 1, let colon = h.firstIndex(of: ":") { return String(h[..<colon]) }
+        return h
+    }
+
+    static func isAddress(_ name: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, name, &v4) == 1 || inet_pton(AF_INET6, name, &v6) == 1
     }
 }

@@ -75,6 +75,12 @@ extension Supervisor {
                                 autostart: p.autostart, group_priority: g.priority, process_priority: p.priority)
                 }
             })
+        case .clearMainLog:
+            guard let sink = mainLog?.sinks.first(where: { $0 != .syslog && $0.path != "/dev/stdout" }) else {
+                return .fault(.NO_FILE, "the main log is not a file")
+            }
+            capture.truncate(sink)
+            return .ok(["result": "cleared"])
         case .mainLogPath:
             return .file(Paths.absolute(config.supervisord.logfile, cwd: FileManager.default.currentDirectoryPath))
         case .logPath(let spec, let channel):
@@ -267,14 +273,21 @@ extension Supervisor {
         let single: Bool = if case .process = spec { true } else { false }
         if !single { indices = indices.filter { keep(entries[$0]) } }
         let pending = indices.map { (entries[$0].namespec, act($0)) }
+        // Results in the order the outcomes came (those of one turn in process order), as
+        // supervisord lists them: a start that fails at once first, one that waits for its
+        // startsecs last.
+        let settled = Box<[Int: ProcessResult]>([:])
+        let order = Box<[Int]>([])
         let finish: (Supervisor) -> ControlReply? = { supervisor in
-            var results: [ProcessResult] = []
-            for (namespec, outcome) in pending {
-                guard let (fault, text) = outcome(supervisor) else { return nil }
+            for (k, (namespec, outcome)) in pending.enumerated() where settled.value[k] == nil {
+                guard let (fault, text) = outcome(supervisor) else { continue }
                 let group = namespec.split(separator: ":").first.map(String.init) ?? namespec
                 let name = namespec.split(separator: ":").last.map(String.init) ?? namespec
-                results.append(ProcessResult(name: name, group: group, code: fault, description: text))
+                settled.value[k] = ProcessResult(name: name, group: group, code: fault, description: text)
+                order.value.append(k)
             }
+            guard order.value.count == pending.count else { return nil }
+            let results = order.value.map { settled.value[$0]! }
             if single, let only = results.first, only.code != .SUCCESS {
                 return .fault(only.code, "\(only.namespec): \(only.description)")
             }
@@ -436,6 +449,12 @@ extension Supervisor {
         for name in d.removed + d.changed { notifyListeners("PROCESS_GROUP_REMOVED", "groupname:\(name)\n") }
         for name in d.changed + d.added { notifyListeners("PROCESS_GROUP_ADDED", "groupname:\(name)\n") }
     }
+}
+
+/// A value a waiter's closure keeps between the turns it is checked on.
+final class Box<T> {
+    var value: T
+    init(_ value: T) { self.value = value }
 }
 
 struct ControlReplyError: Error {

@@ -687,7 +687,9 @@ private struct LoadSession {
             do {
                 let (host, number) = try inetAddress(port)
                 servers.append(.inet(InetServer(section: section, host: host, port: number, username: username, password: password)))
-                note(section, nil, "accepted for compatibility; Minder serves its control API only on the [unix_http_server] socket")
+                if username == nil && !InetServer.isLoopback(host) {
+                    warning(section, "port", "\(host.isEmpty ? "every interface" : host) without a username and password: anyone who can reach port \(number) controls every program")
+                }
             } catch {
                 self.error(section, "port", error.message)
             }

@@ -193,10 +193,17 @@ public struct UnixServer: Sendable, Equatable {
 
 public struct InetServer: Sendable, Equatable {
     public var section: String
+    /// Empty for every interface.
     public var host: String
     public var port: Int
     public var username: String?
     public var password: String?
+
+    /// Only this host can reach it.
+    public static func isLoopback(_ host: String) -> Bool {
+        let h = host.trimmingCharacters(in: ["[", "]"]).lowercased()
+        return h == "localhost" || h == "::1" || h.hasPrefix("127.")
+    }
 }
 
 /// The [supervisorctl] section, read for minderctl.
@@ -229,5 +236,9 @@ public struct Config: Sendable, Equatable {
     public var unixServer: UnixServer? {
         for case .unix(let server) in servers { return server }
         return nil
+    }
+
+    public var inetServers: [InetServer] {
+        servers.compactMap { if case .inet(let server) = $0 { server } else { nil } }
     }
 }

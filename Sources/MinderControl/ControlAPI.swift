@@ -14,8 +14,8 @@ public enum ControlAPI {
 }
 
 /// supervisord's fault codes, with the HTTP status Minder answers them with.
-public enum Fault: String, Codable, Sendable, CaseIterable {
-    case UNKNOWN_METHOD, INCORRECT_PARAMETERS, BAD_ARGUMENTS, SHUTDOWN_STATE, BAD_NAME, BAD_SIGNAL, NO_FILE,
+public enum Fault: String, Codable, Sendable, CaseIterable, Error {
+    case UNKNOWN_METHOD, INCORRECT_PARAMETERS, BAD_ARGUMENTS, SIGNATURE_UNSUPPORTED, SHUTDOWN_STATE, BAD_NAME, BAD_SIGNAL, NO_FILE,
          NOT_EXECUTABLE, FAILED, ABNORMAL_TERMINATION, SPAWN_ERROR, ALREADY_STARTED, NOT_RUNNING, SUCCESS,
          ALREADY_ADDED, STILL_RUNNING, CANT_REREAD
 
@@ -24,6 +24,7 @@ public enum Fault: String, Codable, Sendable, CaseIterable {
         case .UNKNOWN_METHOD: 1
         case .INCORRECT_PARAMETERS: 2
         case .BAD_ARGUMENTS: 3
+        case .SIGNATURE_UNSUPPORTED: 4
         case .SHUTDOWN_STATE: 6
         case .BAD_NAME: 10
         case .BAD_SIGNAL: 11
@@ -44,7 +45,7 @@ public enum Fault: String, Codable, Sendable, CaseIterable {
     public var httpStatus: Int {
         switch self {
         case .UNKNOWN_METHOD: 404
-        case .INCORRECT_PARAMETERS, .BAD_ARGUMENTS, .BAD_SIGNAL: 400
+        case .INCORRECT_PARAMETERS, .BAD_ARGUMENTS, .BAD_SIGNAL, .SIGNATURE_UNSUPPORTED: 400
         case .BAD_NAME, .NO_FILE: 404
         case .SHUTDOWN_STATE: 503
         case .ALREADY_STARTED, .NOT_RUNNING, .ALREADY_ADDED, .STILL_RUNNING: 409

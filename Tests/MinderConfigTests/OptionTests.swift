@@ -231,7 +231,11 @@ import Testing
         #expect(c.servers.first == .inet(InetServer(section: "inet_http_server", host: "", port: 9001, username: nil, password: nil)))
         #expect(c.control == ControlClientSettings(serverurl: "unix:///etc/minder/x.sock", username: "admin",
                                                    password: "secret", prompt: "box", historyFile: "~/.minderctl_history"))
-        #expect(result.notes.contains { $0.section == "inet_http_server" && $0.message.contains("only on the [unix_http_server] socket") })
+        #expect(result.warnings.contains { $0.section == "inet_http_server" && $0.message.contains("every interface without a username and password") })
+        let local = load("[supervisord]\n[inet_http_server]\nport = 127.0.0.1:9001\n")
+        #expect(local.warnings.isEmpty && local.config?.inetServers.first?.host == "127.0.0.1")
+        let v6 = load("[supervisord]\n[inet_http_server]\nport = [::1]:9001\n")
+        #expect(v6.warnings.isEmpty && v6.config?.inetServers.first?.host == "[::1]")
     }
 
     /// What minderctl reads: the socket and credentials, with the programs left unread (even broken ones).

@@ -46,9 +46,11 @@ final class DaemonHarness: @unchecked Sendable {
     var environment: [String: String] = [:]
     /// A command that execs minderd (`prlimit --nofile=...`, say); minderd keeps its pid.
     var launcher: [String] = []
+    /// The daemon: minderd, or supervisord (which takes the same `-n -c`) for a side-by-side run.
+    var daemonPath = minderdPath
 
     func launch() throws {
-        let command = launcher + [minderdPath, "-n", "-c", configPath]
+        let command = launcher + [daemonPath, "-n", "-c", configPath]
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
         process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
