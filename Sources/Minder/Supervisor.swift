@@ -307,6 +307,9 @@ public final class Supervisor {
         for (from, to) in changes {
             notifyListeners("PROCESS_STATE_\(to.description)", processStatePayload(i, from: from, to: to))
         }
+        // A listener that reaches RUNNING takes what its pool buffered meanwhile (events that came
+        // during its startsecs), not only the next event's.
+        if changes.last?.1 == .running, let pool = pools[entries[i].group] { dispatch(pool) }
         guard let events else { return }
         let m = entries[i].machine
         for (from, to) in changes {
