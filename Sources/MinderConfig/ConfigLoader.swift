@@ -4,9 +4,13 @@
 
 public struct ConfigLoader: Sendable {
     public var inputs: ConfigInputs
+    /// `[supervisord]` options given on minderd's command line (supervisord's `-l`, `-u`, ...):
+    /// they replace the file's values and are checked the same way.
+    public var overrides: [(option: String, value: String)] = []
 
-    public init(inputs: ConfigInputs) {
+    public init(inputs: ConfigInputs, overrides: [(option: String, value: String)] = []) {
         self.inputs = inputs
+        self.overrides = overrides
     }
 
     /// Parses, expands and validates `path`. On any error `config` is nil. Without `programs`,
@@ -15,6 +19,7 @@ public struct ConfigLoader: Sendable {
     public func load(path: String, programs: Bool = true) -> ConfigLoadResult {
         var session = LoadSession(inputs: inputs, path: path)
         session.readPrograms = programs
+        session.overrides = overrides
         let config = session.run()
         // An option read for two purposes (a program's priority is also its group's) is reported once.
         var seen = Set<String>()
@@ -36,6 +41,7 @@ private struct LoadSession {
     var supervisordNoNewPrivs = false
     var runningUID: UInt32 = 0
     var readPrograms = true
+    var overrides: [(option: String, value: String)] = []
 
     init(inputs: ConfigInputs, path: String) {
         self.inputs = inputs
@@ -167,6 +173,9 @@ private struct LoadSession {
             diagnostics.append(ConfigDiagnostic(.error, SourceLocation(file: path, line: 0),
                 "there is no [supervisord] section (a file with only [program:x] sections is meant to be included by a main config)"))
             return config
+        }
+        for (option, value) in overrides {
+            doc.set("supervisord", option, INIEntry(value: value, location: SourceLocation(file: "<command line>", line: 0)))
         }
         config.supervisord = readSupervisord()
         supervisordNoNewPrivs = config.supervisord.noNewPrivs

@@ -48,9 +48,11 @@ final class DaemonHarness: @unchecked Sendable {
     var launcher: [String] = []
     /// The daemon: minderd, or supervisord (which takes the same `-n -c`) for a side-by-side run.
     var daemonPath = minderdPath
+    /// More command-line options for the daemon.
+    var arguments: [String] = []
 
     func launch() throws {
-        let command = launcher + [daemonPath, "-n", "-c", configPath]
+        let command = launcher + [daemonPath, "-n", "-c", configPath] + arguments
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
         process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
