@@ -37,6 +37,14 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     case exited(Int32)
     case signaled(Int32)
 
+    /// supervisord's exit status: the code, or -1 after a signal.
+    public var code: Int {
+        switch self {
+        case .exited(let code): Int(code)
+        case .signaled: -1
+        }
+    }
+
     public var description: String {
         switch self {
         case .exited(let code): "exit status \(code)"
@@ -83,6 +91,9 @@ public struct ProcessMachine: Sendable {
     public private(set) var deadline: Double?
     public private(set) var lastStart: Double = 0
     public private(set) var lastExit: ProcessExit?
+    /// supervisord's `exitstatus`: the code of the last exit (-1 for a signal), except that an
+    /// exit too quick to reach RUNNING clears it; a spawn error leaves it as it was.
+    public private(set) var exitStatus: Int?
     public private(set) var spawnError: String?
     public private(set) var restarts = 0
     /// No automatic (re)start while minderd shuts down or reloads.
@@ -145,7 +156,9 @@ public struct ProcessMachine: Sendable {
         case (.exited(let status), .starting):
             pid = nil
             lastExit = status
+            exitStatus = status.code
             if now - lastStart < Double(config.startsecs) {
+                exitStatus = nil
                 spawnError = "Exited too quickly (process log may have details)"
                 return [.log(.info, "exited: \(name) (\(status); not expected)")] + enterBackoff(now: now)
             }
@@ -155,6 +168,7 @@ public struct ProcessMachine: Sendable {
         case (.exited(let status), .running):
             pid = nil
             lastExit = status
+            exitStatus = status.code
             return exitedFromRunning(status, now: now)
 
         case (.deadline, .backoff):
@@ -183,6 +197,7 @@ public struct ProcessMachine: Sendable {
         case (.exited(let status), .stopping):
             pid = nil
             lastExit = status
+            exitStatus = status.code
             state = .stopped
             deadline = nil
             return [.log(isExpected(status) ? .info : .warn, "stopped: \(name) (\(status))")]
@@ -191,6 +206,7 @@ public struct ProcessMachine: Sendable {
             // Exit of a process we no longer track as running: record it only.
             pid = nil
             lastExit = status
+            exitStatus = status.code
             return []
 
         default:

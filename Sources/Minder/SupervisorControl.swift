@@ -225,11 +225,7 @@ extension Supervisor {
     func info(_ i: Int) -> ProcessStatus {
         let e = entries[i]
         let m = e.machine
-        let exitStatus: Int = switch m.lastExit {
-        case .exited(let code)?: Int(code)
-        case .signaled?: -1
-        case nil: 0
-        }
+        let exitStatus = m.exitStatus ?? 0
         let sinks = logSinks(i)
         return ProcessStatus(name: m.name, group: e.group, statename: m.state.description, state: m.state.rawValue,
                              description: "", pid: m.pid ?? 0, start: e.startedAt, stop: e.stoppedAt, now: 0,

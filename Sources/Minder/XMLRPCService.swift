@@ -126,7 +126,15 @@ struct XMLRPCService: Sendable {
         guard case .json(let status, let body) = reply else { return .failure(XMLRPCFault(.FAILED)) }
         if status == 200, let value = try? JSON.decode(T.self, body) { return .success(value) }
         guard let error = try? JSON.decode(ErrorReply.self, body) else { return .failure(XMLRPCFault(.FAILED)) }
-        return .failure(XMLRPCFault(error.error.code, extra ?? error.error.message))
+        return .failure(XMLRPCFault(error.error.code, commandProblem(error.error.code, error.error.message) ?? extra ?? error.error.message))
+    }
+
+    /// A start that cannot find or execute its command: supervisord's fault names the command
+    /// (`NO_FILE: can't find command '/bin/x'`), not the process.
+    static func commandProblem(_ fault: Fault, _ message: String) -> String? {
+        guard fault == .NO_FILE || fault == .NOT_EXECUTABLE,
+              let start = message.range(of: "can't find command ") ?? message.range(of: "command at ") else { return nil }
+        return String(message[start.lowerBound...])
     }
 
     /// A reply that is only a success or a fault: true, or the fault.
@@ -162,7 +170,8 @@ struct XMLRPCService: Sendable {
     static func results(_ list: [ProcessResult], keep: (ProcessResult) -> Bool = { _ in true }) -> XMLRPCValue {
         .array(list.filter(keep).map { r in
             .structure([("name", .string(r.name)), ("group", .string(r.group)), ("status", int(r.code.code)),
-                        ("description", .string(r.code == .SUCCESS ? "OK" : XMLRPCFault(r.code, r.namespec).string))])
+                        ("description", .string(r.code == .SUCCESS ? "OK"
+                            : XMLRPCFault(r.code, commandProblem(r.code, r.description) ?? r.namespec).string))])
         })
     }
 

@@ -152,3 +152,100 @@ struct SideBySideTests {
         _ = try supervisord.stop(timeout: 120)
     }
 }
+
+extension SideBySideTests {
+    /// Every method of both namespaces through Python's xmlrpc.client, with good and bad
+    /// arguments: each call's value or fault, normalized, must be the same from both daemons.
+    static let calls = #"""
+        import re, sys, xmlrpc.client
+        from supervisor.xmlrpc import SupervisorTransport
+        here = sys.argv[1]
+        p = xmlrpc.client.ServerProxy('http://127.0.0.1', transport=SupervisorTransport(None, None, 'unix://' + here + '/s.sock'))
+        def norm(v):
+            if isinstance(v, dict):
+                return {k: norm(x) for k, x in sorted(v.items())
+                        if k not in ('pid', 'start', 'stop', 'now') or isinstance(x, int) and x == 0} | \
+                       {k: 'T' for k, x in v.items() if k in ('pid', 'start', 'stop', 'now') and x != 0}
+            if isinstance(v, list) and v and all(isinstance(x, dict) and 'status' in x for x in v):
+                # several processes' results come in the order each finished, in supervisord too
+                return sorted((norm(x) for x in v), key=lambda x: (x['group'], x['name']))
+            if isinstance(v, list):
+                return [norm(x) for x in v]
+            if isinstance(v, str):
+                v = v.replace(here, 'DIR')
+                v = re.sub(r'pid \d+', 'pid N', v)
+                v = re.sub(r'uptime [0-9a-z, ]*\d+:\d\d:\d\d', 'uptime U', v)
+                v = re.sub(r'[A-Z][a-z]{2} \d\d \d\d:\d\d [AP]M', 'DATE', v)
+                v = re.sub(r'-(stdout|stderr)---supervisor-[a-z0-9_]+\.log', r'-\1---supervisor-X.log', v)
+            return v
+        def call(name, *args):
+            try:
+                r = getattr(p, name)(*args)
+            except xmlrpc.client.Fault as f:
+                r = ('FAULT', f.faultCode, f.faultString)
+            print(name, repr(args), '->', repr(norm(r)))
+        s = 'supervisor.'
+        call(s + 'getAPIVersion'); call(s + 'getVersion'); call(s + 'getIdentification'); call(s + 'getState')
+        call(s + 'getProcessInfo', 'sleeper'); call(s + 'getProcessInfo', 'g:manual'); call(s + 'getProcessInfo', 'nosuch')
+        call(s + 'getProcessInfo', 'g:*'); call(s + 'getProcessInfo', 'crashy'); call(s + 'getProcessInfo', 'broken')
+        call(s + 'getAllProcessInfo')
+        call(s + 'startProcess', 'g:manual'); call(s + 'startProcess', 'g:manual'); call(s + 'startProcess', 'nosuch')
+        call(s + 'startProcess', 'broken'); call(s + 'startProcess', 'crashy'); call(s + 'startProcess', 'g:*')
+        call(s + 'stopProcess', 'g:manual'); call(s + 'stopProcess', 'g:manual'); call(s + 'stopProcess', 'nosuch')
+        call(s + 'startProcess', 'g:manual', False); call(s + 'stopProcess', 'g:manual', True)
+        call(s + 'startProcessGroup', 'g'); call(s + 'startProcessGroup', 'nosuch'); call(s + 'stopProcessGroup', 'g')
+        call(s + 'stopProcessGroup', 'pool'); call(s + 'startProcessGroup', 'pool', True)
+        call(s + 'signalProcess', 'sleeper', 'HUP'); call(s + 'signalProcess', 'sleeper', 'NOPE')
+        call(s + 'signalProcess', 'g:manual', 'HUP'); call(s + 'signalProcess', 'nosuch', 'HUP')
+        call(s + 'signalProcess', 'sleeper', '1'); call(s + 'signalProcessGroup', 'pool', 'USR1')
+        call(s + 'signalProcessGroup', 'nosuch', 'USR1')
+        call(s + 'sendProcessStdin', 'g:manual', 'x'); call(s + 'sendProcessStdin', 'nosuch', 'x')
+        call(s + 'sendRemoteCommEvent', 'type', 'data')
+        call(s + 'readProcessStdoutLog', 'printer', 0, 0); call(s + 'readProcessStdoutLog', 'printer', -4, 0)
+        call(s + 'readProcessStdoutLog', 'printer', 4, 3); call(s + 'readProcessStdoutLog', 'printer', -4, 2)
+        call(s + 'readProcessStdoutLog', 'printer', 0, -1); call(s + 'readProcessStdoutLog', 'nosuch', 0, 0)
+        call(s + 'readProcessLog', 'printer', 100, 0); call(s + 'readProcessStderrLog', 'printer', 0, 0)
+        call(s + 'tailProcessStdoutLog', 'printer', 0, 5); call(s + 'tailProcessStdoutLog', 'printer', 14, 5)
+        call(s + 'tailProcessStdoutLog', 'printer', 10, 5); call(s + 'tailProcessStdoutLog', 'printer', 100, 5)
+        call(s + 'tailProcessLog', 'printer', 0, 100); call(s + 'tailProcessStderrLog', 'printer', 0, 5)
+        call(s + 'tailProcessStdoutLog', 'nosuch', 0, 5)
+        call(s + 'clearProcessLogs', 'printer'); call(s + 'clearProcessLog', 'nosuch'); call(s + 'clearAllProcessLogs')
+        call(s + 'reloadConfig'); call(s + 'addProcessGroup', 'g'); call(s + 'addProcessGroup', 'nosuch')
+        call(s + 'removeProcessGroup', 'pool'); call(s + 'removeProcessGroup', 'nosuch')
+        call(s + 'stopProcessGroup', 'pool'); call(s + 'removeProcessGroup', 'pool'); call(s + 'addProcessGroup', 'pool')
+        call('system.methodSignature', 'supervisor.startProcess'); call('system.methodSignature', 'nosuch')
+        call('system.methodHelp', 'nosuch')
+        call('system.multicall', [{'methodName': 'supervisor.getAPIVersion', 'params': []},
+                                  {'methodName': 'supervisor.getProcessInfo', 'params': ['nosuch']},
+                                  {'methodName': 'supervisor.stopProcess', 'params': ['g:manual']}])
+        call('system.listMethods')
+        call(s + 'nosuch'); call(s + 'getState', 1); call(s + 'stopAllProcesses'); call(s + 'startAllProcesses')
+        call(s + 'signalAllProcesses', 'HUP')
+        """#
+
+    @Test func xmlrpcClientSeesTheSameFromBoth() throws {
+        let minder = try DaemonHarness(Self.config(updated: false), loglevel: "info", start: false)
+        let supervisord = try DaemonHarness(Self.config(updated: false), loglevel: "info", start: false)
+        supervisord.daemonPath = venv + "/supervisord"
+        supervisord.launcher = [venv + "/python", "-c",
+                                "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])"]
+        var outputs: [[Substring]] = []
+        for d in [minder, supervisord] {
+            try d.launch()
+            try d.waitForLog("success: pool_1 entered RUNNING")
+            try d.waitForLog("gave up: crashy entered FATAL")
+            let script = d.dir.path + "/calls.py"
+            try Self.calls.write(toFile: script, atomically: true, encoding: .utf8)
+            let r = try run(venv + "/python", [script, d.dir.path], timeout: 120)
+            #expect(r.status == 0, "\(r.stderr)")
+            outputs.append(r.stdout.split(separator: "\n"))
+        }
+        #expect(outputs[0].count > 60, "every call was made")
+        let allowed = ["supervisor.getSupervisorVersion", "supervisor.getPID", "system.methodHelp ('supervisor"]
+        for (m, s) in zip(outputs[0], outputs[1]) where m != s && !allowed.contains(where: { m.hasPrefix($0) }) {
+            Issue.record("minderd:     \(m)\nsupervisord: \(s)")
+        }
+        #expect(try minder.stop() == 0)
+        _ = try supervisord.stop(timeout: 120)
+    }
+}
