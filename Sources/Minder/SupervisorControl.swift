@@ -269,21 +269,23 @@ extension Supervisor {
         let single: Bool = if case .process = spec { true } else { false }
         if !single { indices = indices.filter { keep(entries[$0]) } }
         let pending = indices.map { (entries[$0].namespec, act($0)) }
-        // Results in the order the outcomes came (those of one turn in process order), as
-        // supervisord lists them: a start that fails at once first, one that waits for its
-        // startsecs last.
+        // Outcomes known at once (a start that cannot find its command) come first, then those
+        // that waited, each in process order: supervisord too lists what failed at once first.
         let settled = Box<[Int: ProcessResult]>([:])
-        let order = Box<[Int]>([])
+        let atOnce = Box<Set<Int>>([])
+        let first = Box(true)
         let finish: (Supervisor) -> ControlReply? = { supervisor in
             for (k, (namespec, outcome)) in pending.enumerated() where settled.value[k] == nil {
                 guard let (fault, text) = outcome(supervisor) else { continue }
                 let group = namespec.split(separator: ":").first.map(String.init) ?? namespec
                 let name = namespec.split(separator: ":").last.map(String.init) ?? namespec
                 settled.value[k] = ProcessResult(name: name, group: group, code: fault, description: text)
-                order.value.append(k)
+                if first.value { atOnce.value.insert(k) }
             }
-            guard order.value.count == pending.count else { return nil }
-            let results = order.value.map { settled.value[$0]! }
+            first.value = false
+            guard settled.value.count == pending.count else { return nil }
+            let rank = { (k: Int) in (atOnce.value.contains(k) ? 0 : 1, k) }
+            let results = pending.indices.sorted { rank($0) < rank($1) }.map { settled.value[$0]! }
             if single, let only = results.first, only.code != .SUCCESS {
                 return .fault(only.code, "\(only.namespec): \(only.description)")
             }
