@@ -459,7 +459,3 @@ struct ControlReplyError: Error {
     var reply: ControlReply
     init(_ reply: ControlReply) { self.reply = reply }
 }
-
-public enum MinderVersion {
-    public static let current = "0.1.0"
-}

@@ -172,6 +172,11 @@ private struct LoadSession {
         guard doc.hasSection("supervisord") else {
             diagnostics.append(ConfigDiagnostic(.error, SourceLocation(file: path, line: 0),
                 "there is no [supervisord] section (a file with only [program:x] sections is meant to be included by a main config)"))
+            // A client's config (supervisorctl's) may hold only [supervisorctl] or a server section.
+            if !readPrograms {
+                config.servers = readServers()
+                config.control = readControlClient()
+            }
             return config
         }
         for (option, value) in overrides {

@@ -3,6 +3,11 @@
 
 import Foundation
 
+/// Minder's version: minderd's, minderctl's, and what getSupervisorVersion reports.
+public enum MinderVersion {
+    public static let current = "0.1.0"
+}
+
 public enum ControlAPI {
     public static let version = "1.0"
     public static let prefix = "/api/v1"

@@ -7,12 +7,58 @@ import Glibc
 import Foundation
 
 public struct ControlClient: Sendable {
-    public var socketPath: String
+    /// minderd's Unix socket, or an `[inet_http_server]`.
+    public enum Server: Sendable, Equatable {
+        case unix(String)
+        case tcp(host: String, port: Int)
+
+        /// `unix:///path` or `http://host:port` (`[v6]:port`; port 80 when left out), as
+        /// supervisorctl's serverurl.
+        public init?(url: String) {
+            if url.hasPrefix("unix://") {
+                self = .unix(String(url.dropFirst("unix://".count)))
+                return
+            }
+            guard url.hasPrefix("http://") else { return nil }
+            var rest = url.dropFirst("http://".count)
+            if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
+            var host = String(rest), port = 80
+            if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
+                host = String(rest[rest.index(after: rest.startIndex)..<close])
+                let after = rest[rest.index(after: close)...]
+                if after.hasPrefix(":") { guard let p = Int(after.dropFirst()) else { return nil }; port = p }
+            } else if let colon = rest.lastIndex(of: ":") {
+                host = String(rest[..<colon])
+                guard let p = Int(rest[rest.index(after: colon)...]) else { return nil }
+                port = p
+            }
+            guard !host.isEmpty, (1...65535).contains(port) else { return nil }
+            self = .tcp(host: host, port: port)
+        }
+
+        public var url: String {
+            switch self {
+            case .unix(let path): "unix://\(path)"
+            case .tcp(let host, let port): "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+            }
+        }
+    }
+
+    public var server: Server
     public var username: String?
     public var password: String?
 
+    public var socketPath: String {
+        if case .unix(let path) = server { return path }
+        return ""
+    }
+
     public init(socketPath: String, username: String? = nil, password: String? = nil) {
-        self.socketPath = socketPath
+        self.init(server: .unix(socketPath), username: username, password: password)
+    }
+
+    public init(server: Server, username: String? = nil, password: String? = nil) {
+        self.server = server
         self.username = username
         self.password = password
     }
@@ -86,6 +132,51 @@ public struct ControlClient: Sendable {
 
     /// Connects and sends one request; returns the socket.
     private func open(_ method: String, _ path: String, body: [UInt8]) throws(ClientError) -> Int32 {
+        let fd: Int32
+        let hostHeader: String
+        switch server {
+        case .unix(let socketPath):
+            fd = try Self.connectUnix(socketPath)
+            hostHeader = "localhost"
+        case .tcp(let host, let port):
+            fd = try Self.connectTCP(host, port, url: server.url)
+            hostHeader = "\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        }
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nConnection: close\r\n"
+        head += "Content-Length: \(body.count)\r\n"
+        // Over TCP minderd takes a request that changes something only with its protocol's type.
+        if method != "GET" { head += "Content-Type: application/json\r\n" }
+        if let username {
+            let token = Data("\(username):\(password ?? "")".utf8).base64EncodedString()
+            head += "Authorization: Basic \(token)\r\n"
+        }
+        let bytes = Array((head + "\r\n").utf8) + body
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let err = errno
+                close(fd)
+                throw .other("sending to \(server.url): \(String(cString: strerror(err)))")
+            }
+            sent += n
+        }
+        return fd
+    }
+
+    /// The next bytes from the socket, or nil at its end.
+    private func receive(_ fd: Int32) throws(ClientError) -> [UInt8]? {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw .other("reading from \(server.url): \(String(cString: strerror(errno)))") }
+            return n == 0 ? nil : Array(chunk[0..<n])
+        }
+    }
+
+    private static func connectUnix(_ socketPath: String) throws(ClientError) -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw .other("socket: \(String(cString: strerror(errno)))") }
         var address = sockaddr_un()
@@ -112,37 +203,28 @@ public struct ControlClient: Sendable {
             default: throw .other("unix://\(socketPath): \(String(cString: strerror(err)))")
             }
         }
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-        head += "Content-Length: \(body.count)\r\n"
-        if !body.isEmpty { head += "Content-Type: application/json\r\n" }
-        if let username {
-            let token = Data("\(username):\(password ?? "")".utf8).base64EncodedString()
-            head += "Authorization: Basic \(token)\r\n"
-        }
-        let bytes = Array((head + "\r\n").utf8) + body
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let err = errno
-                close(fd)
-                throw .other("sending to unix://\(socketPath): \(String(cString: strerror(err)))")
-            }
-            sent += n
-        }
         return fd
     }
 
-    /// The next bytes from the socket, or nil at its end.
-    private func receive(_ fd: Int32) throws(ClientError) -> [UInt8]? {
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw .other("reading from unix://\(socketPath): \(String(cString: strerror(errno)))") }
-            return n == 0 ? nil : Array(chunk[0..<n])
+    /// Each address the name resolves to, in turn, until one connects.
+    private static func connectTCP(_ host: String, _ port: Int, url: String) throws(ClientError) -> Int32 {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &list)
+        guard status == 0, let list else { throw .other("\(url): \(String(cString: gai_strerror(status)))") }
+        defer { freeaddrinfo(list) }
+        var lastError: Int32 = ECONNREFUSED
+        var entry: UnsafeMutablePointer<addrinfo>? = list
+        while let a = entry {
+            entry = a.pointee.ai_next
+            let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), a.pointee.ai_protocol)
+            guard fd >= 0 else { continue }
+            if connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 { return fd }
+            lastError = errno
+            close(fd)
         }
+        throw .other(lastError == ECONNREFUSED ? "\(url) refused connection" : "\(url): \(String(cString: strerror(lastError)))")
     }
 
     static func headerEnd(_ raw: [UInt8]) -> Int? {

@@ -18,7 +18,7 @@ struct Minderctl: ParsableCommand {
     @Option(name: [.customShort("c"), .customLong("configuration")], help: "The config file (default: the same search as minderd).")
     var configFile: String?
 
-    @Option(name: [.customShort("s"), .customLong("serverurl")], help: "unix:///path/to/minderd.sock")
+    @Option(name: [.customShort("s"), .customLong("serverurl")], help: "unix:///path/to/minderd.sock or http://host:port")
     var serverURL: String?
 
     @Option(name: [.customShort("u"), .customLong("username")]) var username: String?
@@ -30,10 +30,20 @@ struct Minderctl: ParsableCommand {
     @Option(name: [.customShort("r"), .customLong("history-file")], help: "The shell's history file (default: [supervisorctl] history_file).")
     var historyFile: String?
 
+    @Flag(name: [.customShort("i"), .customLong("interactive")], help: "Start the shell after running the command.")
+    var interactive = false
+
+    @Flag(name: [.customShort("v"), .customLong("version")], help: "Print minderctl's version and exit.")
+    var version = false
+
     @Argument(parsing: .captureForPassthrough, help: "A command and its arguments; none starts a shell.")
     var words: [String] = []
 
     mutating func run() throws {
+        if version {
+            print(MinderVersion.current)
+            return
+        }
         var ctl: Ctl
         do {
             ctl = try Ctl.connect(configFile: configFile, serverURL: serverURL, username: username, password: password, json: json)
@@ -46,7 +56,9 @@ struct Minderctl: ParsableCommand {
             ctl.shell()
             return
         }
-        throw ExitCode(ctl.run(words))
+        let status = ctl.run(words)
+        if interactive { ctl.shell(showStatus: false) }
+        throw ExitCode(status)
     }
 }
 
@@ -89,10 +101,14 @@ struct Ctl {
                 throw CtlError(description: result.errors.map(\.description).joined(separator: "\n"))
             }
             if url == nil {
-                if let ctlURL = config.control.serverurl, ctlURL.hasPrefix("unix://") {
+                if let ctlURL = config.control.serverurl {
                     url = ctlURL
                 } else if let unix = config.unixServer {
                     url = "unix://" + unix.file
+                } else if let inet = config.inetServers.first {
+                    url = "http://\(inet.host.isEmpty ? "localhost" : inet.host):\(inet.port)"
+                } else {
+                    url = "http://localhost:9001"  // supervisorctl's default
                 }
             }
             user = user ?? config.control.username
@@ -105,14 +121,13 @@ struct Ctl {
             return Ctl(client: ControlClient(socketPath: ""), instance: instance, json: json, prompt: prompt, historyFile: history,
                        noServer: "no server to talk to: give -s unix:///path, or -c with a [supervisorctl] serverurl or [unix_http_server] file")
         }
-        guard url.hasPrefix("unix://") else {
-            throw CtlError(description: "\(url): minderctl talks to minderd's Unix socket only (unix:///path)")
+        guard let server = ControlClient.Server(url: url) else {
+            throw CtlError(description: "\(url): a server URL is unix:///path or http://host:port")
         }
-        let path = String(url.dropFirst("unix://".count))
-        guard path.utf8.count <= 107 else {
+        if case .unix(let path) = server, path.utf8.count > 107 {
             throw CtlError(description: "socket path \(path) is \(path.utf8.count) bytes; the kernel allows 107")
         }
-        return Ctl(client: ControlClient(socketPath: path, username: user, password: pass), instance: instance, json: json,
+        return Ctl(client: ControlClient(server: server, username: user, password: pass), instance: instance, json: json,
                    prompt: prompt, historyFile: history)
     }
 
@@ -173,14 +188,18 @@ struct Ctl {
                 print(try decode(SupervisorInfo.self, body).version)
                 return 0
             case "help":
-                print(Self.helpText)
+                guard let topic = args.first else {
+                    print(Self.helpText)
+                    return 0
+                }
+                if let text = CommandHelp.topics[topic] { print(text, terminator: "") } else { print("*** No help on \(topic)") }
                 return 0
             default:
-                printError("*** Unknown syntax: \(words.joined(separator: " "))")
-                return 2
+                print("*** Unknown syntax: \(words.joined(separator: " "))")
+                return 1
             }
         } catch {
-            printError(error.description.hasPrefix("unix://") ? "\(error)" : "error: \(error)")
+            printError(error.description.hasPrefix("unix://") || error.description.hasPrefix("http://") ? "\(error)" : "error: \(error)")
             if error.description.contains("no such file") { return 7 }
             return command == "status" ? 4 : (error.description.contains("refused") ? 4 : 1)
         }
@@ -583,8 +602,8 @@ struct Ctl {
 
     // MARK: shell
 
-    func shell() {
-        _ = run(["status"])
+    func shell(showStatus: Bool = true) {
+        if showStatus { _ = run(["status"]) }
         if let historyFile { _ = mn_read_history(historyFile) }
         defer { if let historyFile { _ = mn_write_history(historyFile) } }
         while let raw = mn_readline("\(prompt)> ") {

@@ -72,6 +72,10 @@ struct InetServerTests {
             #expect(refused.stdout.contains("Server requires authentication"), "\(refused.stdout)")
             let wrong = try run(venv + "/supervisorctl", ["-s", url, "-u", "admin", "-p", "nope", "status"])
             #expect(wrong.stdout.contains("Server requires authentication"), "\(wrong.stdout)")
+            // minderctl over TCP too, a request that changes something included.
+            let minderctl = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
+            let restarted = try run(minderctl, ["-s", url, "-u", "admin", "-p", "s3cret", "restart", "sleeper"])
+            #expect(restarted.stdout == "sleeper: stopped\nsleeper: started\n", "\(url): \(restarted.stdout)\(restarted.stderr)")
         }
         try d.waitForLog("control: failed login (address 127.0.0.1)")
         #expect(try d.stop() == 0)
