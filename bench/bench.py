@@ -19,6 +19,9 @@ import sys
 import tempfile
 import time
 
+# supervisorctl from the supervisord folder, when the run has one: the same client for both daemons.
+SUPERVISORCTL = None
+
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) ")
 
 
@@ -141,7 +144,8 @@ def scenario_startup(sv, n):
 
 
 def single_status_request(kind, name):
-    """The raw bytes of one keep-alive request for one process's status."""
+    """The raw bytes of one keep-alive request for one process's status: JSON for Minder's own API
+    (kind "minder"), XML-RPC getProcessInfo for supervisord and for Minder's XML-RPC ("xmlrpc")."""
     if kind == "minder":
         return ("GET /api/v1/processes/%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % name).encode()
     body = ("<?xml version='1.0'?><methodCall><methodName>supervisor.getProcessInfo</methodName>"
@@ -196,15 +200,30 @@ def reference_requests_per_second(seconds):
 def scenario_single_status(sv, n, seconds):
     """Requests per second of one process's status, on one kept connection, with n programs configured."""
     work, tag, conf = sleepers(sv, n, 12)
+    proc = None
     try:
         proc = sv.start(conf)
         wait_running(sv, conf, n)
         name = "s:s_%d" % (n // 2)
-        rate = requests_per_second(work, os.path.join(work, "s.sock"), single_status_request(sv.kind, name), seconds,
-                                   "RUNNING")
+        sock = os.path.join(work, "s.sock")
+        result = {"single_status_rps": requests_per_second(work, sock, single_status_request(sv.kind, name), seconds, "RUNNING")}
+        if sv.kind == "minder":
+            result["xmlrpc_rps"] = requests_per_second(work, sock, single_status_request("xmlrpc", name), seconds, "RUNNING")
+        else:
+            result["xmlrpc_rps"] = result["single_status_rps"]
+        if SUPERVISORCTL:
+            # The real supervisorctl against either daemon: most of it is Python's start-up.
+            times = []
+            for _ in range(5):
+                t0 = time.monotonic()
+                subprocess.run([SUPERVISORCTL, "-s", "unix://" + sock, "status"], capture_output=True)
+                times.append(time.monotonic() - t0)
+            result["supervisorctl_status_s"] = statistics.median(times)
         stop(proc, tag)
-        return {"single_status_rps": rate}
+        return result
     finally:
+        if proc and proc.poll() is None:
+            proc.kill()
         cleanup(tag)
         shutil.rmtree(work, ignore_errors=True)
 
@@ -445,6 +464,14 @@ def main():
     daemons = [Supervisor("minder", a.minder)]
     if a.supervisord:
         daemons.append(Supervisor("supervisord", a.supervisord))
+        global SUPERVISORCTL
+        SUPERVISORCTL = os.path.join(a.supervisord, "supervisorctl")
+        floor = []
+        for _ in range(5):
+            t0 = time.monotonic()
+            subprocess.run([SUPERVISORCTL, "--help"], capture_output=True)
+            floor.append(time.monotonic() - t0)
+        results[("supervisorctl", "floor")] = statistics.median(floor)
     results = {("c-server", "single"): reference_requests_per_second(0.3 if a.smoke else 3)}
     print("fixed-reply C server", results[("c-server", "single")], flush=True)
     for n in sizes:
@@ -524,6 +551,14 @@ def write_report(out, r, sizes, status_sizes):
         lines.append("| one process's status, requests/s on one kept connection (Minder: JSON `GET /api/v1/processes/{name}`;"
                      " supervisord: XML-RPC `getProcessInfo`; a C server with a fixed reply: %.0f/s; higher is better)"
                      " | %d | %.0f/s | %.0f/s | %.1fx |" % (r[("c-server", "single")]["single_status_rps"], n, s1, m1, m1 / s1))
+    for n in status_sizes:
+        s1, m1 = r[("supervisord", "single", n)]["xmlrpc_rps"], r[("minder", "single", n)]["xmlrpc_rps"]
+        lines.append("| one process's status over XML-RPC (`getProcessInfo`, both daemons), requests/s on one kept connection"
+                     " (higher is better) | %d | %.0f/s | %.0f/s | %.1fx |" % (n, s1, m1, m1 / s1))
+    for n in status_sizes:
+        s1, m1 = r[("supervisord", "single", n)]["supervisorctl_status_s"], r[("minder", "single", n)]["supervisorctl_status_s"]
+        lines.append("| the real `supervisorctl status` against each daemon (median of 5; `supervisorctl --help` alone: %.3f s)"
+                     " | %d | %.3f s | %.3f s | %.3f |" % (r[("supervisorctl", "floor")], n, s1, m1, m1 / s1))
     ls, lm, lc = r[("supervisord", "logs")], r[("minder", "logs")], r[("cat", "logs")]
     lines += [
         "| 1 GiB to stdout into the log file: MB/s (`cat > file`: %.0f MB/s; higher is better) | 1 | %.0f MB/s (%.2fx cat) |"

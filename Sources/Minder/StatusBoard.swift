@@ -42,6 +42,14 @@ public final class StatusBoard: Sendable {
     /// `GET /processes[/{name}]`: the named processes (all for nil) in display order, with the
     /// time-dependent fields (`now`, a running process's uptime) filled in now.
     public func statuses(_ spec: NameSpec?) -> ControlReply {
+        switch list(spec) {
+        case .failure(let error): return error.reply
+        case .success(let list): return .json(status: 200, body: ProcessStatus.jsonArray(list))
+        }
+    }
+
+    /// The named processes (all for nil) in display order, described as of now.
+    func list(_ spec: NameSpec?) -> Result<[ProcessStatus], ControlReplyError> {
         let found: Result<[ProcessStatus], ControlReplyError> = contents.withLock { c in
             func status(_ i: Int) -> ProcessStatus {
                 var s = c.processes[i]
@@ -63,12 +71,8 @@ public final class StatusBoard: Sendable {
                 return .success([status(i)])
             }
         }
-        switch found {
-        case .failure(let error): return error.reply
-        case .success(let list):
-            let now = Supervisor.wallClock()
-            return .json(status: 200, body: ProcessStatus.jsonArray(list.map { $0.described(now: now) }))
-        }
+        let now = Supervisor.wallClock()
+        return found.map { $0.map { $0.described(now: now) } }
     }
 }
 

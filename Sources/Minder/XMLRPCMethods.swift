@@ -52,11 +52,12 @@ extension XMLRPCService {
         m["supervisor.getProcessInfo"] = method("struct", ["string"], "Get info about a process named name\n@param string name The name of the process (or 'group:name')\n@return struct result A structure containing data about the process") { s, p, done in
             let name = try p.string(0)
             guard case .process = spec(name) else { return done(.failure(XMLRPCFault(.BAD_NAME, name))) }
-            let list = decode(s.context.bridge.board.statuses(spec(name)), as: [ProcessStatus].self, extra: name)
+            // From the status board, as the JSON API's status: no wait for the supervisor's loop.
+            let list = s.context.bridge.board.list(spec(name)).mapError { _ in XMLRPCFault(.BAD_NAME, name) }
             done(list.flatMap { $0.first.map { .success(info($0)) } ?? .failure(XMLRPCFault(.BAD_NAME, name)) })
         }
         m["supervisor.getAllProcessInfo"] = method("array", [], "Get info about all processes\n@return array result An array of process status results") { s, _, done in
-            done(decode(s.context.bridge.board.statuses(nil), as: [ProcessStatus].self, extra: nil).map { .array($0.map(info)) })
+            done(s.context.bridge.board.list(nil).map { .array($0.map(info)) }.mapError { _ in XMLRPCFault(.FAILED) })
         }
         m["supervisor.getAllConfigInfo"] = method("array", [], "Get info about all available process configurations. Each struct represents a single process (i.e. groups get flattened).\n@return array result An array of process config info structs") { s, _, done in
             s.withConfig({ .configInfo($0) }) { reply in
