@@ -233,6 +233,10 @@ final class ControlDispatcher: ChannelInboundHandler, RemovableChannelHandler {
             }
             return XMLRPCService(context: context).handle(request.body, reply: reply)
         }
+        if request.head.method == .GET, uri == "/metrics" || uri.hasPrefix("/metrics?") {
+            let body = Metrics.render(context.bridge.board.metricsRows(), daemon: Metrics.ownSample())
+            return reply(.whole(status: 200, contentType: Metrics.contentType, body: body))
+        }
         if let log = Self.logTail(uri), request.head.method == .GET {
             return context.bridge.submit(log) { answer in
                 guard case .file(let path) = answer, access(path, F_OK) == 0 else {

@@ -13,6 +13,8 @@ public final class StatusBoard: Sendable {
         var processes: [ProcessStatus] = []
         /// The log thread's counts, read when asked.
         var counters: [LogCounters] = []
+        /// The last /proc sample of each process (stats_interval), for /metrics.
+        var samples: [ResourceSample?] = []
         /// getAllProcessInfo's order: by group name, then process name.
         var displayOrder: [Int] = []
         var byNamespec: [String: Int] = [:]
@@ -29,13 +31,32 @@ public final class StatusBoard: Sendable {
         let order = processes.indices.sorted { (processes[$0].group, processes[$0].name) < (processes[$1].group, processes[$1].name) }
         let names = Dictionary(processes.enumerated().map { ($1.namespec, $0) }, uniquingKeysWith: { a, _ in a })
         contents.withLock {
-            $0 = Contents(processes: processes, counters: counters, displayOrder: order, byNamespec: names, groups: Set(groups))
+            $0 = Contents(processes: processes, counters: counters, samples: Array(repeating: nil, count: processes.count),
+                          displayOrder: order, byNamespec: names, groups: Set(groups))
         }
     }
 
     func update(_ i: Int, _ status: ProcessStatus) {
         contents.withLock { c in
             if c.processes.indices.contains(i) { c.processes[i] = status }
+        }
+    }
+
+    func record(_ samples: [(Int, ResourceSample)]) {
+        guard !samples.isEmpty else { return }
+        contents.withLock { c in
+            for (i, sample) in samples where c.samples.indices.contains(i) { c.samples[i] = sample }
+        }
+    }
+
+    /// Every process in display order with its last sample (nil unless it runs now), for /metrics.
+    func metricsRows() -> [(status: ProcessStatus, sample: ResourceSample?)] {
+        contents.withLock { c in
+            c.displayOrder.map { i in
+                var s = c.processes[i]
+                if c.counters.indices.contains(i) { (s.log_bytes_written, s.log_bytes_dropped) = c.counters[i].both }
+                return (s, s.pid != 0 ? c.samples[i] : nil)
+            }
         }
     }
 

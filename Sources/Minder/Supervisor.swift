@@ -382,13 +382,17 @@ public final class Supervisor {
     func sample() {
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         let page = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+        var samples: [(Int, ResourceSample)] = []
         for i in entries.indices {
             guard let pid = entries[i].machine.pid else { continue }
             var user: UInt64 = 0, system: UInt64 = 0, rss: UInt64 = 0, threads: UInt32 = 0, fds: UInt32 = 0
             guard mn_proc_sample(pid, &user, &system, &threads, &rss, &fds) == 0 else { continue }
             entries[i].sample = (Double(user) / ticks, Double(system) / ticks, rss * page, fds, threads)
+            samples.append((i, ResourceSample(cpuSeconds: Double(user + system) / ticks, residentBytes: rss * page,
+                                              openFDs: fds, threads: threads)))
             writeStats(i)
         }
+        bridge.board.record(samples)
     }
 
     func beginStopping(_ newMood: Mood) {

@@ -1,4 +1,5 @@
 import Foundation
+import MinderControl
 @testable import Minder
 import NIOCore
 import NIOEmbedded
@@ -139,5 +140,20 @@ import Testing
         channel.pipeline.fireChannelWritabilityChanged()
         channel.embeddedEventLoop.advanceTime(by: .seconds(limits.writeStallSeconds * 10))
         #expect(channel.isActive, "a follow has no deadline while its reader keeps up")
+    }
+}
+
+/// The metrics text on its own: label values escaped as the exposition format wants.
+@Suite struct MetricsRenderTests {
+    @Test func labelValuesAreEscaped() {
+        let status = ProcessStatus(name: "a\"b\\c\nd", group: "g", statename: "RUNNING", state: 20, description: "", pid: 7,
+                                   start: 1_796_000_000, stop: 0, now: 0, spawnerr: "", exitstatus: 0, restarts: 3,
+                                   stdout_logfile: "", stderr_logfile: "")
+        let text = String(decoding: Metrics.render([(status, ResourceSample(cpuSeconds: 1.5, residentBytes: 4096, openFDs: 5, threads: 1))],
+                                                   daemon: nil), as: UTF8.self)
+        #expect(text.contains("minder_process_up{group=\"g\",name=\"a\\\"b\\\\c\\nd\"} 1\n"), "\(text)")
+        #expect(text.contains("minder_process_cpu_seconds_total{group=\"g\",name=\"a\\\"b\\\\c\\nd\"} 1.5\n"))
+        #expect(text.contains("minder_process_restarts_total{group=\"g\",name=\"a\\\"b\\\\c\\nd\"} 3\n"))
+        #expect(text.hasSuffix("minder_build_info{version=\"\(MinderVersion.current)\"} 1\n"))
     }
 }
