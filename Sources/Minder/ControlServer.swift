@@ -238,8 +238,10 @@ final class ControlDispatcher: ChannelInboundHandler, RemovableChannelHandler {
             return reply(.whole(status: 200, contentType: Metrics.contentType, body: body))
         }
         if let log = Self.logTail(uri), request.head.method == .GET {
+            // A log not written yet is followed all the same: supervisord makes its files at the
+            // first spawn, so its clients expect one.
             return context.bridge.submit(log) { answer in
-                guard case .file(let path) = answer, access(path, F_OK) == 0 else {
+                guard case .file(let path) = answer else {
                     return reply(.whole(status: 404, contentType: "text/plain; charset=utf-8", body: Array("No file\n".utf8)))
                 }
                 stream(path, 1024)

@@ -49,6 +49,10 @@ struct SideBySideTests {
         startsecs=1
         startretries=0
 
+        [program:echo]
+        command=cat
+        startsecs=0
+
         [group:g]
         programs=manual
         \(updated ? """
@@ -84,6 +88,50 @@ struct SideBySideTests {
         ["add", "extra"], ["add", "extra"], ["add", "nosuch"], ["remove", "nosuch"], ["update"], ["stop", "all"], ["status"],
         ["start", "all"], ["status"],
     ]
+
+    /// A supervisorctl command that streams: its output until `marker` shows, then it is killed.
+    static func follow(_ d: DaemonHarness, _ args: [String], until marker: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: venv + "/supervisorctl")
+        process.arguments = ["-c", d.configPath] + args
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        defer {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        var seen = ""
+        try waitUntil("\(args) to show \(marker.debugDescription)") {
+            seen += String(decoding: pipe.fileHandleForReading.availableData, as: UTF8.self)
+            return seen.contains(marker)
+        }
+        return seen
+    }
+
+    /// A supervisorctl command with `input` on its stdin (then its end); its output.
+    static func typed(_ d: DaemonHarness, _ args: [String], input: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: venv + "/supervisorctl")
+        process.arguments = ["-c", d.configPath] + args
+        let stdin = Pipe(), stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        try process.run()
+        defer {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+        var seen = ""
+        try waitUntil("\(args) to end") {
+            let chunk = stdout.fileHandleForReading.availableData
+            seen += String(decoding: chunk, as: UTF8.self)
+            return chunk.isEmpty
+        }
+        return seen
+    }
 
     /// Output made comparable: pids, uptimes, dates and the work folder replaced.
     static func normalized(_ text: String, dir: String) -> String {
@@ -141,7 +189,18 @@ struct SideBySideTests {
                 }
             }
         }
+        // tail -f: what the stream shows until the program's last line.
+        let follows = try [minder, supervisord].map { d in try Self.follow(d, ["tail", "-f", "printer"], until: "three\n") }
+        if follows[0] != follows[1] { differences.append("supervisorctl tail -f printer:\n\(follows[0])\n---\n\(follows[1])") }
         try compare(Self.before)
+        // fg: a line typed goes to the program's stdin (cat echoes it into its log); EOF detaches.
+        for d in [minder, supervisord] {
+            let fg = try Self.typed(d, ["fg", "echo"], input: "hello\n")
+            if !fg.contains("Exiting foreground") { differences.append("supervisorctl fg echo (\(d.daemonPath)): \(fg)") }
+            try waitUntil("the typed line in echo's log") {
+                ((try? run(venv + "/supervisorctl", ["-c", d.configPath, "tail", "echo"]))?.stdout ?? "").contains("hello")
+            }
+        }
         for d in [minder, supervisord] {
             try DaemonHarness.config(Self.config(updated: true), loglevel: "info").write(toFile: d.configPath, atomically: true, encoding: .utf8)
         }
