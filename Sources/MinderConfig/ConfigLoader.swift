@@ -347,7 +347,7 @@ private struct LoadSession {
                 _ = string(section, option, [:])
             }
             if factory.pyStrip() == "supervisor.rpcinterface:make_main_rpcinterface" {
-                note(section, nil, "accepted and not needed: Minder serves its own control API on the [unix_http_server] socket")
+                note(section, nil, "accepted and not needed: supervisord's interface is built into minderd")
             } else {
                 warning(section, factoryKey, "Minder cannot load supervisord's Python plugins; \(factory) is ignored")
             }

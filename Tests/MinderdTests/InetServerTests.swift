@@ -123,3 +123,33 @@ struct InetServerTests {
         #expect(d.log.contains("[inet_http_server] cannot listen on 127.0.0.1:\(port)"), "\(d.log)")
     }
 }
+
+/// A real config from the corpus that declares an inet server, started as its users run it: its
+/// port serves, and supervisorctl and minderctl reach it through the config's [supervisorctl].
+@Suite(.enabled(if: CorpusTests.corpus != nil && haveSupervisorctl, "the supervisord corpus and supervisorctl are not here"))
+struct CorpusInetServerTests {
+    @Test func aCorpusConfigServesItsPort() throws {
+        let source = try #require(CorpusTests.corpus).appendingPathComponent("027-pylons-sdidev-here.conf")
+        let dir = try TemporaryDirectory()
+        // Its paths are relative to its own folder: etc/ for the file, var/ beside it for logs.
+        try FileManager.default.createDirectory(atPath: dir.path + "/etc", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir.path + "/var", withIntermediateDirectories: true)
+        let config = dir.path + "/etc/supervisord.conf"
+        try FileManager.default.copyItem(atPath: source.path, toPath: config)
+        let started = try run(minderdPath, ["-c", config])
+        #expect(started.status == 0, "\(started.stderr)")
+        let pid = try pidWritten(to: dir.path + "/var/supervisord.pid")
+        defer {
+            kill(pid, SIGTERM)
+            try? waitUntil("minderd to exit") { !isAlive(pid) }
+        }
+        // Its programs' commands are not installed here: they end FATAL, and the server still serves.
+        try waitUntil("the four programs in status") {
+            let r = try? run(venv + "/supervisorctl", ["-c", config, "status"])
+            return r?.stdout.split(separator: "\n").count == 4
+        }
+        let minderctl = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
+        let status = try run(minderctl, ["-c", config, "status", "sdidemo"])
+        #expect(status.stdout.hasPrefix("sdidemo                          STOPPED   Not started"), "\(status.stdout)\(status.stderr)")
+    }
+}
