@@ -112,8 +112,8 @@ import Testing
         #expect(try !passes(channel, basic("admin:{SHA}" + digest)))
     }
 
-    /// A client that stops reading a reply is closed after the write-stall time.
-    @Test func aReaderThatStallsIsClosed() throws {
+    /// A follow whose socket has just filled up (the client stopped reading), with the limits.
+    func stalledFollow() throws -> (EmbeddedChannel, ConnectionLimits) {
         let limits = ConnectionLimits(descriptorLimit: 1024)
         let admission = ConnectionAdmission(limits: limits, logger: .init(label: "test"))
         let channel = EmbeddedChannel(handler: ConnectionDeadlines(limits: limits, warnings: admission.warnings, peer: "test"))
@@ -121,6 +121,12 @@ import Testing
         for part in request("/api/v1/log?follow=1") { try channel.writeInbound(part) }
         channel.isWritable = false
         channel.pipeline.fireChannelWritabilityChanged()
+        return (channel, limits)
+    }
+
+    /// A client that stops reading a reply is closed after the write-stall time.
+    @Test func aReaderThatStallsIsClosed() throws {
+        let (channel, limits) = try stalledFollow()
         channel.embeddedEventLoop.advanceTime(by: .seconds(limits.writeStallSeconds - 1))
         #expect(channel.isActive)
         channel.embeddedEventLoop.advanceTime(by: .seconds(1))
@@ -128,13 +134,7 @@ import Testing
     }
 
     @Test func aReaderThatCatchesUpIsKept() throws {
-        let limits = ConnectionLimits(descriptorLimit: 1024)
-        let admission = ConnectionAdmission(limits: limits, logger: .init(label: "test"))
-        let channel = EmbeddedChannel(handler: ConnectionDeadlines(limits: limits, warnings: admission.warnings, peer: "test"))
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        for part in request("/api/v1/log?follow=1") { try channel.writeInbound(part) }
-        channel.isWritable = false
-        channel.pipeline.fireChannelWritabilityChanged()
+        let (channel, limits) = try stalledFollow()
         channel.embeddedEventLoop.advanceTime(by: .seconds(limits.writeStallSeconds - 1))
         channel.isWritable = true
         channel.pipeline.fireChannelWritabilityChanged()
