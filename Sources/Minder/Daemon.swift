@@ -165,6 +165,7 @@ public enum Daemon {
         let mainLog = MainLogSettings(s, cwd: cwd, foreground: foreground)
         let logger = Logger(label: "minderd") { _ in MainLogHandler(capture: capture, settings: mainLog) }
         capture.reportWarnings { logger.warning("\($0)") }
+        capture.mainLogSyslogServer(s.syslogServer)
         logger.info("minderd started with pid \(getpid())")
 
         let context = SpawnContext(

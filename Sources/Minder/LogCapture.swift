@@ -4,6 +4,7 @@
 // O_NONBLOCK says, so they never happen on the supervisor's loop.
 
 import CMinder
+import MinderConfig
 import Foundation
 
 /// Where a stream of bytes goes and how it rotates.
@@ -53,12 +54,13 @@ public final class LogCapture: @unchecked Sendable {
     private enum Command {
         case follow(path: String, id: Int, tail: Int, Follower)
         case unfollow(path: String, id: Int)
-        case capture(fd: Int32, sink: LogSink?, stripANSI: Bool, syslogTag: String?, observer: Observer?,
+        case capture(fd: Int32, sink: LogSink?, stripANSI: Bool, syslog: SyslogOrigin?, observer: Observer?,
                      communication: (maxBytes: Int, emit: Observer)?, counters: LogCounters?)
         case write([UInt8], sink: LogSink)
         case reopen
         case truncate(LogSink)
         case closeIdle
+        case mainSyslogServer(SyslogServer?)
         case stop
     }
 
@@ -73,13 +75,15 @@ public final class LogCapture: @unchecked Sendable {
     private var captures: [Int32: Capture] = [:]
     private var followers: [String: [Int: Follower]] = [:]
     private let nextFollower = Locked(0)
-    private let syslog = SyslogTarget()
+    private let remote = RemoteSyslog()
+    private lazy var syslog = SyslogTarget(remote: remote)
 
     /// One captured pipe: where its bytes go.
     private struct Capture {
         var sink: LogSink?
         var stripper: ANSIStripper?
         var syslog: SyslogLines?
+        var origin: SyslogOrigin?
         var observer: Observer?
         var communication: (mode: CaptureMode, emit: Observer)?
         var counters: LogCounters?
@@ -92,6 +96,7 @@ public final class LogCapture: @unchecked Sendable {
         wakeFD = mn_eventfd()
         epollFD = mn_epoll_create()
         _ = mn_epoll_add(epollFD, wakeFD, UInt64(UInt32.max))
+        remote.warn = { [weak self] text in self?.warnings.withLock { $0 }?(text) }
     }
 
     public func start() {
@@ -106,15 +111,16 @@ public final class LogCapture: @unchecked Sendable {
 
     /// Hands a pipe's read end over: its bytes go to `sink` (if any) until EOF, then it is closed.
     /// With `stripANSI` ([supervisord] strip_ansi), terminal escape sequences are left out. With a
-    /// `syslogTag` (`stdout_syslog=true`), every line also goes to syslog as `tag line`.
+    /// `syslog` origin (`stdout_syslog=true`), every line also goes to syslog: as `tag line` to
+    /// /dev/log, or as an RFC 5424 message to the origin's `syslog_server`.
     /// An `observer` sees every chunk too (for the main log at debug level, and log events).
     /// With `communication` (`*_capture_maxbytes`), output between supervisord's capture tokens is
     /// kept out of the log and handed to `emit` instead (the last `maxBytes` of it). `counters`
     /// add up what reached the log and what was lost.
-    public func capture(fd: Int32, into sink: LogSink?, stripANSI: Bool = false, syslogTag: String? = nil,
+    public func capture(fd: Int32, into sink: LogSink?, stripANSI: Bool = false, syslog: SyslogOrigin? = nil,
                         observer: Observer? = nil, communication: (maxBytes: Int, emit: Observer)? = nil,
                         counters: LogCounters? = nil) {
-        send(.capture(fd: fd, sink: sink, stripANSI: stripANSI, syslogTag: syslogTag, observer: observer,
+        send(.capture(fd: fd, sink: sink, stripANSI: stripANSI, syslog: syslog, observer: observer,
                       communication: communication, counters: counters))
     }
 
@@ -138,6 +144,9 @@ public final class LogCapture: @unchecked Sendable {
 
     /// SIGUSR2: close and reopen every file (after an external logrotate renamed them).
     public func reopen() { send(.reopen) }
+
+    /// `[supervisord] syslog_server`: where the main log goes with `logfile=syslog` (nil: /dev/log).
+    public func mainLogSyslogServer(_ server: SyslogServer?) { send(.mainSyslogServer(server)) }
 
     /// Closes every log file that no running program writes now (after a reload or an update,
     /// whose removed programs and old AUTO names would otherwise keep theirs open).
@@ -184,9 +193,10 @@ public final class LogCapture: @unchecked Sendable {
                 followers[path, default: [:]][id] = follower
             case .unfollow(let path, let id):
                 followers[path]?[id] = nil
-            case .capture(let fd, let sink, let stripANSI, let syslogTag, let observer, let communication, let counters):
+            case .capture(let fd, let sink, let stripANSI, let origin, let observer, let communication, let counters):
                 captures[fd] = Capture(sink: sink, stripper: stripANSI ? ANSIStripper() : nil,
-                                       syslog: syslogTag.map { SyslogLines(tag: $0) }, observer: observer,
+                                       syslog: origin.map { SyslogLines(tag: $0.server == nil ? $0.name : nil) },
+                                       origin: origin, observer: observer,
                                        communication: communication.map { (CaptureMode(maxBytes: $0.maxBytes), $0.emit) },
                                        counters: counters)
                 _ = mn_epoll_add(epollFD, fd, UInt64(UInt32(bitPattern: fd)))
@@ -200,6 +210,8 @@ public final class LogCapture: @unchecked Sendable {
                 release(sink.path)
             case .closeIdle:
                 for path in Array(files.keys) { release(path) }
+            case .mainSyslogServer(let server):
+                syslog.server = server
             case .stop:
                 return true
             }
@@ -244,7 +256,7 @@ public final class LogCapture: @unchecked Sendable {
                 notify(sink.path, bytes)
             }
             if captures[fd]?.syslog != nil {
-                for line in captures[fd]!.syslog!.lines(bytes) { syslog.send(line, priority: SyslogTarget.info) }
+                for line in captures[fd]!.syslog!.lines(bytes) { toSyslog(line, captures[fd]?.origin, counters) }
             }
             captures[fd]?.observer?(bytes)
         }
@@ -270,12 +282,22 @@ public final class LogCapture: @unchecked Sendable {
                 keep(captures[fd]?.stripper?.strip(held[...])[...] ?? held[...])
             }
             if let held = captures[fd]?.stripper?.end() { keep(held[...]) }
-            if let rest = captures[fd]?.syslog?.rest() { syslog.send(rest, priority: SyslogTarget.info) }
+            if let rest = captures[fd]?.syslog?.rest() { toSyslog(rest, captures[fd]?.origin, counters) }
             _ = mn_epoll_del(epollFD, fd)
             close(fd)
             captures[fd] = nil
             if let sink { release(sink.path) }
             return
+        }
+    }
+
+    /// A program's line to /dev/log, or to its syslog_server.
+    private func toSyslog(_ line: [UInt8], _ origin: SyslogOrigin?, _ counters: LogCounters?) {
+        guard let origin, let server = origin.server else { return syslog.send(line, priority: SyslogTarget.info) }
+        if !remote.send(line, to: server, app: origin.name, pid: origin.pid,
+                        structured: [("group", origin.group), ("stream", origin.stream)],
+                        severity: origin.stream == "stderr" ? 3 : 6) {
+            counters?.add(dropped: line.count)
         }
     }
 
@@ -605,6 +627,13 @@ final class SyslogTarget: LogTarget {
     static let info: Int32 = 8 | 6
     private let fd = mn_syslog_socket()
     private let path = ProcessInfo.processInfo.environment["MINDER_SYSLOG_SOCKET"] ?? "/dev/log"
+    private let remote: RemoteSyslog
+    /// The main log's syslog_server, if any.
+    var server: SyslogServer?
+
+    init(remote: RemoteSyslog) {
+        self.remote = remote
+    }
 
     /// Main log lines: each one's level (`2026-11-26 06:46:11,484 WARN ...`) sets its priority.
     func write(_ bytes: ArraySlice<UInt8>, counters: LogCounters?) {
@@ -617,7 +646,11 @@ final class SyslogTarget: LogTarget {
             case "DEBG", "TRAC", "BLAT": 7
             default: 6
             }
-            send(Array(line), priority: 8 | severity)
+            if let server {
+                _ = remote.send(Array(line), to: server, app: "minderd", pid: getpid(), structured: [], severity: severity)
+            } else {
+                send(Array(line), priority: 8 | severity)
+            }
         }
     }
 
@@ -639,7 +672,8 @@ struct SyslogLines {
     let tag: [UInt8]
     private var partial: [UInt8] = []
 
-    init(tag: String) { self.tag = Array(tag.utf8) + [UInt8(ascii: " ")] }
+    /// nil: no tag (a remote message names its program in its header).
+    init(tag: String?) { self.tag = tag.map { Array($0.utf8) + [UInt8(ascii: " ")] } ?? [] }
 
     mutating func lines(_ bytes: ArraySlice<UInt8>) -> [[UInt8]] {
         var out: [[UInt8]] = []
@@ -727,5 +761,108 @@ struct CaptureMode {
             i += 1
         }
         return nil
+    }
+}
+
+/// Where a program's syslog lines come from, and the collector they go to (nil: /dev/log).
+public struct SyslogOrigin: Sendable {
+    public var name: String
+    public var group: String
+    public var pid: Int32
+    public var stream: String
+    public var server: SyslogServer?
+
+    public init(name: String, group: String, pid: Int32, stream: String, server: SyslogServer?) {
+        self.name = name
+        self.group = group
+        self.pid = pid
+        self.stream = stream
+        self.server = server
+    }
+}
+
+/// syslog_server: RFC 5424 messages over UDP, one datagram a line, never waiting. A full socket
+/// buffer or an address that could not be looked up drops the line (counted by the caller), and
+/// says so once in the main log. Used by the log thread alone.
+final class RemoteSyslog {
+    private var sockets: [Int32: Int32] = [:]
+    private var warned = Set<String>()
+    private let hostname: [UInt8] = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, 255) == 0 else { return Array("-".utf8) }
+        let name = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return name.isEmpty ? Array("-".utf8) : RemoteSyslog.printable(name, max: 255)
+    }()
+    var warn: (String) -> Void = { _ in }
+
+    /// True when the message was handed to the kernel.
+    func send(_ line: [UInt8], to server: SyslogServer, app: String, pid: Int32, structured: [(String, String)],
+              severity: Int32) -> Bool {
+        guard server.address.count >= 2 else {
+            once(server.url, "syslog_server \(server.url): its host could not be looked up; lines for it are dropped")
+            return false
+        }
+        let family = server.address.withUnsafeBytes { Int32($0.load(as: sa_family_t.self)) }
+        if sockets[family] == nil {
+            sockets[family] = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        }
+        guard let fd = sockets[family], fd >= 0 else { return false }
+        let message = Self.format(line, hostname: hostname, app: app, pid: pid, structured: structured, severity: severity)
+        let sent = message.withUnsafeBytes { m in
+            server.address.withUnsafeBytes { a in
+                sendto(fd, m.baseAddress, m.count, Int32(MSG_DONTWAIT), a.baseAddress!.assumingMemoryBound(to: sockaddr.self),
+                       socklen_t(a.count))
+            }
+        }
+        if sent < 0 {
+            let err = errno
+            if err != EAGAIN && err != ENOBUFS && err != EWOULDBLOCK {
+                once(server.url, "syslog_server \(server.url): \(errnoName(err)); lines for it are dropped until it takes them")
+            }
+            return false
+        }
+        return true
+    }
+
+    private func once(_ key: String, _ message: String) {
+        if warned.insert(key).inserted { warn(message) }
+    }
+
+    /// `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID - [minder@32473 k="v" ...] MSG`: facility user,
+    /// the time in UTC to the microsecond, header fields as RFC 5424 allows them.
+    static func format(_ line: [UInt8], hostname: [UInt8], app: String, pid: Int32, structured: [(String, String)],
+                       severity: Int32) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(line.count + 160)
+        out += Array("<\(8 + severity)>1 ".utf8)
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = ts.tv_sec
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let micros = String(ts.tv_nsec / 1000)
+        out += Array("\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(String(repeating: "0", count: 6 - micros.count))\(micros)Z ".utf8)
+        out += hostname
+        out.append(32)
+        let appName = printable(Array(app.utf8), max: 48)
+        out += appName.isEmpty ? Array("-".utf8) : appName
+        out += Array(" \(pid) - [minder@32473".utf8)
+        for (key, value) in structured {
+            out += Array(" \(key)=\"".utf8)
+            for byte in value.utf8 {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "]") { out.append(92) }
+                out.append(byte)
+            }
+            out.append(34)
+        }
+        out += Array("] ".utf8)
+        out += line
+        return out
+    }
+
+    /// RFC 5424's header fields: printable US-ASCII, no space, at most `max` bytes.
+    static func printable(_ bytes: [UInt8], max: Int) -> [UInt8] {
+        bytes.prefix(max).map { (33...126).contains($0) ? $0 : UInt8(ascii: "_") }
     }
 }

@@ -61,11 +61,41 @@ extension Config {
     }
 }
 
+extension Config {
+    /// syslog_server hosts looked up now, while the config is read, never on the log thread.
+    public func resolvingSyslogServers() -> Config {
+        var out = self
+        var known: [String: [UInt8]] = [:]
+        func resolve(_ server: inout SyslogServer?) {
+            guard var s = server else { return }
+            let key = s.url
+            if known[key] == nil { known[key] = Self.lookUp(s.host, s.port) }
+            s.address = known[key]!
+            server = s
+        }
+        resolve(&out.supervisord.syslogServer)
+        for g in out.groups.indices {
+            for p in out.groups[g].processes.indices { resolve(&out.groups[g].processes[p].syslogServer) }
+        }
+        return out
+    }
+
+    /// The first address of `host` for UDP, as sockaddr bytes; empty when there is none.
+    static func lookUp(_ host: String, _ port: Int) -> [UInt8] {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &list) == 0, let list else { return [] }
+        defer { freeaddrinfo(list) }
+        return Array(UnsafeRawBufferPointer(start: list.pointee.ai_addr, count: Int(list.pointee.ai_addrlen)))
+    }
+}
+
 extension ConfigLoadResult {
-    /// What minderd runs: paths made absolute, accounts looked up.
+    /// What minderd runs: paths made absolute, accounts and syslog servers looked up.
     public func prepared(cwd: String) -> ConfigLoadResult {
         var out = self
-        out.config = config?.absolutized(cwd: cwd).resolvingAccounts()
+        out.config = config?.absolutized(cwd: cwd).resolvingAccounts().resolvingSyslogServers()
         return out
     }
 }

@@ -284,7 +284,9 @@ public final class Supervisor {
                     continue
                 }
                 capture.capture(fd: output.fd, into: output.sink, stripANSI: config.supervisord.stripAnsi,
-                                syslogTag: output.syslog ? entry.machine.config.name : nil,
+                                syslog: output.syslog ? SyslogOrigin(name: entry.machine.config.name, group: entry.group, pid: child.pid,
+                                                                     stream: output.channel == 2 ? "stderr" : "stdout",
+                                                                     server: entry.machine.config.syslogServer) : nil,
                                 observer: outputObserver(i, pid: child.pid, channel: output.channel),
                                 communication: communication(i, pid: child.pid, channel: output.channel),
                                 counters: entry.logCounters)
@@ -473,6 +475,7 @@ public final class Supervisor {
     func applySettings(_ newConfig: Config) {
         let old = config.supervisord, new = newConfig.supervisord
         mainLog?.apply(new)
+        capture.mainLogSyslogServer(new.syslogServer)
         context.childLogDirectory = new.childlogdir
         context.identifier = new.identifier
         if new.statsInterval != old.statsInterval, instance != nil {

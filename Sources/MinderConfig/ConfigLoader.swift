@@ -39,6 +39,7 @@ private struct LoadSession {
     var envExpansions: Expansions = [:]
     /// [supervisord] no_new_privs, every program's default.
     var supervisordNoNewPrivs = false
+    var supervisordSyslogServer: SyslogServer?
     var runningUID: UInt32 = 0
     var readPrograms = true
     var overrides: [(option: String, value: String)] = []
@@ -184,6 +185,7 @@ private struct LoadSession {
         }
         config.supervisord = readSupervisord()
         supervisordNoNewPrivs = config.supervisord.noNewPrivs
+        supervisordSyslogServer = config.supervisord.syslogServer
         if let user = config.supervisord.user {
             do {
                 config.supervisord.uid = try userID(user)
@@ -302,6 +304,7 @@ private struct LoadSession {
         out.nocleanup = value(s, "nocleanup", out.nocleanup, x, Values.boolean)
         out.stripAnsi = value(s, "strip_ansi", out.stripAnsi, x, Values.boolean)
         out.leftoverChildren = value(s, "leftover_children", out.leftoverChildren, x, Values.leftoverChildren)
+        out.syslogServer = optionalValue(s, "syslog_server", x, Values.syslogServer)
         out.noNewPrivs = value(s, "no_new_privs", false, x, Values.boolean)
         out.eventsQueueMaxmsg = value(s, "events_queue_maxmsg", out.eventsQueueMaxmsg, x, Values.integer)
         out.eventsQueueMsgsize = value(s, "events_queue_msgsize", out.eventsQueueMsgsize, x, Values.integer)
@@ -647,6 +650,7 @@ private struct LoadSession {
         p.capabilities = optionalValue(section, "capabilities", x, Capabilities.parse)
         p.noNewPrivs = value(section, "no_new_privs", supervisordNoNewPrivs, x, Values.boolean)
         p.parentDeathSignal = optionalValue(section, "parent_death_signal", x, Values.signal)
+        p.syslogServer = optionalValue(section, "syslog_server", x, Values.syslogServer) ?? supervisordSyslogServer
         for name in ["nofile", "nproc", "core", "as", "cpu"] {
             if let limit = optionalValue(section, "rlimit_" + name, x, { text throws(ValueError) in try ResourceLimits.parse(name, text) }) {
                 p.rlimits.append(limit)

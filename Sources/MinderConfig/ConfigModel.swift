@@ -56,6 +56,8 @@ public struct ProcessConfig: Sendable, Equatable {
     public var noNewPrivs = false
     /// Minder's `parent_death_signal=`: the signal the kernel sends the process when minderd dies.
     public var parentDeathSignal: Int32?
+    /// Minder's `syslog_server=`: where this program's syslog lines go instead of /dev/log.
+    public var syslogServer: SyslogServer?
     /// The ids a process of `user=` (and `group=`) runs with, supplementary groups included,
     /// looked up when the config is read so that spawning never waits for NSS. Set by minderd.
     public var identity: ProcessIdentity?
@@ -172,7 +174,25 @@ public struct SupervisordSettings: Sendable, Equatable {
     /// Minder's `leftover_children=`: children of a killed minderd of this config, found at start-up.
     public enum LeftoverChildren: String, Sendable, Equatable { case stop, leave }
     public var leftoverChildren = LeftoverChildren.stop
+    /// Minder's `syslog_server=`: every line meant for syslog goes there instead of /dev/log.
+    public var syslogServer: SyslogServer?
     public var environment: [String: String] = [:]
+}
+
+/// A remote syslog collector: `udp://HOST:PORT`.
+public struct SyslogServer: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    /// The host's address (a sockaddr's bytes), looked up when minderd prepares the config; empty
+    /// when it could not be.
+    public var address: [UInt8] = []
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public var url: String { "udp://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
 }
 
 public enum ServerConfig: Sendable, Equatable {

@@ -6,7 +6,7 @@ enum KnownOptions {
         "logfile", "logfile_maxbytes", "logfile_backups", "loglevel", "pidfile", "nodaemon", "minfds", "minprocs",
         "umask", "user", "directory", "identifier", "childlogdir", "nocleanup", "environment", "silent",
         "no_new_privs", "events_queue_maxmsg", "events_queue_msgsize", "stats_interval", "stats_group", "strip_ansi",
-        "leftover_children",
+        "leftover_children", "syslog_server",
     ]
 
     static let program: Set<String> = {
@@ -16,7 +16,7 @@ enum KnownOptions {
             "user", "redirect_stderr", "environment", "directory", "umask", "serverurl",
             // Minder's own: least privilege for each program.
             "group", "capabilities", "no_new_privs", "parent_death_signal", "rlimit_nofile", "rlimit_nproc", "rlimit_core", "rlimit_as",
-            "rlimit_cpu", "environment_file",
+            "rlimit_cpu", "environment_file", "syslog_server",
         ]
         for channel in ["stdout", "stderr"] {
             for suffix in ["logfile", "logfile_maxbytes", "logfile_backups", "capture_maxbytes", "events_enabled", "syslog"] {

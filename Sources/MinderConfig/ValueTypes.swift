@@ -93,6 +93,27 @@ enum Values {
         return value
     }
 
+    /// `syslog_server=udp://HOST:PORT` (`[v6]` for an IPv6 address).
+    static func syslogServer(_ text: String) throws(ValueError) -> SyslogServer {
+        let t = text.pyStrip()
+        guard t.hasPrefix("udp://") else { throw ValueError("\(text.pyRepr) is not udp://HOST:PORT") }
+        let rest = t.dropFirst("udp://".count)
+        var host: Substring, portText: Substring
+        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]"), rest[rest.index(after: close)...].hasPrefix(":") {
+            host = rest[rest.index(after: rest.startIndex)..<close]
+            portText = rest[rest.index(close, offsetBy: 2)...]
+        } else if let colon = rest.lastIndex(of: ":"), !rest[..<colon].contains(":") {
+            host = rest[..<colon]
+            portText = rest[rest.index(after: colon)...]
+        } else {
+            throw ValueError("\(text.pyRepr) has no port (udp://HOST:PORT)")
+        }
+        guard !host.isEmpty, let port = Int(portText), (1...65535).contains(port) else {
+            throw ValueError("\(text.pyRepr) is not udp://HOST:PORT with a port 1-65535")
+        }
+        return SyslogServer(host: String(host), port: port)
+    }
+
     /// Process and group names end up in URLs and the event protocol.
     static func name(_ text: String) throws(ValueError) -> String {
         let s = text.pyStrip()

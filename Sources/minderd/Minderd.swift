@@ -120,7 +120,7 @@ struct Minderd: ParsableCommand {
         // Relative paths are resolved against the start-up directory, once, for writes and reads alike.
         let cwd = inputs.workingDirectory
         // Accounts are looked up here too, never at spawn time on the supervisor's loop.
-        let status = Daemon.run(config: config.absolutized(cwd: cwd).resolvingAccounts(), inputs: inputs, foreground: foreground) {
+        let status = Daemon.run(config: config.absolutized(cwd: cwd).resolvingAccounts().resolvingSyslogServers(), inputs: inputs, foreground: foreground) {
             let result = loader.load(path: absolutePath)
             return (strict ? result.strict() : result).prepared(cwd: cwd)
         }

@@ -98,6 +98,16 @@ import Testing
         #expect(s.childlogdir == "/var/log" && s.nocleanup && s.environment == ["LANG": "C.UTF-8", "CONF": "/etc/minder"])
     }
 
+    @Test func syslogServer() throws {
+        let c = try config("[supervisord]\nsyslog_server = udp://logs.example:514\n[program:a]\ncommand=x\n[program:b]\ncommand=x\nsyslog_server=udp://[::1]:5514\n")
+        #expect(c.supervisord.syslogServer == SyslogServer(host: "logs.example", port: 514))
+        #expect(c.process("a")?.syslogServer == SyslogServer(host: "logs.example", port: 514), "inherited")
+        #expect(c.process("b")?.syslogServer == SyslogServer(host: "::1", port: 5514))
+        for bad in ["tcp://h:514", "udp://h", "udp://h:0", "udp://:514"] {
+            #expect(load("[supervisord]\nsyslog_server = \(bad)\n").config == nil, "\(bad)")
+        }
+    }
+
     @Test func leftoverChildren() throws {
         #expect(try config("[supervisord]\n").supervisord.leftoverChildren == .stop)
         #expect(try config("[supervisord]\nleftover_children = Leave\n").supervisord.leftoverChildren == .leave)
