@@ -22,12 +22,12 @@ public final class ControlServer: Sendable {
     /// Binds the Unix socket (mode and owner from the config) and every `[inet_http_server]`, and
     /// starts serving; on a failure nothing stays bound.
     public init(unix: UnixServer?, inet: [InetServer], bridge: ControlBridge, capture: LogCapture, logger: Logger,
-                loadConfig: @escaping @Sendable () -> ConfigLoadResult) throws {
+                events: EventStream? = nil, loadConfig: @escaping @Sendable () -> ConfigLoadResult) throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         socketPath = unix?.file
         let admission = ConnectionAdmission(limits: ConnectionLimits.current(), logger: logger)
         self.admission = admission
-        let context = HandlerContext(bridge: bridge, capture: capture, loadConfig: loadConfig)
+        let context = HandlerContext(bridge: bridge, capture: capture, loadConfig: loadConfig, events: events)
         var channels: [any Channel] = []
         do {
             if let unix { channels.append(try Self.bind(unix, group: group, admission: admission, context: context)) }
@@ -200,6 +200,7 @@ struct HandlerContext: Sendable {
     let bridge: ControlBridge
     let capture: LogCapture
     let loadConfig: @Sendable () -> ConfigLoadResult
+    let events: EventStream?
 }
 
 /// Routes a whole, authorized request: the JSON API to the router. Replies made on another thread
@@ -246,6 +247,11 @@ final class ControlDispatcher: ChannelInboundHandler, RemovableChannelHandler {
                 }
                 stream(path, 1024)
             }
+        }
+        if request.head.method == .GET, uri == ControlAPI.prefix + "/events" || uri.hasPrefix(ControlAPI.prefix + "/events?"),
+           let events = context.events {
+            let last = request.head.headers.first(name: "last-event-id").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            return events.serve(ctx.channel, lastEventID: last)
         }
         Router(context: context).route(request.head, request.body, send, stream)
     }
@@ -338,6 +344,8 @@ struct Router {
         case .config: withConfig { .configInfo($0) }
         case .remoteEvent(let type, let data): submit(.remoteEvent(type: type, data: data))
         case .shutdown: submit(.shutdown)
+        // Answered by the dispatcher when minderd has an event queue; without one there are no events.
+        case .followEvents: send(.fault(.NO_FILE, "minderd posts no events").with(status: 404))
         }
     }
 

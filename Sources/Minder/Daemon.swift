@@ -178,8 +178,10 @@ public enum Daemon {
         if config.unixServer != nil || !config.inetServers.isEmpty {
             bridge = ControlBridge()
             do {
+                let stream = EventStream()
+                events.stream = stream
                 server = try ControlServer(unix: config.unixServer, inet: config.inetServers, bridge: bridge!, capture: capture,
-                                           logger: logger, loadConfig: reload)
+                                           logger: logger, events: stream, loadConfig: reload)
                 if let unix = config.unixServer, unix.username == nil {
                     logger.info("control socket \(unix.file) has no username/password; the socket's owner and mode guard it")
                 }

@@ -12,6 +12,8 @@ public final class EventQueue {
     var serial = 0
     /// Messages taken off a full queue to make room.
     public private(set) var dropped = 0
+    /// Followers of GET /api/v1/events get every event too.
+    public var stream: EventStream?
 
     public struct SetupError: Error, CustomStringConvertible {
         public var description: String
@@ -43,6 +45,7 @@ public final class EventQueue {
                                minderd_pid: getpid(), group: group, name: name, from: from, to: to, pid: pid,
                                exit_status: exitStatus, expected: expected)
         var bytes = event.json()
+        stream?.publish(serial: serial, json: bytes)
         if bytes.count > msgsize {
             // Shortened, never dropped: the names give way first.
             event.truncated = true

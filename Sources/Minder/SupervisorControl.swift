@@ -65,7 +65,8 @@ extension Supervisor {
             case .shuttingDown: ("SHUTDOWN", -1)
             }
             return .ok(SupervisorInfo(statename: name, state: code, identifier: config.supervisord.identifier,
-                                      pid: getpid(), version: MinderVersion.current, eventsDropped: events?.dropped ?? 0))
+                                      pid: getpid(), version: MinderVersion.current, eventsDropped: events?.dropped ?? 0,
+                                      streamEventsDropped: events?.stream?.droppedCount ?? 0))
         case .configInfo(let result):
             guard let file = result.config else { return cantReread(result) }
             let active = Set(entries.map(\.namespec))

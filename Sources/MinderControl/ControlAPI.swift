@@ -153,9 +153,13 @@ public struct SupervisorInfo: Codable, Sendable, Equatable {
     public var api_version: String
     /// Events taken off a full event queue to make room for newer ones.
     public var events_dropped: Int
+    /// Events not written to a follower of GET /events that was not reading (all followers).
+    public var stream_events_dropped: Int
 
-    public init(statename: String, state: Int, identifier: String, pid: Int32, version: String, eventsDropped: Int = 0) {
+    public init(statename: String, state: Int, identifier: String, pid: Int32, version: String, eventsDropped: Int = 0,
+                streamEventsDropped: Int = 0) {
         self.events_dropped = eventsDropped
+        self.stream_events_dropped = streamEventsDropped
         self.statename = statename
         self.state = state
         self.identifier = identifier

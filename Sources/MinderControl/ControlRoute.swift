@@ -23,6 +23,8 @@ public enum ControlRoute: Equatable, Sendable {
     case removeGroup(String)
     case config
     case remoteEvent(type: String, data: String)
+    /// GET /events: every state event from now on (after `Last-Event-ID`), as server-sent events.
+    case followEvents
     case shutdown
 
     public enum LogTarget: Equatable, Sendable {
@@ -116,7 +118,8 @@ public enum ControlRoute: Equatable, Sendable {
             }
         case ("config", 1): return only("GET", .config)
         case ("events", 1):
-            guard method == "POST" else { return wrongMethod("POST") }
+            if method == "GET" { return .success(.followEvents) }
+            guard method == "POST" else { return wrongMethod("GET or POST") }
             return decodedBody(RemoteEventRequest.self, "{\"type\": \"...\", \"data\": \"...\"}").map {
                 .remoteEvent(type: $0.type, data: $0.data)
             }

@@ -447,8 +447,11 @@ struct Ctl {
 
     /// Reads minderd's state events off its queue. Each message goes to one reader only.
     func eventsCommand(_ args: [String]) throws(CtlError) -> Int32 {
-        guard let instance else { throw CtlError(description: "events needs the config file (-c) to find the queue") }
         let follow = args.contains("--follow") || args.contains("-f")
+        // Following reads minderd's event stream, which every follower gets whole; the queue
+        // has one reader, and is drained by `events` without --follow.
+        if follow { return try followEvents() }
+        guard let instance else { throw CtlError(description: "events needs the config file (-c) to find the queue") }
         let fd = mn_mq_open_reader(instance.eventQueue, follow ? 0 : 1)
         guard fd >= 0 else {
             throw CtlError(description: "cannot open the event queue \(instance.eventQueue): \(String(cString: strerror(errno))) (is minderd running with this config?)")
@@ -462,16 +465,44 @@ struct Ctl {
                 if errno == EINTR { continue }
                 return 0  // empty (without --follow)
             }
-            let bytes = buffer.prefix(n).map { UInt8(bitPattern: $0) }
-            if json {
-                print(String(decoding: bytes, as: UTF8.self))
-            } else if let e = try? JSON.decode(StateEvent.self, bytes) {
-                let who = e.name.map { n in e.group == n || e.group == nil ? n : "\(e.group!):\(n)" } ?? "minderd"
-                let exit = e.exit_status.map { " exit \($0)" } ?? ""
-                print("\(e.serial) \(who) \(e.from) -> \(e.to)\(e.pid.map { " pid \($0)" } ?? "")\(exit)")
-            }
-            fflush(nil)
+            printEvent(buffer.prefix(n).map { UInt8(bitPattern: $0) })
         }
+    }
+
+    func printEvent(_ bytes: [UInt8]) {
+        if json {
+            print(String(decoding: bytes, as: UTF8.self))
+        } else if let e = try? JSON.decode(StateEvent.self, bytes) {
+            let who = e.name.map { n in e.group == n || e.group == nil ? n : "\(e.group!):\(n)" } ?? "minderd"
+            let exit = e.exit_status.map { " exit \($0)" } ?? ""
+            print("\(e.serial) \(who) \(e.from) -> \(e.to)\(e.pid.map { " pid \($0)" } ?? "")\(exit)")
+        }
+        fflush(nil)
+    }
+
+    /// `events --follow`: GET /events as server-sent events, each event's data line printed.
+    func followEvents() throws(CtlError) -> Int32 {
+        if let noServer { throw CtlError(description: noServer) }
+        var pending: [UInt8] = []
+        let response: ControlClient.Response?
+        do {
+            response = try client.stream(ControlAPI.prefix + "/events") { bytes in
+                pending += bytes
+                // Frames end with an empty line; a frame's `data: ` line is the event's JSON.
+                while let end = (0..<max(0, pending.count - 1)).first(where: { pending[$0] == 10 && pending[$0 + 1] == 10 }) {
+                    for line in pending[..<end].split(separator: 10) where line.starts(with: Array("data: ".utf8)) {
+                        printEvent(Array(line.dropFirst(6)))
+                    }
+                    pending.removeFirst(end + 2)
+                }
+            }
+        } catch {
+            throw CtlError(description: error.description)
+        }
+        if let response, response.status != 200 {
+            throw CtlError(description: "minderd answered HTTP \(response.status)")
+        }
+        return 0
     }
 
     /// One snapshot of the shared-memory stats: needs no control socket, only the segment.

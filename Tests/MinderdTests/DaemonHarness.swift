@@ -67,10 +67,14 @@ final class DaemonHarness: @unchecked Sendable {
         } else {
             process.standardOutput = FileHandle.nullDevice
         }
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/null"))
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         process.terminationHandler = { [exited] _ in exited.signal() }
         try process.run()
     }
+
+    /// The daemon's stderr, which says why it did not start when it did not.
+    var stderrPath: String { dir.path + "/daemon.stderr" }
 
     /// The main log so far.
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
@@ -83,7 +87,8 @@ final class DaemonHarness: @unchecked Sendable {
             let lines = log.split(separator: "\n").filter { $0.contains(text) }.map(String.init)
             if lines.count >= count { return lines }
             if Date() > deadline {
-                throw Failure("no \(count)× \(text.debugDescription) in the log after \(timeout) s:\n\(log)")
+                let stderr = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+                throw Failure("no \(count)× \(text.debugDescription) in the log after \(timeout) s:\n\(log)\(stderr.isEmpty ? "" : "\nstderr:\n\(stderr)")")
             }
             usleep(20_000)
         }
