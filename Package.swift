@@ -78,7 +78,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "MinderdTests", dependencies: [
-            "Minder", "MinderConfig", "MinderControl",
+            "Minder", "MinderConfig", "MinderControl", "CMinder",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
     ],

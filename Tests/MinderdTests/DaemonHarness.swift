@@ -1,4 +1,6 @@
+import CMinder
 import Foundation
+import MinderControl
 import Testing
 
 /// One real minderd in the foreground, in its own temporary directory, with
@@ -129,6 +131,16 @@ final class DaemonHarness: @unchecked Sendable {
             if exited.wait(timeout: .now() + 15) == .timedOut { kill(pid, SIGKILL) }
         }
         for child in spawnedPIDs where isAlive(child) { kill(child, SIGKILL) }
+        // A minderd that was killed (by the test, or here) leaves its IPC objects, which outlive
+        // every test folder: its queues would soon fill this user's RLIMIT_MSGQUEUE.
+        Self.removeIPCObjects(configPath: configPath)
+    }
+
+    static func removeIPCObjects(configPath: String) {
+        let instance = InstanceID(configPath: configPath)
+        _ = mn_mq_unlink(instance.eventQueue)
+        _ = mn_stats_unlink(instance.statsSegment)
+        for generation in 1...8 { _ = mn_sem_unlink(instance.statsSemaphore(generation)) }
     }
 }
 
