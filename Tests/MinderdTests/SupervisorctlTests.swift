@@ -92,17 +92,8 @@ struct SupervisorctlTests {
         try waitUntil("talker's output") { ((try? ctl(d, "tail", "talker"))?.stdout ?? "").contains("hello\nhello\n") }
         #expect(try ctl(d, "maintail").stdout.contains("success: talker entered RUNNING"))
         // tail -f reads /logtail/talker/stdout, which streams until the client goes.
-        let follow = Process()
-        follow.executableURL = URL(fileURLWithPath: venv + "/supervisorctl")
-        follow.arguments = ["-s", "unix://" + d.dir.path + "/m.sock", "tail", "-f", "talker"]
-        let pipe = Pipe()
-        follow.standardOutput = pipe
-        try follow.run()
-        defer { kill(follow.processIdentifier, SIGKILL) }
-        var seen = ""
-        try waitUntil("lines from tail -f") {
-            seen += String(decoding: pipe.fileHandleForReading.availableData, as: UTF8.self)
-            return seen.components(separatedBy: "hello").count > 5
+        let seen = try SideBySideTests.streaming(d, ["tail", "-f", "talker"], server: "unix://" + d.dir.path + "/m.sock") {
+            $0.components(separatedBy: "hello").count > 5
         }
         #expect(seen.hasPrefix("==> Press Ctrl-C to exit <==\n"))
         #expect(try ctl(d, "clear", "talker").stdout == "talker: cleared\n")
