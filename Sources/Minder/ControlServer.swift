@@ -235,8 +235,9 @@ final class ControlDispatcher: ChannelInboundHandler, RemovableChannelHandler {
             return XMLRPCService(context: context).handle(request.body, reply: reply)
         }
         if request.head.method == .GET, uri == "/metrics" || uri.hasPrefix("/metrics?") {
-            let body = Metrics.render(context.bridge.board.metricsRows(), daemon: Metrics.ownSample())
-            return reply(.whole(status: 200, contentType: Metrics.contentType, body: body))
+            let open = Metrics.wantsOpenMetrics(request.head.headers.first(name: "accept"))
+            let body = Metrics.render(context.bridge.board.metricsRows(), daemon: Metrics.ownSample(), openMetrics: open)
+            return reply(.whole(status: 200, contentType: open ? Metrics.openMetricsType : Metrics.contentType, body: body))
         }
         if let log = Self.logTail(uri), request.head.method == .GET {
             // A log not written yet is followed all the same: supervisord makes its files at the

@@ -18,12 +18,24 @@ struct ResourceSample: Sendable, Equatable {
 
 enum Metrics {
     static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+    static let openMetricsType = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+    /// OpenMetrics when the scraper lists it in Accept (Prometheus does, first), else the text format.
+    static func wantsOpenMetrics(_ accept: String?) -> Bool {
+        accept?.lowercased().contains("application/openmetrics-text") ?? false
+    }
+
+    /// The family's metadata: OpenMetrics names a counter's family without its `_total`.
+    private static func header(_ out: inout [UInt8], _ name: String, _ type: String, _ help: String, _ open: Bool) {
+        let family = open && type == "counter" && name.hasSuffix("_total") ? String(name.dropLast(6)) : name
+        out += Array("# HELP \(family) \(help)\n# TYPE \(family) \(type)\n".utf8)
+    }
 
     /// One family: its help, type, and a sample per process (nil leaves the process out).
-    private static func family(_ out: inout [UInt8], _ name: String, _ type: String, _ help: String,
+    private static func family(_ out: inout [UInt8], _ open: Bool, _ name: String, _ type: String, _ help: String,
                                _ processes: [(status: ProcessStatus, sample: ResourceSample?)],
                                _ value: (ProcessStatus, ResourceSample?) -> Double?) {
-        out += Array("# HELP \(name) \(help)\n# TYPE \(name) \(type)\n".utf8)
+        header(&out, name, type, help, open)
         for (status, sample) in processes {
             guard let v = value(status, sample) else { continue }
             out += Array(name.utf8)
@@ -37,9 +49,10 @@ enum Metrics {
         }
     }
 
-    private static func single(_ out: inout [UInt8], _ name: String, _ type: String, _ help: String, _ value: Double,
+    private static func single(_ out: inout [UInt8], _ open: Bool, _ name: String, _ type: String, _ help: String, _ value: Double,
                                labels: String = "") {
-        out += Array("# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name)\(labels) ".utf8)
+        header(&out, name, type, help, open)
+        out += Array("\(name)\(labels) ".utf8)
         number(value, into: &out)
         out.append(10)
     }
@@ -64,41 +77,50 @@ enum Metrics {
         }
     }
 
-    static func render(_ processes: [(status: ProcessStatus, sample: ResourceSample?)], daemon: ResourceSample?) -> [UInt8] {
+    /// `openMetrics`: OpenMetrics 1.0 (counter families without `_total`, build info as an info
+    /// metric, `# EOF` at the end), else Prometheus' text format 0.0.4.
+    static func render(_ processes: [(status: ProcessStatus, sample: ResourceSample?)], daemon: ResourceSample?,
+                       openMetrics open: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256 + processes.count * 900)
         let running: Set<String> = ["RUNNING", "STARTING", "STOPPING"]
-        family(&out, "minder_process_up", "gauge", "1 while the process runs (STARTING, RUNNING or STOPPING), else 0.", processes) { s, _ in
+        family(&out, open, "minder_process_up", "gauge", "1 while the process runs (STARTING, RUNNING or STOPPING), else 0.", processes) { s, _ in
             running.contains(s.statename) ? 1 : 0
         }
-        family(&out, "minder_process_state", "gauge",
+        family(&out, open, "minder_process_state", "gauge",
                "supervisord's state code: 0 STOPPED, 10 STARTING, 20 RUNNING, 30 BACKOFF, 40 STOPPING, 100 EXITED, 200 FATAL, 1000 UNKNOWN.",
                processes) { s, _ in Double(s.state) }
-        family(&out, "minder_process_start_time_seconds", "gauge", "When the process was last started, in Unix seconds; 0 if never.",
+        family(&out, open, "minder_process_start_time_seconds", "gauge", "When the process was last started, in Unix seconds; 0 if never.",
                processes) { s, _ in s.start }
-        family(&out, "minder_process_restarts_total", "counter", "Spawns after the first.", processes) { s, _ in Double(s.restarts) }
-        family(&out, "minder_process_exit_status", "gauge", "The last exit code (-1 after a signal), as supervisord reports it.",
+        family(&out, open, "minder_process_restarts_total", "counter", "Spawns after the first.", processes) { s, _ in Double(s.restarts) }
+        family(&out, open, "minder_process_exit_status", "gauge", "The last exit code (-1 after a signal), as supervisord reports it.",
                processes) { s, _ in Double(s.exitstatus) }
-        family(&out, "minder_process_log_written_bytes_total", "counter", "Output that reached the process's log targets.",
+        family(&out, open, "minder_process_log_written_bytes_total", "counter", "Output that reached the process's log targets.",
                processes) { s, _ in Double(s.log_bytes_written) }
-        family(&out, "minder_process_log_dropped_bytes_total", "counter",
+        family(&out, open, "minder_process_log_dropped_bytes_total", "counter",
                "Output lost on the way to the log targets (a full disk, a reader that left).", processes) { s, _ in
             Double(s.log_bytes_dropped)
         }
-        family(&out, "minder_process_cpu_seconds_total", "counter", "CPU time of the running process, user and system, at the last sample.",
+        family(&out, open, "minder_process_cpu_seconds_total", "counter", "CPU time of the running process, user and system, at the last sample.",
                processes) { _, r in r.map(\.cpuSeconds) }
-        family(&out, "minder_process_resident_memory_bytes", "gauge", "Resident memory of the running process at the last sample.",
+        family(&out, open, "minder_process_resident_memory_bytes", "gauge", "Resident memory of the running process at the last sample.",
                processes) { _, r in r.map { Double($0.residentBytes) } }
-        family(&out, "minder_process_open_fds", "gauge", "Open descriptors of the running process at the last sample.",
+        family(&out, open, "minder_process_open_fds", "gauge", "Open descriptors of the running process at the last sample.",
                processes) { _, r in r.map { Double($0.openFDs) } }
-        family(&out, "minder_process_threads", "gauge", "Threads of the running process at the last sample.",
+        family(&out, open, "minder_process_threads", "gauge", "Threads of the running process at the last sample.",
                processes) { _, r in r.map { Double($0.threads) } }
         if let daemon {
-            single(&out, "minder_daemon_cpu_seconds_total", "counter", "minderd's own CPU time, user and system.", daemon.cpuSeconds)
-            single(&out, "minder_daemon_resident_memory_bytes", "gauge", "minderd's own resident memory.", Double(daemon.residentBytes))
-            single(&out, "minder_daemon_open_fds", "gauge", "minderd's own open descriptors.", Double(daemon.openFDs))
+            single(&out, open, "minder_daemon_cpu_seconds_total", "counter", "minderd's own CPU time, user and system.", daemon.cpuSeconds)
+            single(&out, open, "minder_daemon_resident_memory_bytes", "gauge", "minderd's own resident memory.", Double(daemon.residentBytes))
+            single(&out, open, "minder_daemon_open_fds", "gauge", "minderd's own open descriptors.", Double(daemon.openFDs))
         }
-        single(&out, "minder_build_info", "gauge", "Minder's version, as a label.", 1, labels: "{version=\"\(MinderVersion.current)\"}")
+        if open {
+            out += Array("# HELP minder_build Minder's version, as a label.\n# TYPE minder_build info\n".utf8)
+            out += Array("minder_build_info{version=\"\(MinderVersion.current)\"} 1\n# EOF\n".utf8)
+        } else {
+            single(&out, open, "minder_build_info", "gauge", "Minder's version, as a label.", 1,
+                   labels: "{version=\"\(MinderVersion.current)\"}")
+        }
         return out
     }
 

@@ -156,4 +156,16 @@ import Testing
         #expect(text.contains("minder_process_restarts_total{group=\"g\",name=\"a\\\"b\\\\c\\nd\"} 3\n"))
         #expect(text.hasSuffix("minder_build_info{version=\"\(MinderVersion.current)\"} 1\n"))
     }
+
+    @Test func openMetricsNamesCounterFamiliesWithoutTotalAndEnds() {
+        let status = ProcessStatus(name: "web", group: "web", statename: "RUNNING", state: 20, description: "", pid: 7,
+                                   start: 1_796_000_000, stop: 0, now: 0, spawnerr: "", exitstatus: 0, restarts: 3,
+                                   stdout_logfile: "", stderr_logfile: "")
+        let text = String(decoding: Metrics.render([(status, nil)], daemon: nil, openMetrics: true), as: UTF8.self)
+        #expect(text.contains("# TYPE minder_process_restarts counter\nminder_process_restarts_total{group=\"web\",name=\"web\"} 3\n"))
+        #expect(text.contains("# TYPE minder_build info\nminder_build_info{version="))
+        #expect(text.hasSuffix("\n# EOF\n"))
+        #expect(Metrics.wantsOpenMetrics("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"))
+        #expect(!Metrics.wantsOpenMetrics("text/plain") && !Metrics.wantsOpenMetrics(nil))
+    }
 }
