@@ -20,6 +20,13 @@ public final class StatusBoard: Sendable {
         var byNamespec: [String: Int] = [:]
         /// Groups of the running config, including those with no process.
         var groups: Set<String> = []
+
+        /// Process `i` with the log thread's counts as of now.
+        func status(_ i: Int) -> ProcessStatus {
+            var s = processes[i]
+            if counters.indices.contains(i) { (s.log_bytes_written, s.log_bytes_dropped) = counters[i].both }
+            return s
+        }
     }
 
     private let contents = Locked(Contents())
@@ -53,8 +60,7 @@ public final class StatusBoard: Sendable {
     func metricsRows() -> [(status: ProcessStatus, sample: ResourceSample?)] {
         contents.withLock { c in
             c.displayOrder.map { i in
-                var s = c.processes[i]
-                if c.counters.indices.contains(i) { (s.log_bytes_written, s.log_bytes_dropped) = c.counters[i].both }
+                let s = c.status(i)
                 return (s, s.pid != 0 ? c.samples[i] : nil)
             }
         }
@@ -72,16 +78,11 @@ public final class StatusBoard: Sendable {
     /// The named processes (all for nil) in display order, described as of now.
     func list(_ spec: NameSpec?) -> Result<[ProcessStatus], ControlReplyError> {
         let found: Result<[ProcessStatus], ControlReplyError> = contents.withLock { c in
-            func status(_ i: Int) -> ProcessStatus {
-                var s = c.processes[i]
-                if c.counters.indices.contains(i) { (s.log_bytes_written, s.log_bytes_dropped) = c.counters[i].both }
-                return s
-            }
             switch spec {
             case nil, .all?:
-                return .success(c.displayOrder.map(status))
+                return .success(c.displayOrder.map(c.status))
             case .group(let g)?:
-                let members = c.displayOrder.filter { c.processes[$0].group == g }.map(status)
+                let members = c.displayOrder.filter { c.processes[$0].group == g }.map(c.status)
                 return members.isEmpty && !c.groups.contains(g)
                     ? .failure(ControlReplyError(.fault(.BAD_NAME, "no such group: \(g)"))) : .success(members)
             case .process?:
@@ -89,7 +90,7 @@ public final class StatusBoard: Sendable {
                 guard let i = c.byNamespec[namespec] else {
                     return .failure(ControlReplyError(.fault(.BAD_NAME, "no such process: \(namespec)")))
                 }
-                return .success([status(i)])
+                return .success([c.status(i)])
             }
         }
         let now = Supervisor.wallClock()

@@ -205,13 +205,21 @@ struct XMLRPCService: Sendable {
     func tailLog(_ name: String, channel: String, offset: Int, length: Int, _ done: @escaping Done) {
         submit(.logPath(Self.spec(name), channel: channel)) { reply in
             guard case .file(let path) = reply else {
-                return done(Self.decode(reply, as: [String: String].self, extra: name).flatMap { _ in .failure(XMLRPCFault(.FAILED)) }
-                    .flatMapError { $0.code == Int32(Fault.NO_FILE.code) ? .success(.array([.string(""), .int(0), .bool(false)])) : .failure($0) })
+                // Not a file: a fault, of which NO_FILE (no such log configured) tails as empty.
+                let fault = Self.decode(reply, as: [String: String].self, extra: name).failure ?? XMLRPCFault(.FAILED)
+                return done(fault.code == Int32(Fault.NO_FILE.code) ? .success(.array([.string(""), .int(0), .bool(false)])) : .failure(fault))
             }
             DispatchQueue.global().async {
                 let chunk = LogReader.tail(path: path, offset: offset, length: min(length, ControlAPI.maxLogReadBytes))
                 done(.success(.array([.string(chunk.data), Self.int(chunk.offset), .bool(chunk.overflow)])))
             }
         }
+    }
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
     }
 }

@@ -36,38 +36,46 @@ import Testing
         }
     }
 
-    /// Two `minderctl events --follow` and a raw follower each get all of 1,000 state changes in
-    /// order, while a fourth follower that never reads holds up none of them.
-    @Test func everyFollowerGetsEveryEvent() throws {
-        let d = try DaemonHarness("""
-            [unix_http_server]
-            file=%(here)s/m.sock
+    static let config = """
+        [unix_http_server]
+        file=%(here)s/m.sock
 
-            [program:flip]
-            command=sleep 1000
-            autostart=false
-            startsecs=0
-            """, loglevel: "info")
-        try d.waitForLog("control socket")
-        let socket = d.dir.path + "/m.sock"
-        let raw = """
-            import socket, sys
+        [program:flip]
+        command=sleep 1000
+        autostart=false
+        startsecs=0
+        """
+
+    /// A follower that speaks HTTP itself: the stream's bytes as they come, into `output`; with
+    /// `stall`, it sends the request and never reads.
+    static func raw(_ socket: String, lastEventID: Int? = nil, stall: Bool = false, output: String) throws -> Follower {
+        try Follower(venv + "/python", ["-c", """
+            import socket, sys, time
             s = socket.socket(socket.AF_UNIX)
             s.connect(sys.argv[1])
-            s.sendall(b'GET /api/v1/events HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n')
-            if sys.argv[2] == 'stall':
-                import time; time.sleep(1000)
+            resume = b'Last-Event-ID: ' + sys.argv[2].encode() + b'\\r\\n' if sys.argv[2] else b''
+            s.sendall(b'GET /api/v1/events HTTP/1.1\\r\\nHost: localhost\\r\\n' + resume + b'\\r\\n')
+            if sys.argv[3] == 'stall':
+                time.sleep(1000)
             while True:
                 chunk = s.recv(65536)
                 if not chunk: break
                 sys.stdout.write(chunk.decode(errors='replace')); sys.stdout.flush()
-            """
+            """, socket, lastEventID.map(String.init) ?? "", stall ? "stall" : "read"], output: output)
+    }
+
+    /// Two `minderctl events --follow` and a raw follower each get all of 1,000 state changes in
+    /// order, while a fourth follower that never reads holds up none of them.
+    @Test func everyFollowerGetsEveryEvent() throws {
+        let d = try DaemonHarness(Self.config, loglevel: "info")
+        try d.waitForLog("control socket")
+        let socket = d.dir.path + "/m.sock"
         let followers = try [
             Follower(minderctlPath, ["-s", "unix://" + socket, "--json", "events", "--follow"], output: d.dir.path + "/a.out"),
             Follower(minderctlPath, ["-s", "unix://" + socket, "--json", "events", "--follow"], output: d.dir.path + "/b.out"),
-            Follower(venv + "/python", ["-c", raw, socket, "read"], output: d.dir.path + "/c.out"),
+            Self.raw(socket, output: d.dir.path + "/c.out"),
         ]
-        let stalled = try Follower(venv + "/python", ["-c", raw, socket, "stall"], output: d.dir.path + "/d.out")
+        let stalled = try Self.raw(socket, stall: true, output: d.dir.path + "/d.out")
         let client = ControlClient(socketPath: socket)
         // A first cycle until every follower has seen it: then all are following.
         var first = 0
@@ -101,15 +109,7 @@ import Testing
 
     /// A follower that comes back with Last-Event-ID gets what it missed.
     @Test func aFollowerResumesFromItsLastEvent() throws {
-        let d = try DaemonHarness("""
-            [unix_http_server]
-            file=%(here)s/m.sock
-
-            [program:flip]
-            command=sleep 1000
-            autostart=false
-            startsecs=0
-            """, loglevel: "info")
+        let d = try DaemonHarness(Self.config, loglevel: "info")
         try d.waitForLog("control socket")
         let socket = d.dir.path + "/m.sock"
         let client = ControlClient(socketPath: socket)
@@ -117,31 +117,13 @@ import Testing
         #expect(try client.request("POST", "/api/v1/processes/flip/stop").status == 200)
         // A follower that saw up to the second to last event asks for the rest.
         var all: [Int] = []
-        let full = try Follower(venv + "/python", ["-c", """
-            import socket, sys
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(sys.argv[1])
-            s.sendall(b'GET /api/v1/events HTTP/1.1\\r\\nHost: localhost\\r\\nLast-Event-ID: 0\\r\\n\\r\\n')
-            while True:
-                chunk = s.recv(65536)
-                if not chunk: break
-                sys.stdout.write(chunk.decode(errors='replace')); sys.stdout.flush()
-            """, socket], output: d.dir.path + "/all.out")
+        let full = try Self.raw(socket, lastEventID: 0, output: d.dir.path + "/all.out")
         try waitUntil("every event so far") {
             all = full.serials
             return all.count >= 4
         }
         let n = all.last!
-        let resumed = try Follower(venv + "/python", ["-c", """
-            import socket, sys
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(sys.argv[1])
-            s.sendall(b'GET /api/v1/events HTTP/1.1\\r\\nHost: localhost\\r\\nLast-Event-ID: ' + sys.argv[2].encode() + b'\\r\\n\\r\\n')
-            while True:
-                chunk = s.recv(65536)
-                if not chunk: break
-                sys.stdout.write(chunk.decode(errors='replace')); sys.stdout.flush()
-            """, socket, String(n - 2)], output: d.dir.path + "/r.out")
+        let resumed = try Self.raw(socket, lastEventID: n - 2, output: d.dir.path + "/r.out")
         try waitUntil("the last two events") { resumed.serials == [n - 1, n] }
         #expect(all == Array(1...n), "from the start: \(all)")
         #expect(try d.stop() == 0)
