@@ -185,6 +185,8 @@ struct SupervisorctlTests {
                      {'methodName': 'system.multicall', 'params': [[]]}]
             assert p.system.multicall(calls) == [\(d.pid), {'faultCode': 10, 'faultString': 'BAD_NAME: nosuch'},
                 {'faultCode': 2, 'faultString': 'INCORRECT_PARAMETERS: Recursive system.multicall forbidden'}]
+            too_many = [{'methodName': 'supervisor.getPID', 'params': []}] * 257
+            assert fault(lambda: p.system.multicall(too_many)) == (2, 'INCORRECT_PARAMETERS: at most 256 calls in one system.multicall')
             assert p.supervisor.reloadConfig() == [[[], [], []]]
             print('ok')
             """)
