@@ -24,6 +24,7 @@
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <netdb.h>
@@ -611,7 +612,29 @@ int mn_mq_open_reader(const char *name, int nonblock) {
     return q == (mqd_t)-1 ? -1 : (int)q;
 }
 
+int mn_mq_open_writer(const char *name) {
+    mqd_t q = mq_open(name, O_WRONLY | O_CLOEXEC);
+    return q == (mqd_t)-1 ? -1 : (int)q;
+}
+
 int mn_mq_send(int mqd, const char *bytes, size_t length) { return mq_send((mqd_t)mqd, bytes, length, 0); }
+
+int mn_mq_timedsend(int mqd, const char *bytes, size_t length, int ms) {
+    // mq_timedsend's deadline is on CLOCK_REALTIME.
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec += 1;
+        ts.tv_nsec -= 1000000000L;
+    }
+    int rc;
+    do {
+        rc = mq_timedsend((mqd_t)mqd, bytes, length, 0, &ts);
+    } while (rc != 0 && errno == EINTR);
+    return rc;
+}
 
 long mn_mq_receive(int mqd, char *buffer, size_t capacity) {
     return (long)mq_receive((mqd_t)mqd, buffer, capacity, NULL);

@@ -98,8 +98,8 @@ void mn_guard_remove(int id) {
 
 /* ---- the segment, as minderd writes it ---- */
 
-void *mn_stats_create(const char *name, uint32_t slots, int32_t pid, double start, const char *semaphore, int mode,
-                      int64_t gid, uint64_t *length) {
+void *mn_stats_create(const char *name, uint32_t slots, int32_t pid, double start, const char *semaphore,
+                      const char *request_queue, const char *fresh_semaphore, int mode, int64_t gid, uint64_t *length) {
     shm_unlink(name);
     int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
     if (fd < 0) return NULL;
@@ -125,7 +125,7 @@ void *mn_stats_create(const char *name, uint32_t slots, int32_t pid, double star
     close(fd);
     if (base == MAP_FAILED) return NULL;
     memset(base, 0, size);
-    mn_stats_write_header(base, slots, pid, start, semaphore, 0, 0, 0);
+    mn_stats_write_header(base, slots, pid, start, semaphore, 0, 0, 0, 0, 0, request_queue, fresh_semaphore);
     *length = size;
     return base;
 }
@@ -165,7 +165,9 @@ void mn_stats_write_slot(void *segment, uint32_t slots, uint32_t index, uint64_t
 }
 
 void mn_stats_write_header(void *segment, uint32_t slots, int32_t pid, double start, const char *semaphore,
-                           uint64_t generation, uint64_t events_dropped, uint64_t recoveries) {
+                           uint64_t generation, uint64_t events_dropped, uint64_t recoveries,
+                           uint64_t sample_generation, double sample_time, const char *request_queue,
+                           const char *fresh_semaphore) {
     minder_stats_header *h = segment;
     h->magic = MINDER_STATS_MAGIC;
     h->version = MINDER_STATS_VERSION;
@@ -179,6 +181,10 @@ void mn_stats_write_header(void *segment, uint32_t slots, int32_t pid, double st
     copy_name(h->semaphore, sizeof h->semaphore, semaphore);
     h->events_dropped = events_dropped;
     h->semaphore_recoveries = recoveries;
+    h->sample_generation = sample_generation;
+    h->sample_time = sample_time;
+    copy_name(h->request_queue, sizeof h->request_queue, request_queue);
+    copy_name(h->fresh_semaphore, sizeof h->fresh_semaphore, fresh_semaphore);
 }
 
 void mn_stats_clear_holder(void *segment) { ((minder_stats_header *)segment)->semaphore_holder = 0; }
@@ -215,9 +221,9 @@ int mn_stats_set_holder(int fd, int32_t pid) {
 
 /* ---- named semaphores ---- */
 
-void *mn_sem_create(const char *name, int mode, int64_t gid) {
+void *mn_sem_create(const char *name, unsigned value, int mode, int64_t gid) {
     sem_unlink(name);
-    sem_t *s = sem_open(name, O_CREAT | O_EXCL, (mode_t)mode, 1);
+    sem_t *s = sem_open(name, O_CREAT | O_EXCL, (mode_t)mode, value);
     if (s == SEM_FAILED) return NULL;
     // A named semaphore has no descriptor: its file under /dev/shm gets the mode and group.
     // /dev/shm is sticky, so nobody else can swap the file between the open and these calls.

@@ -37,6 +37,9 @@ public enum ControlRequest: Sendable {
     /// supervisorctl's avail: every process of the config file, and whether it is in use.
     case configInfo(ConfigLoadResult)
     case shutdown
+    /// A /proc sample of every running process now (rate-limited), for GET /metrics; the empty
+    /// reply comes once the status board holds it.
+    case freshSample
 }
 
 public enum ControlReply: Sendable {

@@ -236,8 +236,14 @@ final class ControlDispatcher: ChannelInboundHandler, RemovableChannelHandler {
         }
         if request.head.method == .GET, uri == "/metrics" || uri.hasPrefix("/metrics?") {
             let open = Metrics.wantsOpenMetrics(request.head.headers.first(name: "accept"))
-            let body = Metrics.render(context.bridge.board.metricsRows(), daemon: Metrics.ownSample(), openMetrics: open)
-            return reply(.whole(status: 200, contentType: open ? Metrics.openMetricsType : Metrics.contentType, body: body))
+            let (board, loop) = (context.bridge.board, ctx.eventLoop)
+            // Numbers sampled for this scrape (coalesced with others), rendered off the supervisor's loop.
+            return context.bridge.submit(.freshSample) { _ in
+                loop.execute {
+                    let body = Metrics.render(board.metricsRows(), daemon: Metrics.ownSample(), openMetrics: open)
+                    reply(.whole(status: 200, contentType: open ? Metrics.openMetricsType : Metrics.contentType, body: body))
+                }
+            }
         }
         if let log = Self.logTail(uri), request.head.method == .GET {
             // A log not written yet is followed all the same: supervisord makes its files at the

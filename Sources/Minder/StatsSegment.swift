@@ -28,12 +28,19 @@ final class StatsSegment {
     let slots: Int
     /// Slots whose latest values are not in the segment yet.
     private var pending = Set<Int>()
+    /// The header changed without a slot (a round with nothing running).
+    private var headerPending = false
     private var staged: [Int: SlotValues] = [:]
     private var sequences: [UInt64]
     private var writes: UInt64 = 0
     private var recoveries: UInt64 = 0
     private var droppedEvents: UInt64 = 0
     private let startTime: Double
+    /// Where readers ask for fresh numbers; nil when its objects could not be made.
+    let requests: StatsRequests?
+    /// The rounds of /proc samples over minderd's life (a new segment carries them on), and the last one's time.
+    var sampleGeneration: UInt64 = 0
+    var sampleTime = 0.0
 
     struct SlotValues {
         var group: String, name: String, state: Int32, pid: Int32, start: Double, change: Double
@@ -49,7 +56,8 @@ final class StatsSegment {
     var notices: [String] = []
 
     /// `group`: read-write access for that group ([supervisord] stats_group), else 0600.
-    init?(instance: InstanceID, slots: Int, group: UInt32? = nil) {
+    init?(instance: InstanceID, slots: Int, group: UInt32? = nil, requests: StatsRequests? = nil) {
+        self.requests = requests
         mode = group == nil ? 0o600 : 0o660
         gid = group.map(Int64.init) ?? -1
         self.instance = instance
@@ -60,7 +68,7 @@ final class StatsSegment {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         startTime = Double(now.tv_sec)
-        guard let sem = mn_sem_create(semaphoreName, mode, gid) else { return nil }
+        guard let sem = mn_sem_create(semaphoreName, 1, mode, gid) else { return nil }
         semaphore = sem
         semaphoreGuard = mn_guard_add_semaphore(sem)
         guard mapSegment() else {
@@ -72,7 +80,8 @@ final class StatsSegment {
     }
 
     private func mapSegment() -> Bool {
-        guard let segment = mn_stats_create(name, UInt32(slots), getpid(), startTime, semaphoreName, mode, gid, &length) else {
+        guard let segment = mn_stats_create(name, UInt32(slots), getpid(), startTime, semaphoreName, requests?.queueName ?? "",
+                                            requests?.freshName ?? "", mode, gid, &length) else {
             return false
         }
         base = segment
@@ -83,17 +92,29 @@ final class StatsSegment {
     /// Records new values; returns false when they wait for the semaphore (call flush later).
     @discardableResult
     func write(_ index: Int, _ values: SlotValues, droppedEvents: Int) -> Bool {
-        guard index < slots else { return true }
+        stage(index, values)
+        return flush(droppedEvents: droppedEvents)
+    }
+
+    /// Records new values for the next flush: a round of samples takes the semaphore once.
+    func stage(_ index: Int, _ values: SlotValues) {
+        guard index < slots else { return }
         staged[index] = values
         pending.insert(index)
-        return flush(droppedEvents: droppedEvents)
+    }
+
+    /// A round of samples was staged: the header says so at the next flush.
+    func sampled(at time: Double) {
+        sampleGeneration += 1
+        sampleTime = time
+        headerPending = true
     }
 
     /// Writes what is pending if the semaphore is free right now.
     func flush(droppedEvents: Int) -> Bool {
         for attempt in 0..<2 {
             replaceLostObjects()
-            guard !pending.isEmpty, let base else { return true }
+            guard !pending.isEmpty || headerPending, let base else { return true }
             if mn_sem_trywait(semaphore) != 0 {
                 guard recoverIfAbandoned(), mn_sem_trywait(semaphore) == 0 else { return false }
             }
@@ -107,9 +128,11 @@ final class StatsSegment {
                                     v.cpuSystem, v.rss, v.fds, v.threads, v.logWritten, v.logDropped)
             }
             self.droppedEvents = UInt64(droppedEvents)
-            mn_stats_write_header(base, UInt32(slots), getpid(), startTime, semaphoreName, writes, self.droppedEvents, recoveries)
+            writeHeader(base)
             pending.removeAll()
+            headerPending = false
             _ = mn_sem_post(semaphore)
+            requests?.published()
             // A fault during the writes sent them to private pages: write again into new objects, once.
             guard mn_guard_lost(segmentGuard) != 0 || mn_guard_lost(semaphoreGuard) != 0, attempt == 0 else { return true }
             pending = Set(staged.keys)
@@ -117,9 +140,19 @@ final class StatsSegment {
         return false
     }
 
+    private func writeHeader(_ base: UnsafeMutableRawPointer) {
+        mn_stats_write_header(base, UInt32(slots), getpid(), startTime, semaphoreName, writes, droppedEvents, recoveries,
+                              sampleGeneration, sampleTime, requests?.queueName ?? "", requests?.freshName ?? "")
+    }
+
     /// An object truncated under minderd (its pages now private, see the fault guard) is replaced
     /// by a new one under the same rules as at start (unlink, O_EXCL, owner and mode checked).
     private func replaceLostObjects() {
+        if let requests {
+            requests.replaceIfLost()
+            notices += requests.notices
+            requests.notices.removeAll()
+        }
         if mn_guard_lost(semaphoreGuard) != 0, replaceSemaphore() {
             notices.append("stats: the semaphore's file was truncated by another process; replaced by \(semaphoreName)")
         }
@@ -158,7 +191,7 @@ final class StatsSegment {
 
     private func replaceSemaphore() -> Bool {
         let newName = instance.statsSemaphore(generation + 1)
-        guard let fresh = mn_sem_create(newName, mode, gid) else { return false }
+        guard let fresh = mn_sem_create(newName, 1, mode, gid) else { return false }
         generation += 1
         mn_guard_remove(semaphoreGuard)
         mn_sem_close(semaphore)
@@ -169,7 +202,7 @@ final class StatsSegment {
         recoveries += 1
         if let base {
             mn_stats_clear_holder(base)
-            mn_stats_write_header(base, UInt32(slots), getpid(), startTime, newName, writes, droppedEvents, recoveries)
+            writeHeader(base)
         }
         busySince = nil
         return true

@@ -68,6 +68,13 @@ public final class Supervisor {
     let statsRetryFD = mn_timerfd()
     var statsRetryDelay: Int64 = 10_000_000
     let samplingFD = mn_timerfd()
+    /// Fresh samples on demand: readers' requests, a timer for a sample the rate limit put off,
+    /// the control server's requests waiting for one, and what the last one cost.
+    let statsRequests: StatsRequests?
+    let deferredSampleFD = mn_timerfd()
+    var sampleWaiters: [ControlBridge.Reply] = []
+    var sampleDeferred = false
+    var lastSample = (end: Int64(0), cost: Int64(0))
     /// Event listener pools by group name, the global event serial, and the tick timer with the
     /// period start each TICK_x event was last sent for.
     var pools: [String: ListenerPool] = [:]
@@ -92,6 +99,7 @@ public final class Supervisor {
         self.capture = capture
         self.logger = logger
         self.reload = reload
+        statsRequests = instance.flatMap { StatsRequests(instance: $0, group: config.supervisord.statsGID) }
         signalFD = Self.handledSignals.withUnsafeBufferPointer { mn_signalfd($0.baseAddress, Int32($0.count)) }
         _ = mn_epoll_add(epollFD, signalFD, 1)
         _ = mn_epoll_add(epollFD, timerFD, 2)
@@ -99,6 +107,8 @@ public final class Supervisor {
         _ = mn_epoll_add(epollFD, statsRetryFD, 4)
         _ = mn_epoll_add(epollFD, samplingFD, 5)
         _ = mn_epoll_add(epollFD, tickFD, 6)
+        _ = mn_epoll_add(epollFD, deferredSampleFD, 8)
+        if let statsRequests { _ = mn_epoll_add(epollFD, statsRequests.queueFD, 7) }
         if instance != nil, config.supervisord.statsInterval > 0 {
             _ = mn_timerfd_every(samplingFD, Int32(config.supervisord.statsInterval))
         }
@@ -131,6 +141,12 @@ public final class Supervisor {
                     mn_timerfd_drain(samplingFD)
                     sample()
                 case 6: fireTicks()
+                case 7:
+                    if statsRequests?.drain() == true { sampleSoon() }
+                case 8:
+                    mn_timerfd_drain(deferredSampleFD)
+                    sampleDeferred = false
+                    sample()
                 case 3: handleControl()
                 default: listenerReadable(Int32(truncatingIfNeeded: token & 0xffff_ffff))
                 }
@@ -334,14 +350,22 @@ public final class Supervisor {
         rebuildPools()
         guard let instance else { return }
         let old = stats
-        stats = StatsSegment(instance: instance, slots: entries.count, group: config.supervisord.statsGID)
+        stats = StatsSegment(instance: instance, slots: entries.count, group: config.supervisord.statsGID, requests: statsRequests)
         if stats == nil { logger.error("cannot create the stats segment \(instance.statsSegment): \(errnoText())") }
+        if let old {
+            stats?.sampleGeneration = old.sampleGeneration
+            stats?.sampleTime = old.sampleTime
+        }
         old?.retire()
         for i in entries.indices { writeStats(i) }
     }
 
     func writeStats(_ i: Int) {
         guard let stats else { return }
+        statsWritten(stats.write(i, slotValues(i), droppedEvents: events?.dropped ?? 0))
+    }
+
+    func slotValues(_ i: Int) -> StatsSegment.SlotValues {
         let e = entries[i], m = e.machine
         let exit: Int32 = switch m.lastExit {
         case .exited(let code)?: code
@@ -355,7 +379,7 @@ public final class Supervisor {
             (values.cpuUser, values.cpuSystem, values.rss, values.fds, values.threads) = e.sample
         }
         (values.logWritten, values.logDropped) = e.logCounters.both
-        statsWritten(stats.write(i, values, droppedEvents: events?.dropped ?? 0))
+        return values
     }
 
     func flushStats() {
@@ -380,8 +404,10 @@ public final class Supervisor {
     }
 
     /// CPU, memory, descriptors and threads of every running process, from /proc (a few small
-    /// reads of in-memory files per process, done in C without allocating).
+    /// reads of in-memory files per process, done in C without allocating), into the segment
+    /// under one hold of its semaphore; then the readers who asked for it are woken.
     func sample() {
+        let began = mn_monotonic_ns()
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         let page = UInt64(sysconf(Int32(_SC_PAGESIZE)))
         var samples: [(Int, ResourceSample)] = []
@@ -392,9 +418,30 @@ public final class Supervisor {
             entries[i].sample = (Double(user) / ticks, Double(system) / ticks, rss * page, fds, threads)
             samples.append((i, ResourceSample(cpuSeconds: Double(user + system) / ticks, residentBytes: rss * page,
                                               openFDs: fds, threads: threads)))
-            writeStats(i)
+            stats?.stage(i, slotValues(i))
         }
         bridge.board.record(samples)
+        stats?.sampled(at: Self.wallClock())
+        statsRequests?.sampleTaken()
+        flushStats()
+        for waiter in sampleWaiters { waiter(.json(status: 200, body: [])) }
+        sampleWaiters = []
+        let end = mn_monotonic_ns()
+        lastSample = (end, end - began)
+    }
+
+    /// A sample as soon as the rate limit allows: at most one per 2 ms, or per three times what
+    /// the last one took, so that readers asking without pause keep the loop sampling at most a
+    /// quarter of its time. Requests that arrive meanwhile are answered by the same sample.
+    func sampleSoon() {
+        guard !sampleDeferred else { return }
+        let next = lastSample.end + max(2_000_000, 3 * lastSample.cost)
+        if lastSample.end == 0 || mn_monotonic_ns() >= next {
+            sample()
+        } else {
+            sampleDeferred = true
+            _ = mn_timerfd_set(deferredSampleFD, Int64(next))
+        }
     }
 
     func beginStopping(_ newMood: Mood) {
@@ -443,6 +490,9 @@ public final class Supervisor {
             finished = true
             stats?.close()
             stats = nil
+            statsRequests?.close()
+            for waiter in sampleWaiters { waiter(.json(status: 200, body: [])) }
+            sampleWaiters = []
             for waiter in waiters { waiter.reply(.fault(.SHUTDOWN_STATE, "minderd is shutting down")) }
             waiters = []
         case .reloading(let newConfig):

@@ -58,6 +58,10 @@ extension Supervisor {
                 notifyListeners("PROCESS_LOG_\(channel.uppercased())", "processname:\(name) groupname:\(group) pid:\(pid) channel:\(channel)\n" + text)
             }
             return nil
+        case .freshSample:
+            sampleWaiters.append(reply)
+            sampleSoon()
+            return nil
         case .supervisorInfo:
             let (name, code) = switch mood {
             case .running: ("RUNNING", 1)

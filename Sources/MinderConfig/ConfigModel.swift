@@ -165,7 +165,7 @@ public struct SupervisordSettings: Sendable, Equatable {
     public var eventsQueueMaxmsg = 10
     public var eventsQueueMsgsize = 1024
     /// Seconds between samples of CPU, memory, descriptors and threads; 0: no sampling.
-    public var statsInterval = 1
+    public var statsInterval = 0
     /// A group given read-write access to the stats segment, its semaphore and the event queue.
     public var statsGroup: String?
     public var statsGID: UInt32?

@@ -27,6 +27,10 @@ public struct InstanceID: Sendable, Equatable, CustomStringConvertible {
     public var statsSegment: String { "/minder.\(value).stats" }
     /// The semaphore guarding it; a recovery publishes a new generation.
     public func statsSemaphore(_ generation: Int) -> String { "/minder.\(value).sem\(generation)" }
+    /// Where readers ask for a fresh sample.
+    public var statsRequests: String { "/minder.\(value).requests" }
+    /// Posted when a fresh sample answers requests; a recovery publishes a new generation.
+    public func statsFresh(_ generation: Int) -> String { "/minder.\(value).fresh\(generation)" }
 
     public var description: String { value }
 }

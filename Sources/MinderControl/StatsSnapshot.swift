@@ -26,6 +26,8 @@ public struct StatsRow: Codable, Sendable, Equatable {
     public var threads: UInt32
     public var log_bytes_written: UInt64
     public var log_bytes_dropped: UInt64
+    /// When CPU, memory, descriptors and threads were last sampled (the header's sample_time), Unix seconds; 0: never.
+    public var sample_time: Double
 }
 
 public enum StatsSnapshot {
@@ -79,7 +81,8 @@ public enum StatsSnapshot {
                                      exit_status: s.exit_status, spawn_error: text(s.spawn_error), sequence: s.sequence,
                                      cpu_user: s.cpu_user, cpu_system: s.cpu_system, rss_bytes: s.rss_bytes,
                                      open_fds: s.open_fds, threads: s.threads,
-                                     log_bytes_written: s.log_bytes_written, log_bytes_dropped: s.log_bytes_dropped))
+                                     log_bytes_written: s.log_bytes_written, log_bytes_dropped: s.log_bytes_dropped,
+                                     sample_time: h.sample_time))
             }
         }
         if let failure { throw failure }

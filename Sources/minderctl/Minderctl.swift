@@ -505,19 +505,22 @@ struct Ctl {
         return 0
     }
 
-    /// One snapshot of the shared-memory stats: needs no control socket, only the segment.
+    /// One snapshot of the shared-memory stats, sampled for it: needs no control socket, only
+    /// the segment and its request queue.
     func statsCommand() throws(CtlError) -> Int32 {
         guard let instance else { throw CtlError(description: "stats needs the config file (-c) to find the segment") }
-        let rows = try StatsReader.read(instance.statsSegment)
+        let snapshot = try StatsReader.read(instance.statsSegment, fresh: true)
+        if let stale = snapshot.stale { FileHandle.standardError.write(Data("minderctl: \(stale)\n".utf8)) }
         if json {
-            print(String(decoding: JSON.encode(rows), as: UTF8.self))
+            print(String(decoding: JSON.encode(snapshot.rows), as: UTF8.self))
             return 0
         }
-        print(Self.statsTable(rows))
+        print(Self.statsTable(snapshot))
         return 0
     }
 
-    static func statsTable(_ rows: [StatsRow]) -> String {
+    static func statsTable(_ snapshot: StatsReader.Snapshot) -> String {
+        let rows = snapshot.rows
         let width = max(20, rows.map(\.namespec.count).max() ?? 0) + 2
         func cell(_ text: String, _ w: Int) -> String { text.padding(toLength: w, withPad: " ", startingAt: 0) }
         var lines = [cell("NAME", width) + cell("STATE", 10) + cell("PID", 9) + cell("RESTARTS", 10) + cell("CPU s", 10)
@@ -527,15 +530,23 @@ struct Ctl {
                 + cell(String(format: "%.2f", r.cpu_user + r.cpu_system), 10)
                 + cell(String(format: "%.1f", Double(r.rss_bytes) / 1_048_576), 9) + cell(String(r.open_fds), 6) + String(r.threads))
         }
+        let sampled = snapshot.header.sample_time
+        if sampled > 0 {
+            let age = max(0, Date().timeIntervalSince1970 - sampled)
+            lines.append(age < 1 ? "sampled \(Int(age * 1000)) ms ago" : String(format: "sampled %.1f s ago", age))
+        } else {
+            lines.append("not sampled yet")
+        }
         return lines.joined(separator: "\n")
     }
 
-    /// A live table, refreshed every second from the segment alone (no control socket needed).
+    /// A live table, sampled for each refresh (every second) through the segment alone (no
+    /// control socket needed).
     func top() throws(CtlError) -> Int32 {
         guard let instance else { throw CtlError(description: "top needs the config file (-c) to find the segment") }
         while true {
-            let rows = try StatsReader.read(instance.statsSegment)
-            FileHandle.standardOutput.write(Data(("\u{1B}[H\u{1B}[2J" + Self.statsTable(rows) + "\n").utf8))
+            let snapshot = try StatsReader.read(instance.statsSegment, fresh: true)
+            FileHandle.standardOutput.write(Data(("\u{1B}[H\u{1B}[2J" + Self.statsTable(snapshot) + "\n").utf8))
             sleep(1)
         }
     }

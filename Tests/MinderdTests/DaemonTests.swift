@@ -214,8 +214,11 @@ import Testing
 
     @Test(.disabled(if: sanitized, "a sanitizer's runtime has a thread of its own that wakes up"))
     func idleMinderdMakesNoVoluntaryContextSwitches() throws {
-        let d = try DaemonHarness("[program:idle]\ncommand=sleep 1000\nstartsecs=0\n", supervisord: "stats_interval=0")
+        // The default config: stats are sampled when a reader asks, never on a timer.
+        let d = try DaemonHarness("[program:idle]\ncommand=sleep 1000\nstartsecs=0\n")
         try d.waitForLog("success: idle entered RUNNING")
+        let ctl = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
+        #expect(try run(ctl, ["-c", d.configPath, "stats"]).status == 0)
         usleep(300_000)
         let before = try voluntarySwitches(d.pid)
         sleep(3)

@@ -95,6 +95,83 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    struct Fresh: Decodable { var namespec: String; var rss_bytes: UInt64; var cpu_user: Double; var sample_time: Double }
+
+    /// With the default config nothing samples on a timer: each reader's request brings numbers
+    /// sampled after it asked.
+    @Test func eachReaderGetsNumbersSampledForIt() throws {
+        let d = try DaemonHarness("""
+            [program:big]
+            command=/usr/bin/python3 -c "import time;x=bytearray(60*1024*1024);print('ready',flush=True);time.sleep(1000)"
+            stdout_logfile=%(here)s/big.out
+            startsecs=0
+            """)
+        try waitUntil("big to hold its 60 MB") { ((try? String(contentsOfFile: d.dir.path + "/big.out", encoding: .utf8)) ?? "") == "ready\n" }
+        let asked = Date().timeIntervalSince1970
+        let r = try run(minderctlPath, ["-c", d.configPath, "--json", "stats"])
+        let answered = Date().timeIntervalSince1970
+        #expect(r.status == 0 && r.stderr.isEmpty, "\(r.stderr)")
+        let row = try JSON.decode([Fresh].self, Array(r.stdout.utf8)).first
+        #expect((row?.rss_bytes ?? 0) > 60 * 1024 * 1024)
+        #expect((row?.sample_time ?? 0) >= asked && (row?.sample_time ?? 0) <= answered, "sampled after the request")
+        let table = try run(minderctlPath, ["-c", d.configPath, "stats"])
+        #expect(table.stdout.contains(" ms ago"), "\(table.stdout)")
+
+        // The example reader in Python asks the same way.
+        let before = Date().timeIntervalSince1970
+        let python = try run("/usr/bin/python3", [packageRoot.path + "/examples/stats_reader.py", "-c", d.configPath, "--json"])
+        #expect(python.status == 0 && python.stderr.isEmpty, "\(python.stderr)")
+        struct PyRow: Decodable { var rss_bytes: UInt64; var sample_time: Double }
+        let py = try JSON.decode([PyRow].self, Array(python.stdout.utf8)).first
+        #expect((py?.sample_time ?? 0) >= before && (py?.rss_bytes ?? 0) > 60 * 1024 * 1024)
+        #expect(try d.stop() == 0)
+    }
+
+    /// Readers asking together, while another process floods the request queue with junk and
+    /// posts the fresh semaphore at random: every reader still gets a sample taken after it
+    /// asked, and minderd stays up.
+    @Test func concurrentReadersAndAFloodStillGetFreshNumbers() throws {
+        let d = try DaemonHarness("[program:one]\ncommand=sleep 1000\nstartsecs=0\n")
+        try d.waitForLog("success: one entered RUNNING")
+        let id = InstanceID(configPath: d.configPath).value
+        let flood = """
+            import ctypes, os, random, sys, time
+            libc = ctypes.CDLL('libc.so.6', use_errno=True)
+            libc.sem_open.restype = ctypes.c_void_p
+            mq = libc.mq_open(b'/minder.\(id).requests', os.O_WRONLY | os.O_NONBLOCK)
+            sem = libc.sem_open(b'/minder.\(id).fresh1', 0)
+            assert mq >= 0 and sem, 'cannot open the objects'
+            print('flooding', flush=True)
+            end = time.time() + 3
+            while time.time() < end:
+                junk = os.urandom(random.randint(0, 16))
+                libc.mq_send(mq, junk, len(junk), random.randint(0, 31))
+                if random.random() < 0.1:
+                    libc.sem_post(ctypes.c_void_p(sem))
+            """
+        try flood.write(toFile: d.dir.path + "/flood.py", atomically: true, encoding: .utf8)
+        let flooder = try Interactive("/usr/bin/python3", [d.dir.path + "/flood.py"], output: d.dir.path + "/flood.out")
+        defer { flooder.kill() }
+        try waitUntil("the flood") { (try? String(contentsOfFile: flooder.output, encoding: .utf8)) == "flooding\n" }
+        let failures = NIOLockedValueBox<[String]>([])
+        let path = minderctlPath
+        DispatchQueue.concurrentPerform(iterations: 6) { _ in
+            for _ in 0..<8 {
+                let asked = Date().timeIntervalSince1970
+                guard let r = try? run(path, ["-c", d.configPath, "--json", "stats"]), r.status == 0, r.stderr.isEmpty,
+                      let rows = try? JSON.decode([Fresh].self, Array(r.stdout.utf8)), let row = rows.first else {
+                    failures.withLockedValue { $0.append("a read failed") }
+                    continue
+                }
+                if row.sample_time < asked { failures.withLockedValue { $0.append("stale: sampled \(asked - row.sample_time) s before the request") } }
+            }
+        }
+        #expect(failures.withLockedValue { $0 }.isEmpty, "\(failures.withLockedValue { $0 })")
+        _ = flooder.waitForExit()
+        #expect(isAlive(d.pid))
+        #expect(try d.stop() == 0)
+    }
+
     @Test func aReaderKilledHoldingTheSemaphoreDoesNotStopUpdates() throws {
         let d = try DaemonHarness(Self.programs)
         try d.waitForLog("success: sleeper entered RUNNING")

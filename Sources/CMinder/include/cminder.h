@@ -152,8 +152,12 @@ int mn_drop_privileges(uint32_t uid, uint32_t gid, const gid_t *groups, int ngro
 int mn_mq_create(const char *name, long maxmsg, long msgsize, int mode, int64_t gid);
 /// Opens an existing queue to read; blocking unless nonblock.
 int mn_mq_open_reader(const char *name, int nonblock);
+/// Opens an existing queue to write, blocking: -1 with errno.
+int mn_mq_open_writer(const char *name);
 /// 0, or -1 with errno (EAGAIN: full).
 int mn_mq_send(int mqd, const char *bytes, size_t length);
+/// Waits up to `ms` for room: 0, or -1 with errno (ETIMEDOUT).
+int mn_mq_timedsend(int mqd, const char *bytes, size_t length, int ms);
 /// The message's length, or -1 with errno (EAGAIN: empty on a non-blocking queue).
 long mn_mq_receive(int mqd, char *buffer, size_t capacity);
 long mn_mq_msgsize(int mqd);

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define MINDER_STATS_MAGIC 0x31534154534e4d00ULL  /* the bytes "\0MNSTAS1" read as a little-endian uint64 */
-#define MINDER_STATS_VERSION 2
+#define MINDER_STATS_VERSION 3
 #define MINDER_STATS_NAME 64
 #define MINDER_STATS_ERROR 128
 
@@ -28,6 +28,12 @@ typedef struct {
     uint32_t reserved;
     uint64_t events_dropped;
     uint64_t semaphore_recoveries;
+    /* Fresh samples on demand (version 3; docs/stats.md): send any message to `request_queue`,
+       then wait on `fresh_semaphore` until `sample_generation` is above what it was before. */
+    uint64_t sample_generation; /* bumped by every round of /proc samples; 0: none yet */
+    double sample_time;         /* when the last round ran, Unix seconds */
+    char request_queue[MINDER_STATS_NAME];
+    char fresh_semaphore[MINDER_STATS_NAME]; /* posted once for each request a round answers */
 } minder_stats_header;
 
 typedef struct {

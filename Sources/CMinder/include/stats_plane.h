@@ -10,8 +10,8 @@
 /// Creates a segment for `slots` processes after unlinking any old one (O_EXCL, so an object
 /// someone else creates meanwhile is an error, never used) and maps it; NULL with errno.
 /// `gid` >= 0 gives that group the object. `*length` gets the mapping's length.
-void *mn_stats_create(const char *name, uint32_t slots, int32_t pid, double start, const char *semaphore, int mode,
-                      int64_t gid, uint64_t *length);
+void *mn_stats_create(const char *name, uint32_t slots, int32_t pid, double start, const char *semaphore,
+                      const char *request_queue, const char *fresh_semaphore, int mode, int64_t gid, uint64_t *length);
 void mn_stats_unmap(void *segment, uint64_t length);
 int mn_stats_unlink(const char *name);
 /// Writes one slot. Every size, index and counter comes from the caller, never from the mapping.
@@ -23,7 +23,9 @@ void mn_stats_write_slot(void *segment, uint32_t slots, uint32_t index, uint64_t
 /// Writes the whole header (all but the holder record) from minderd's own values: bytes another
 /// process wrote over it are gone at the next write.
 void mn_stats_write_header(void *segment, uint32_t slots, int32_t pid, double start, const char *semaphore,
-                           uint64_t generation, uint64_t events_dropped, uint64_t recoveries);
+                           uint64_t generation, uint64_t events_dropped, uint64_t recoveries,
+                           uint64_t sample_generation, double sample_time, const char *request_queue,
+                           const char *fresh_semaphore);
 /// After a recovery: the old semaphore's holder is nobody's.
 void mn_stats_clear_holder(void *segment);
 /// The holder pid a reader recorded: input, used only to ask whether that pid still exists.
@@ -39,8 +41,8 @@ long mn_stats_pread(int fd, void *buffer, size_t capacity);
 /// Records `pid` (0: none) as the semaphore's holder, by pwrite into the header.
 int mn_stats_set_holder(int fd, int32_t pid);
 
-/// Named semaphores: create (value 1, after an unlink, O_EXCL), open, try, wait with a timeout, post.
-void *mn_sem_create(const char *name, int mode, int64_t gid);
+/// Named semaphores: create (with `value`, after an unlink, O_EXCL), open, try, wait with a timeout, post.
+void *mn_sem_create(const char *name, unsigned value, int mode, int64_t gid);
 void *mn_sem_open(const char *name);
 int mn_sem_trywait(void *sem);
 int mn_sem_timedwait_ms(void *sem, int ms);

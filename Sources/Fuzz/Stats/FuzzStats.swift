@@ -100,6 +100,10 @@ func segment(_ slots: [minder_stats_slot], edit: (inout minder_stats_header) -> 
     h.start_time = 1_796_000_000
     h.generation = 12
     setText(&h.semaphore, "/minder-stats-100-1")
+    h.sample_generation = 5
+    h.sample_time = 1_796_000_060
+    setText(&h.request_queue, "/minder.0123456789abcdef.requests")
+    setText(&h.fresh_semaphore, "/minder.0123456789abcdef.fresh1")
     edit(&h)
     var bytes = withUnsafeBytes(of: h) { Array($0) }
     for s in slots { bytes += withUnsafeBytes(of: s) { Array($0) } }
