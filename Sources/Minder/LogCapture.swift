@@ -1,7 +1,8 @@
 // The log thread: reads every child's stdout/stderr pipe and writes the
-// bytes into rotated files, unchanged unless strip_ansi or capture mode says
-// otherwise (and to syslog when asked). File writes can block whatever
-// O_NONBLOCK says, so they never happen on the supervisor's loop.
+// bytes into rotated files, unchanged unless strip_ansi, capture mode or
+// *_log_timestamps says otherwise (and to syslog when asked). File writes
+// can block whatever O_NONBLOCK says, so they never happen on the
+// supervisor's loop.
 
 import CMinder
 import MinderConfig
@@ -13,11 +14,14 @@ public struct LogSink: Sendable, Hashable {
     /// 0: never rotate (the only setting that works for /dev/stdout and pipes).
     public var maxBytes: Int
     public var backups: Int
+    /// `*_log_timestamps=true`: each line written here starts with the main log's timestamp.
+    public var timestamps: Bool
 
-    public init(path: String, maxBytes: Int, backups: Int) {
+    public init(path: String, maxBytes: Int, backups: Int, timestamps: Bool = false) {
         self.path = path
         self.maxBytes = maxBytes
         self.backups = backups
+        self.timestamps = timestamps
     }
 
     /// The main log with `logfile=syslog`: every line a syslog message.
@@ -201,8 +205,7 @@ public final class LogCapture: @unchecked Sendable {
                                        counters: counters)
                 _ = mn_epoll_add(epollFD, fd, UInt64(UInt32(bitPattern: fd)))
             case .write(let bytes, let sink):
-                file(for: sink).write(bytes[...], counters: nil)
-                notify(sink.path, bytes[...])
+                put(bytes[...], into: sink, counters: nil)
             case .reopen:
                 for file in files.values { file.reopen() }
             case .truncate(let sink):
@@ -251,10 +254,7 @@ public final class LogCapture: @unchecked Sendable {
         let counters = captures[fd]?.counters
         func keep(_ bytes: ArraySlice<UInt8>) {
             guard !bytes.isEmpty else { return }
-            if let sink {
-                file(for: sink).write(bytes, counters: counters)
-                notify(sink.path, bytes)
-            }
+            if let sink { put(bytes, into: sink, counters: counters) }
             if captures[fd]?.syslog != nil {
                 for line in captures[fd]!.syslog!.lines(bytes) { toSyslog(line, captures[fd]?.origin, counters) }
             }
@@ -289,6 +289,14 @@ public final class LogCapture: @unchecked Sendable {
             if let sink { release(sink.path) }
             return
         }
+    }
+
+    /// Bytes to a sink's target and its followers: with timestamps, as the target will hold them.
+    private func put(_ bytes: ArraySlice<UInt8>, into sink: LogSink, counters: LogCounters?) {
+        let target = file(for: sink)
+        let out = sink.timestamps ? LineStamps.stamp(bytes, atLineStart: target.atLineStart, prefix: LineStamps.now)[...] : bytes
+        target.write(out, counters: counters)
+        notify(sink.path, out)
     }
 
     /// A program's line to /dev/log, or to its syslog_server.
@@ -341,6 +349,8 @@ public final class LogCapture: @unchecked Sendable {
 protocol LogTarget: AnyObject {
     /// `counters` (the writing program's, if any) get the bytes written and those lost.
     func write(_ bytes: ArraySlice<UInt8>, counters: LogCounters?)
+    /// Whether what the target holds ends a line (or is empty): the next byte written starts one.
+    var atLineStart: Bool { get }
     func reopen()
     func truncate()
     func close()
@@ -357,6 +367,7 @@ final class RotatingFile: LogTarget {
     let sink: LogSink
     private var fd: Int32 = -1
     private var size = 0
+    private(set) var atLineStart = true
     private var failing = false
     private var dropped = 0
     /// A failure is logged at most once a second; the recovery is logged when its failure was.
@@ -374,6 +385,16 @@ final class RotatingFile: LogTarget {
         fd = Glibc.open(sink.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         var st = stat()
         size = fd >= 0 && fstat(fd, &st) == 0 ? Int(st.st_size) : 0
+        atLineStart = size == 0 || Self.lastByte(of: sink.path, size: size) == 10
+    }
+
+    /// The last byte of a file that is not empty (nil when it cannot be read).
+    private static func lastByte(of path: String, size: Int) -> UInt8? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        var byte: UInt8 = 0
+        return pread(fd, &byte, 1, off_t(size - 1)) == 1 ? byte : nil
     }
 
     func write(_ bytes: ArraySlice<UInt8>, counters: LogCounters?) {
@@ -387,12 +408,15 @@ final class RotatingFile: LogTarget {
             let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
+                let err = errno
+                if offset > bytes.startIndex { atLineStart = bytes[offset - 1] == 10 }
                 counters?.add(written: offset - bytes.startIndex, dropped: bytes.endIndex - offset)
-                return failed(errno, lost: bytes.endIndex - offset)
+                return failed(err, lost: bytes.endIndex - offset)
             }
             offset += n
         }
         counters?.add(written: bytes.count)
+        if let last = bytes.last { atLineStart = last == 10 }
         size += bytes.count
         if failing {
             failing = false
@@ -441,6 +465,7 @@ final class RotatingFile: LogTarget {
     func truncate() {
         if fd >= 0 { _ = ftruncate(fd, 0) } else { _ = Glibc.truncate(sink.path, 0) }
         size = 0
+        atLineStart = true
     }
 
     func close() {
@@ -466,6 +491,8 @@ final class StreamTarget: LogTarget, @unchecked Sendable {
     }
 
     let path: String
+    /// What was queued ended a line; read and written by the log thread alone.
+    private(set) var atLineStart = true
     private let queue = Locked(Queue())
     private let wake = DispatchSemaphore(value: 0)
     private let done = DispatchSemaphore(value: 0)
@@ -489,7 +516,12 @@ final class StreamTarget: LogTarget, @unchecked Sendable {
             q.bytes += bytes.count
             return (true, false)
         }
-        if accepted { wake.signal() } else { counters?.add(dropped: bytes.count) }
+        if accepted {
+            if let last = bytes.last { atLineStart = last == 10 }
+            wake.signal()
+        } else {
+            counters?.add(dropped: bytes.count)
+        }
         if firstDrop { warn("log target \(path) is not taking output; what is written to it is dropped until it does") }
     }
 
@@ -630,6 +662,8 @@ final class SyslogTarget: LogTarget {
     private let remote: RemoteSyslog
     /// The main log's syslog_server, if any.
     var server: SyslogServer?
+    /// Every message is a line of its own.
+    var atLineStart: Bool { true }
 
     init(remote: RemoteSyslog) {
         self.remote = remote
@@ -664,6 +698,40 @@ final class SyslogTarget: LogTarget {
     func reopen() {}
     func truncate() {}
     func close() {}
+}
+
+/// `*_log_timestamps=true`: the main log's timestamp and a space (`2026-11-26 06:46:11,484 `) in
+/// front of each line written to a log. Only `\n` ends a line, so `\r` (a progress bar) and bytes
+/// that are not text pass unchanged. Whether the first byte starts a line is the target's state,
+/// which every write to it updates: a line that comes in pieces, over several reads or even two runs
+/// of the program, gets one timestamp, taken when its first piece was read.
+enum LineStamps {
+    static func stamp(_ bytes: ArraySlice<UInt8>, atLineStart: Bool, prefix: () -> [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var stamp: [UInt8] = []
+        var rest = bytes
+        var lineStart = atLineStart
+        while !rest.isEmpty {
+            if lineStart {
+                if stamp.isEmpty {
+                    stamp = prefix()
+                    out.reserveCapacity(bytes.count + stamp.count * 4)
+                }
+                out += stamp
+            }
+            guard let newline = rest.firstIndex(of: 10) else {
+                out += rest
+                break
+            }
+            out += rest[...newline]
+            rest = rest[(newline + 1)...]
+            lineStart = true
+        }
+        return out
+    }
+
+    /// The time now, as the main log writes it, and a space.
+    static func now() -> [UInt8] { Array(MainLogHandler.timestamp().utf8) + [32] }
 }
 
 /// A program's output cut into lines for syslog, as `tag line`; a line without its end yet waits

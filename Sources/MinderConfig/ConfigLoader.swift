@@ -539,6 +539,12 @@ private struct LoadSession {
         base.stdout.eventsEnabled = value(section, "stdout_events_enabled", false, common, Values.boolean)
         base.stderr.captureMaxBytes = value(section, "stderr_capture_maxbytes", 0, common, Values.byteSize)
         base.stderr.eventsEnabled = value(section, "stderr_events_enabled", false, common, Values.boolean)
+        base.stdout.timestamps = value(section, "stdout_log_timestamps", false, common, Values.boolean)
+        base.stderr.timestamps = value(section, "stderr_log_timestamps", false, common, Values.boolean)
+        if base.redirectStderr && base.stderr.timestamps {
+            warning(section, "stderr_log_timestamps",
+                    "ignored: redirect_stderr=true sends stderr to the stdout log, which stdout_log_timestamps governs")
+        }
         if let url = string(section, "serverurl", common), !url.isEmpty, url.pyStrip().uppercased() != "AUTO" {
             base.serverurl = url
         }

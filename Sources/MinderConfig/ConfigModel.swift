@@ -16,6 +16,9 @@ public struct ChannelLog: Sendable, Equatable {
     public var captureMaxBytes = 0
     public var eventsEnabled = false
     public var syslog = false
+    /// Minder's `stdout_log_timestamps=` / `stderr_log_timestamps=`: each line written to the log
+    /// file starts with the main log's timestamp.
+    public var timestamps = false
 }
 
 /// One process: a program section expands to numprocs of these.

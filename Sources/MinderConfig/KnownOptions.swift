@@ -22,6 +22,8 @@ enum KnownOptions {
             for suffix in ["logfile", "logfile_maxbytes", "logfile_backups", "capture_maxbytes", "events_enabled", "syslog"] {
                 options.insert("\(channel)_\(suffix)")
             }
+            // Minder's own: a timestamp at the start of each line of the log file.
+            options.insert("\(channel)_log_timestamps")
         }
         return options
     }()

@@ -108,6 +108,37 @@ import Testing
         }
     }
 
+    @Test func logTimestamps() throws {
+        let c = try config("""
+            [supervisord]
+            [program:a]
+            command=x
+            stdout_log_timestamps = Yes
+            stderr_log_timestamps = 0
+            [eventlistener:l]
+            command=x
+            events=TICK_5
+            stderr_log_timestamps = on
+            [fcgi-program:f]
+            command=x
+            socket=tcp://127.0.0.1:9000
+            stdout_log_timestamps = true
+            [program:b]
+            command=x
+            """)
+        #expect(c.process("a")?.stdout.timestamps == true && c.process("a")?.stderr.timestamps == false)
+        #expect(c.process("l")?.stderr.timestamps == true && c.process("f")?.stdout.timestamps == true)
+        #expect(c.process("b")?.stdout.timestamps == false && c.process("b")?.stderr.timestamps == false, "off by default")
+        let clean = load("[supervisord]\n[program:a]\ncommand=x\nstdout_log_timestamps=true\n")
+        #expect(clean.warnings.isEmpty, "a known option: \(clean.warnings)")
+        let bad = load("[supervisord]\n[program:a]\ncommand=x\nstdout_log_timestamps=maybe\n")
+        #expect(bad.config == nil && bad.errors.map(\.description).contains { $0.contains("[program:a] stdout_log_timestamps:") },
+                "\(bad.errors)")
+        let redirected = load("[supervisord]\n[program:a]\ncommand=x\nredirect_stderr=true\nstderr_log_timestamps=true\n")
+        #expect(redirected.warnings.map(\.description).contains { $0.contains("stderr_log_timestamps: warning: ignored: redirect_stderr=true") },
+                "\(redirected.warnings)")
+    }
+
     @Test func leftoverChildren() throws {
         #expect(try config("[supervisord]\n").supervisord.leftoverChildren == .stop)
         #expect(try config("[supervisord]\nleftover_children = Leave\n").supervisord.leftoverChildren == .leave)

@@ -1,4 +1,5 @@
 import Foundation
+import MinderControl
 import Testing
 
 /// Child output through pipes into rotated files: nothing lost, nothing duplicated.
@@ -239,6 +240,86 @@ import Testing
         let log = d.dir.path + "/colours.log"
         try waitUntil("both lines in the log") { (FileManager.default.contents(atPath: log)?.count ?? 0) >= 18 }
         #expect(FileManager.default.contents(atPath: log) == Data("red plain\u{1b}x\ngreen\n".utf8))
+        #expect(try d.stop() == 0)
+    }
+
+    /// Local time now, as the main log writes it (`2026-11-26 06:46:11,484`).
+    static func localTime() -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone.current
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss,SSS"
+        return f.string(from: Date())
+    }
+
+    /// The rest of a line after the main log's timestamp (`2026-11-26 06:46:11,484 `), nil without one.
+    static func afterTimestamp(_ line: Substring) -> Substring? {
+        let shape = "0000-00-00 00:00:00,000 "
+        guard line.count >= shape.count,
+              zip(line, shape).allSatisfy({ c, s in s == "0" ? c.isASCII && c.isNumber : c == s }) else { return nil }
+        return line.dropFirst(shape.count)
+    }
+
+    /// stdout_log_timestamps / stderr_log_timestamps: one timestamp at the start of each line of the
+    /// file (an AUTO one too), also for a line written in two pieces with a pause between them;
+    /// `\r` and a missing final newline pass unchanged; a program without the option gets none;
+    /// the program's written-bytes count is what reached its files, timestamps included.
+    @Test func logTimestampsStartEveryLineOnce() throws {
+        let before = Self.localTime()
+        let script = #"/bin/sh -c 'echo one; printf "ab"; sleep 0.2; printf "c\n"; printf "x\ry\n"; echo err >&2; printf "tail"'"#
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:stamped]
+            command=\(script)
+            startsecs=0
+            autorestart=false
+            stdout_logfile=%(here)s/stamped.log
+            stdout_log_timestamps=true
+            stderr_log_timestamps=yes
+
+            [program:plain]
+            command=\(script)
+            startsecs=0
+            autorestart=false
+            stdout_logfile=%(here)s/plain.log
+            stderr_logfile=%(here)s/plain.err
+            """, loglevel: "info")
+        try d.waitForLog("exited: stamped (exit status 0; expected)")
+        try d.waitForLog("exited: plain (exit status 0; expected)")
+        let dir = d.dir.path
+        func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+        func autoStderr() -> String? {
+            (try? FileManager.default.contentsOfDirectory(atPath: dir))?.first { $0.hasPrefix("stamped-stderr---") }.map { dir + "/" + $0 }
+        }
+        try waitUntil("every log complete") {
+            text(dir + "/stamped.log").hasSuffix("tail") && text(dir + "/plain.log").hasSuffix("tail")
+                && text(dir + "/plain.err") == "err\n" && autoStderr().map { text($0).hasSuffix("err\n") } == true
+        }
+        let after = Self.localTime()
+        let stdout = text(dir + "/stamped.log")
+        let lines = stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.map { Self.afterTimestamp($0) } == ["one", "abc", "x\ry", "tail"], "\(stdout.debugDescription)")
+        // Local time, as the main log writes it (the format sorts as text).
+        for line in lines {
+            #expect(before <= line.prefix(23) && line.prefix(23) <= after, "\(line.debugDescription) not within \(before) … \(after)")
+        }
+        let stderrPath = try #require(autoStderr())
+        let stderr = text(stderrPath)
+        #expect(Self.afterTimestamp(stderr[...]) == "err\n", "\(stderr.debugDescription)")
+        #expect(text(dir + "/plain.log") == "one\nabc\nx\ry\ntail")
+        #expect(text(dir + "/plain.err") == "err\n")
+
+        let reached = stdout.utf8.count + stderr.utf8.count
+        let plainReached = text(dir + "/plain.log").utf8.count + text(dir + "/plain.err").utf8.count
+        var metrics = ""
+        try waitUntil("the written bytes counted") {
+            let r = try? ControlClient(socketPath: dir + "/m.sock").request("GET", "/metrics")
+            metrics = r.map { String(decoding: $0.body, as: UTF8.self) } ?? ""
+            return metrics.contains("minder_process_log_written_bytes_total{group=\"stamped\",name=\"stamped\"} \(reached)\n")
+                && metrics.contains("minder_process_log_written_bytes_total{group=\"plain\",name=\"plain\"} \(plainReached)\n")
+        }
         #expect(try d.stop() == 0)
     }
 
