@@ -240,7 +240,8 @@ final class ControlDispatcher: ChannelInboundHandler, RemovableChannelHandler {
             // Numbers sampled for this scrape (coalesced with others), rendered off the supervisor's loop.
             return context.bridge.submit(.freshSample) { _ in
                 loop.execute {
-                    let body = Metrics.render(board.metricsRows(), daemon: Metrics.ownSample(), openMetrics: open)
+                    let (rows, spawnFailures) = board.metricsRows()
+                    let body = Metrics.render(rows, spawnFailures: spawnFailures, daemon: Metrics.ownSample(), openMetrics: open)
                     reply(.whole(status: 200, contentType: open ? Metrics.openMetricsType : Metrics.contentType, body: body))
                 }
             }

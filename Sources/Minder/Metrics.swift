@@ -17,6 +17,9 @@ struct ResourceSample: Sendable, Equatable {
 }
 
 enum Metrics {
+    /// One process as /metrics sees it: its status, its last sample (nil unless it runs), its exits.
+    typealias Row = (status: ProcessStatus, sample: ResourceSample?, exits: ExitCounts)
+
     static let contentType = "text/plain; version=0.0.4; charset=utf-8"
     static let openMetricsType = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
@@ -33,18 +36,40 @@ enum Metrics {
 
     /// One family: its help, type, and a sample per process (nil leaves the process out).
     private static func family(_ out: inout [UInt8], _ open: Bool, _ name: String, _ type: String, _ help: String,
-                               _ processes: [(status: ProcessStatus, sample: ResourceSample?)],
-                               _ value: (ProcessStatus, ResourceSample?) -> Double?) {
+                               _ processes: [Row], _ value: (ProcessStatus, ResourceSample?) -> Double?) {
         header(&out, name, type, help, open)
-        for (status, sample) in processes {
+        for (status, sample, _) in processes {
             guard let v = value(status, sample) else { continue }
-            out += Array(name.utf8)
-            out += Array("{group=\"".utf8)
-            escape(status.group, into: &out)
-            out += Array("\",name=\"".utf8)
-            escape(status.name, into: &out)
+            sampleStart(&out, name, status)
             out += Array("\"} ".utf8)
             number(v, into: &out)
+            out.append(10)
+        }
+    }
+
+    /// `name{group="...",name="...` (the closing quote and brace are the caller's).
+    private static func sampleStart(_ out: inout [UInt8], _ name: String, _ status: ProcessStatus) {
+        out += Array(name.utf8)
+        out += Array("{group=\"".utf8)
+        escape(status.group, into: &out)
+        out += Array("\",name=\"".utf8)
+        escape(status.name, into: &out)
+    }
+
+    /// minder_process_exits_total: two samples per process, `expected="true"` and `"false"`.
+    private static func exits(_ out: inout [UInt8], _ open: Bool, _ processes: [Row]) {
+        let name = "minder_process_exits_total"
+        header(&out, name, "counter",
+               "Exits of the process. Expected: from RUNNING with a code in exitcodes, or after a stop Minder asked for; a too-quick exit never is.",
+               open)
+        for (status, _, exits) in processes {
+            sampleStart(&out, name, status)
+            out += Array("\",expected=\"true\"} ".utf8)
+            number(Double(exits.expected), into: &out)
+            out.append(10)
+            sampleStart(&out, name, status)
+            out += Array("\",expected=\"false\"} ".utf8)
+            number(Double(exits.unexpected), into: &out)
             out.append(10)
         }
     }
@@ -79,10 +104,10 @@ enum Metrics {
 
     /// `openMetrics`: OpenMetrics 1.0 (counter families without `_total`, build info as an info
     /// metric, `# EOF` at the end), else Prometheus' text format 0.0.4.
-    static func render(_ processes: [(status: ProcessStatus, sample: ResourceSample?)], daemon: ResourceSample?,
+    static func render(_ processes: [Row], spawnFailures: UInt64 = 0, daemon: ResourceSample?,
                        openMetrics open: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(256 + processes.count * 900)
+        out.reserveCapacity(512 + processes.count * 1100)
         let running: Set<String> = ["RUNNING", "STARTING", "STOPPING"]
         family(&out, open, "minder_process_up", "gauge", "1 while the process runs (STARTING, RUNNING or STOPPING), else 0.", processes) { s, _ in
             running.contains(s.statename) ? 1 : 0
@@ -95,6 +120,7 @@ enum Metrics {
         family(&out, open, "minder_process_restarts_total", "counter", "Spawns after the first.", processes) { s, _ in Double(s.restarts) }
         family(&out, open, "minder_process_exit_status", "gauge", "The last exit code (-1 after a signal), as supervisord reports it.",
                processes) { s, _ in Double(s.exitstatus) }
+        exits(&out, open, processes)
         family(&out, open, "minder_process_log_written_bytes_total", "counter", "Output that reached the process's log targets.",
                processes) { s, _ in Double(s.log_bytes_written) }
         family(&out, open, "minder_process_log_dropped_bytes_total", "counter",
@@ -109,6 +135,8 @@ enum Metrics {
                processes) { _, r in r.map { Double($0.openFDs) } }
         family(&out, open, "minder_process_threads", "gauge", "Threads of the running process at the last sample.",
                processes) { _, r in r.map { Double($0.threads) } }
+        single(&out, open, "minder_spawn_failures_total", "counter",
+               "Spawns of any process that failed before its program ran (each a spawnerr line in the main log).", Double(spawnFailures))
         if let daemon {
             single(&out, open, "minder_daemon_cpu_seconds_total", "counter", "minderd's own CPU time, user and system.", daemon.cpuSeconds)
             single(&out, open, "minder_daemon_resident_memory_bytes", "gauge", "minderd's own resident memory.", Double(daemon.residentBytes))

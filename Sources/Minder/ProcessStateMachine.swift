@@ -53,6 +53,19 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Every exit of a process, by whether it was expected: an exit from RUNNING by `exitcodes` (as
+/// supervisord's PROCESS_STATE_EXITED `expected`), an exit too quick to reach RUNNING never (supervisord
+/// logs it `not expected`), and an exit after a stop Minder asked for always.
+public struct ExitCounts: Sendable, Equatable {
+    public var expected: UInt64 = 0
+    public var unexpected: UInt64 = 0
+
+    public init(expected: UInt64 = 0, unexpected: UInt64 = 0) {
+        self.expected = expected
+        self.unexpected = unexpected
+    }
+}
+
 public enum ProcessEvent: Sendable, Equatable {
     /// An explicit or automatic start request.
     case start
@@ -96,6 +109,9 @@ public struct ProcessMachine: Sendable {
     public private(set) var exitStatus: Int?
     public private(set) var spawnError: String?
     public private(set) var restarts = 0
+    /// Every exit since this machine was made (minderd's start, or the reload or update that made the
+    /// program anew), for /metrics.
+    public private(set) var exits = ExitCounts()
     /// No automatic (re)start while minderd shuts down or reloads.
     public var autoRestartAllowed = true
     private var backoff = 0
@@ -158,6 +174,7 @@ public struct ProcessMachine: Sendable {
             lastExit = status
             exitStatus = status.code
             if now - lastStart < Double(config.startsecs) {
+                exits.unexpected += 1
                 exitStatus = nil
                 spawnError = "Exited too quickly (process log may have details)"
                 return [.log(.info, "exited: \(name) (\(status); not expected)")] + enterBackoff(now: now)
@@ -198,6 +215,7 @@ public struct ProcessMachine: Sendable {
             pid = nil
             lastExit = status
             exitStatus = status.code
+            exits.expected += 1  // the stop asked for it
             state = .stopped
             deadline = nil
             return [.log(isExpected(status) ? .info : .warn, "stopped: \(name) (\(status))")]
@@ -207,6 +225,7 @@ public struct ProcessMachine: Sendable {
             pid = nil
             lastExit = status
             exitStatus = status.code
+            if isExpected(status) { exits.expected += 1 } else { exits.unexpected += 1 }
             return []
 
         default:
@@ -267,6 +286,7 @@ public struct ProcessMachine: Sendable {
         backoff = 0
         deadline = nil
         let expected = isExpected(status)
+        if expected { exits.expected += 1 } else { exits.unexpected += 1 }
         var actions: [ProcessAction] = [.log(expected ? .info : .warn, "exited: \(name) (\(status); \(expected ? "expected" : "not expected"))")]
         let restart = switch config.autorestart {
         case .always: true

@@ -15,6 +15,10 @@ public final class StatusBoard: Sendable {
         var counters: [LogCounters] = []
         /// The last /proc sample of each process (stats_interval), for /metrics.
         var samples: [ResourceSample?] = []
+        /// Each process's exits, expected and not, for /metrics.
+        var exits: [ExitCounts] = []
+        /// Spawns that failed, over minderd's life (kept when the table changes shape).
+        var spawnFailures: UInt64 = 0
         /// getAllProcessInfo's order: by group name, then process name.
         var displayOrder: [Int] = []
         var byNamespec: [String: Int] = [:]
@@ -34,19 +38,25 @@ public final class StatusBoard: Sendable {
     public init() {}
 
     /// After the table changed shape (start, reload, update, add, remove).
-    func replace(_ processes: [ProcessStatus], counters: [LogCounters], groups: [String]) {
+    func replace(_ processes: [ProcessStatus], counters: [LogCounters], exits: [ExitCounts], groups: [String]) {
         let order = processes.indices.sorted { (processes[$0].group, processes[$0].name) < (processes[$1].group, processes[$1].name) }
         let names = Dictionary(processes.enumerated().map { ($1.namespec, $0) }, uniquingKeysWith: { a, _ in a })
         contents.withLock {
             $0 = Contents(processes: processes, counters: counters, samples: Array(repeating: nil, count: processes.count),
-                          displayOrder: order, byNamespec: names, groups: Set(groups))
+                          exits: exits, spawnFailures: $0.spawnFailures, displayOrder: order, byNamespec: names,
+                          groups: Set(groups))
         }
     }
 
-    func update(_ i: Int, _ status: ProcessStatus) {
+    func update(_ i: Int, _ status: ProcessStatus, exits: ExitCounts) {
         contents.withLock { c in
             if c.processes.indices.contains(i) { c.processes[i] = status }
+            if c.exits.indices.contains(i) { c.exits[i] = exits }
         }
+    }
+
+    func countSpawnFailure() {
+        contents.withLock { $0.spawnFailures += 1 }
     }
 
     func record(_ samples: [(Int, ResourceSample)]) {
@@ -56,13 +66,15 @@ public final class StatusBoard: Sendable {
         }
     }
 
-    /// Every process in display order with its last sample (nil unless it runs now), for /metrics.
-    func metricsRows() -> [(status: ProcessStatus, sample: ResourceSample?)] {
+    /// Every process in display order with its last sample (nil unless it runs now) and its exits,
+    /// and the spawns that failed, for /metrics.
+    func metricsRows() -> (rows: [Metrics.Row], spawnFailures: UInt64) {
         contents.withLock { c in
-            c.displayOrder.map { i in
+            let rows = c.displayOrder.map { i -> Metrics.Row in
                 let s = c.status(i)
-                return (s, s.pid != 0 ? c.samples[i] : nil)
+                return (s, s.pid != 0 ? c.samples[i] : nil, c.exits.indices.contains(i) ? c.exits[i] : ExitCounts())
             }
+            return (rows, c.spawnFailures)
         }
     }
 

@@ -247,7 +247,7 @@ public final class Supervisor {
     func feed(_ i: Int, _ event: ProcessEvent) {
         let actions = entries[i].machine.handle(event, now: Self.now())
         // Before anything else can be observed (a log line, an event, a reply), status queries see it.
-        bridge.board.update(i, info(i))
+        bridge.board.update(i, info(i), exits: entries[i].machine.exits)
         // A spawn publishes the transitions itself once the pid is known (its spawned or failed
         // event), so that records of the STARTING state carry the pid it is about.
         if !actions.contains(.spawn) { publishTransitions(i) }
@@ -276,6 +276,7 @@ public final class Supervisor {
                 socket = fd
                 entries[i].holdsSocket = true
             case .failure(let failure):
+                bridge.board.countSpawnFailure()
                 return feed(i, .spawnFailed(failure.description))
             }
         }
@@ -309,6 +310,7 @@ public final class Supervisor {
             }
             feed(i, .spawned(pid: child.pid))
         case .failure(let failure):
+            bridge.board.countSpawnFailure()
             feed(i, .spawnFailed(failure.description))
         }
     }
@@ -346,7 +348,8 @@ public final class Supervisor {
     /// After the process table changed shape: a new status board, and a new stats segment
     /// sized for it (the old one is retired).
     func rebuildViews() {
-        bridge.board.replace(entries.indices.map(info), counters: entries.map(\.logCounters), groups: config.groups.map(\.name))
+        bridge.board.replace(entries.indices.map(info), counters: entries.map(\.logCounters), exits: entries.map(\.machine.exits),
+                             groups: config.groups.map(\.name))
         rebuildPools()
         guard let instance else { return }
         let old = stats

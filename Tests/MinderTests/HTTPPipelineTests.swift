@@ -149,20 +149,42 @@ import Testing
         let status = ProcessStatus(name: "a\"b\\c\nd", group: "g", statename: "RUNNING", state: 20, description: "", pid: 7,
                                    start: 1_796_000_000, stop: 0, now: 0, spawnerr: "", exitstatus: 0, restarts: 3,
                                    stdout_logfile: "", stderr_logfile: "")
-        let text = String(decoding: Metrics.render([(status, ResourceSample(cpuSeconds: 1.5, residentBytes: 4096, openFDs: 5, threads: 1))],
-                                                   daemon: nil), as: UTF8.self)
+        let text = String(decoding: Metrics.render([(status, ResourceSample(cpuSeconds: 1.5, residentBytes: 4096, openFDs: 5, threads: 1),
+                                                     ExitCounts(expected: 2, unexpected: 5))],
+                                                   spawnFailures: 4, daemon: nil), as: UTF8.self)
         #expect(text.contains("minder_process_up{group=\"g\",name=\"a\\\"b\\\\c\\nd\"} 1\n"), "\(text)")
         #expect(text.contains("minder_process_cpu_seconds_total{group=\"g\",name=\"a\\\"b\\\\c\\nd\"} 1.5\n"))
         #expect(text.contains("minder_process_restarts_total{group=\"g\",name=\"a\\\"b\\\\c\\nd\"} 3\n"))
+        #expect(text.contains("""
+            # TYPE minder_process_exits_total counter
+            minder_process_exits_total{group="g",name="a\\"b\\\\c\\nd",expected="true"} 2
+            minder_process_exits_total{group="g",name="a\\"b\\\\c\\nd",expected="false"} 5
+
+            """), "\(text)")
+        #expect(text.contains("# TYPE minder_spawn_failures_total counter\nminder_spawn_failures_total 4\n"))
         #expect(text.hasSuffix("minder_build_info{version=\"\(MinderVersion.current)\"} 1\n"))
+    }
+
+    /// A process that never exited shows both exit samples at 0, so that rates work from the start.
+    @Test func exitCountsStartAtZeroForBothLabels() {
+        let status = ProcessStatus(name: "web", group: "site", statename: "STOPPED", state: 0, description: "", pid: 0,
+                                   start: 0, stop: 0, now: 0, spawnerr: "", exitstatus: 0, restarts: 0,
+                                   stdout_logfile: "", stderr_logfile: "")
+        let text = String(decoding: Metrics.render([(status, nil, ExitCounts())], daemon: nil), as: UTF8.self)
+        #expect(text.contains("minder_process_exits_total{group=\"site\",name=\"web\",expected=\"true\"} 0\n"), "\(text)")
+        #expect(text.contains("minder_process_exits_total{group=\"site\",name=\"web\",expected=\"false\"} 0\n"))
+        #expect(text.contains("minder_spawn_failures_total 0\n"))
     }
 
     @Test func openMetricsNamesCounterFamiliesWithoutTotalAndEnds() {
         let status = ProcessStatus(name: "web", group: "web", statename: "RUNNING", state: 20, description: "", pid: 7,
                                    start: 1_796_000_000, stop: 0, now: 0, spawnerr: "", exitstatus: 0, restarts: 3,
                                    stdout_logfile: "", stderr_logfile: "")
-        let text = String(decoding: Metrics.render([(status, nil)], daemon: nil, openMetrics: true), as: UTF8.self)
+        let text = String(decoding: Metrics.render([(status, nil, ExitCounts(expected: 0, unexpected: 1))], spawnFailures: 2, daemon: nil,
+                                                   openMetrics: true), as: UTF8.self)
         #expect(text.contains("# TYPE minder_process_restarts counter\nminder_process_restarts_total{group=\"web\",name=\"web\"} 3\n"))
+        #expect(text.contains("# TYPE minder_process_exits counter\nminder_process_exits_total{group=\"web\",name=\"web\",expected=\"true\"} 0\n"))
+        #expect(text.contains("# TYPE minder_spawn_failures counter\nminder_spawn_failures_total 2\n"))
         #expect(text.contains("# TYPE minder_build info\nminder_build_info{version="))
         #expect(text.hasSuffix("\n# EOF\n"))
         #expect(Metrics.wantsOpenMetrics("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"))

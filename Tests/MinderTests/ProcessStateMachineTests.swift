@@ -184,4 +184,33 @@ import MinderConfig
         #expect(m.handle(.deadline, now: m.deadline!) == [.spawn])
         #expect(m.state == .starting && !m.isHeldBack)
     }
+
+    /// Every exit is counted: from RUNNING by exitcodes (as PROCESS_STATE_EXITED's `expected`), a
+    /// too-quick one as unexpected, one after a stop Minder asked for as expected (even by SIGTERM).
+    @Test func exitsAreCountedExpectedOrNot() {
+        var m = machine { $0.exitcodes = [0, 2]; $0.autorestart = .never }
+        _ = m.handle(.start, now: 0)
+        _ = m.handle(.spawned(pid: 1), now: 0)
+        _ = m.handle(.deadline, now: 1)
+        _ = m.handle(.exited(.exited(2)), now: 5)
+        #expect(m.state == .exited && m.exits == ExitCounts(expected: 1, unexpected: 0))
+        _ = m.handle(.start, now: 6)
+        _ = m.handle(.spawned(pid: 2), now: 6)
+        _ = m.handle(.deadline, now: 7)
+        _ = m.handle(.exited(.signaled(9)), now: 8)
+        #expect(m.exits == ExitCounts(expected: 1, unexpected: 1), "a death by a signal it was not asked to stop by")
+        _ = m.handle(.start, now: 9)
+        _ = m.handle(.spawned(pid: 3), now: 9)
+        _ = m.handle(.exited(.exited(0)), now: 9.5)
+        #expect(m.state == .backoff && m.exits == ExitCounts(expected: 1, unexpected: 2), "too quick, whatever its code")
+        _ = m.handle(.deadline, now: 10.5)
+        _ = m.handle(.spawned(pid: 4), now: 10.5)
+        _ = m.handle(.deadline, now: 11.5)
+        _ = m.handle(.stop, now: 12)
+        _ = m.handle(.exited(.signaled(15)), now: 12.1)
+        #expect(m.state == .stopped && m.exits == ExitCounts(expected: 2, unexpected: 2), "a stop Minder asked for")
+        _ = m.handle(.start, now: 13)
+        #expect(m.handle(.spawnFailed("can't find command 'p'"), now: 13).contains { if case .log = $0 { true } else { false } })
+        #expect(m.exits == ExitCounts(expected: 2, unexpected: 2), "a spawn that failed is no exit")
+    }
 }
