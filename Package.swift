@@ -73,7 +73,7 @@ let package = Package(
         // Includes round trips through the real Python xmlrpc.client.
         .testTarget(name: "MinderXMLRPCTests", dependencies: ["MinderXMLRPC"]),
         .testTarget(name: "MinderTests", dependencies: [
-            "Minder", "MinderConfig", "MinderControl",
+            "Minder", "MinderConfig", "MinderControl", "CMinder",
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),

@@ -640,6 +640,38 @@ long mn_mq_receive(int mqd, char *buffer, size_t capacity) {
     return (long)mq_receive((mqd_t)mqd, buffer, capacity, NULL);
 }
 
+long mn_mq_count(int mqd) {
+    struct mq_attr attr;
+    if (mq_getattr((mqd_t)mqd, &attr) != 0) return -1;
+    return attr.mq_curmsgs;
+}
+
+int mn_mq_give(int mqd, uint32_t uid) { return fchown(mqd, (uid_t)uid, (gid_t)-1); }
+
+int64_t mn_raise_msgqueue(int64_t minimum) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_MSGQUEUE, &rl) != 0) return -1;
+    struct rlimit want = rl;
+    if (rl.rlim_max != RLIM_INFINITY && (int64_t)rl.rlim_max < minimum) want.rlim_max = (rlim_t)minimum;
+    want.rlim_cur = want.rlim_max;
+    if (setrlimit(RLIMIT_MSGQUEUE, &want) != 0) {
+        // Not allowed above the hard limit: up to it, then.
+        want = rl;
+        want.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_MSGQUEUE, &want);
+    }
+    if (getrlimit(RLIMIT_MSGQUEUE, &rl) != 0) return -1;
+    return rl.rlim_cur == RLIM_INFINITY ? INT64_MAX : (int64_t)rl.rlim_cur;
+}
+
+int64_t mn_pid_uid(int32_t pid) {
+    char path[32];
+    snprintf(path, sizeof path, "/proc/%d", (int)pid);
+    struct stat st;
+    if (pid <= 0 || stat(path, &st) != 0) return -1;
+    return (int64_t)st.st_uid;
+}
+
 long mn_mq_msgsize(int mqd) {
     struct mq_attr attr;
     if (mq_getattr((mqd_t)mqd, &attr) != 0) return -1;

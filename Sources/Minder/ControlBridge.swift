@@ -37,6 +37,10 @@ public enum ControlRequest: Sendable {
     /// supervisorctl's avail: every process of the config file, and whether it is in use.
     case configInfo(ConfigLoadResult)
     case shutdown
+    /// A subscriber's own event queue, for a peer on the Unix socket (uid and pid from SO_PEERCRED).
+    case subscribe(SubscribeRequest, uid: UInt32, pid: Int32)
+    case subscriptions
+    case unsubscribe(Int, uid: UInt32)
     /// A /proc sample of every running process now (rate-limited), for GET /metrics; the empty
     /// reply comes once the status board holds it.
     case freshSample

@@ -50,7 +50,7 @@ public final class ControlServer: Sendable {
     /// What every admitted connection gets, on either kind of server: the HTTP codec, the
     /// deadlines, request assembly, the cross-site checks (TCP), auth (when configured), dispatch.
     /// A client that is not admitted gets one canned reply and no HTTP handler at all.
-    static func serve(_ channel: any Channel, client: ConnectionAdmission.Client, allowed: Bool, who: String,
+    static func serve(_ channel: any Channel, client: ConnectionAdmission.Client, peer: PeerCredentials? = nil, allowed: Bool, who: String,
                       admission: ConnectionAdmission, context: HandlerContext, credentials: (user: String, password: String)?,
                       crossSite: CrossSiteGuard?) -> EventLoopFuture<Void> {
         let verdict = admission.admit(client, allowed: allowed)
@@ -72,7 +72,7 @@ public final class ControlServer: Sendable {
             if let credentials {
                 try sync.addHandler(BasicAuth(user: credentials.user, password: credentials.password, warnings: admission.warnings, peer: who))
             }
-            try sync.addHandler(ControlDispatcher(context: context))
+            try sync.addHandler(ControlDispatcher(context: context, peer: peer))
         }
     }
 
@@ -91,7 +91,7 @@ public final class ControlServer: Sendable {
                     let inGroup = allowedGID.map { gid in peer?.gid == gid || (gid != 0 && groups.contains(gid)) } ?? false
                     let allowed = peer.map { allowedUIDsFinal.contains($0.uid) } == true || inGroup
                     let who = "pid \(peer?.pid ?? 0), uid \(peer.map { String($0.uid) } ?? "?")"
-                    return serve(channel, client: .user(peer?.uid ?? UInt32.max), allowed: allowed, who: who,
+                    return serve(channel, client: .user(peer?.uid ?? UInt32.max), peer: peer, allowed: allowed, who: who,
                                  admission: admission, context: context, credentials: credentials, crossSite: nil)
                 }
             }
@@ -140,7 +140,7 @@ public final class ControlServer: Sendable {
         }
     }
 
-    struct PeerCredentials {
+    struct PeerCredentials: Sendable {
         var pid: Int32
         var uid: UInt32
         var gid: UInt32
@@ -210,9 +210,12 @@ final class ControlDispatcher: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPReply
 
     let context: HandlerContext
+    /// Who is at the other end of a Unix socket; nil on TCP.
+    let peer: ControlServer.PeerCredentials?
 
-    init(context: HandlerContext) {
+    init(context: HandlerContext, peer: ControlServer.PeerCredentials?) {
         self.context = context
+        self.peer = peer
     }
 
     func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
@@ -261,7 +264,7 @@ final class ControlDispatcher: ChannelInboundHandler, RemovableChannelHandler {
             let last = request.head.headers.first(name: "last-event-id").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             return events.serve(ctx.channel, lastEventID: last)
         }
-        Router(context: context).route(request.head, request.body, send, stream)
+        Router(context: context, peer: peer).route(request.head, request.body, send, stream)
     }
 
     /// `/logtail/NAME`, `/logtail/NAME/stdout`, `/logtail/NAME/stderr` and `/mainlogtail`: which log.
@@ -318,6 +321,7 @@ extension ControlReply {
 /// Dispatches what ControlRoute parsed: status from the board, the rest to the supervisor's loop.
 struct Router {
     let context: HandlerContext
+    let peer: ControlServer.PeerCredentials?
 
     func route(_ head: HTTPRequestHead, _ body: [UInt8], _ send: @escaping @Sendable (ControlReply) -> Void,
                _ stream: @escaping @Sendable (String, Int) -> Void) {
@@ -352,6 +356,18 @@ struct Router {
         case .config: withConfig { .configInfo($0) }
         case .remoteEvent(let type, let data): submit(.remoteEvent(type: type, data: data))
         case .shutdown: submit(.shutdown)
+        case .subscribe(let request):
+            // The queue is given to the peer's uid, which only a Unix socket's credentials tell.
+            guard let peer else {
+                return send(.json(status: 403, body: JSON.encode(ErrorReply(.FAILED, "event queues are made only for peers on the Unix control socket; over TCP, follow GET \(ControlAPI.prefix)/events"))))
+            }
+            submit(.subscribe(request, uid: peer.uid, pid: peer.pid))
+        case .subscriptions: submit(.subscriptions)
+        case .unsubscribe(let id):
+            guard let peer else {
+                return send(.json(status: 403, body: JSON.encode(ErrorReply(.FAILED, "event queues are managed only from the Unix control socket"))))
+            }
+            submit(.unsubscribe(id, uid: peer.uid))
         // Answered by the dispatcher when minderd has an event queue; without one there are no events.
         case .followEvents: send(.fault(.NO_FILE, "minderd posts no events").with(status: 404))
         }

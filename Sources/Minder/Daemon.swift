@@ -126,6 +126,8 @@ public enum Daemon {
 
         if !s.nocleanup { removeOldAutoLogs(directory: s.childlogdir, identifier: s.identifier) }
 
+        // Subscribers' queues are charged to minderd's user: room for them where minderd may make it.
+        _ = mn_raise_msgqueue(64 << 20)
         // A queue the kernel refuses is reported while stderr still reaches someone.
         do {
             try EventQueue(name: instance.eventQueue, maxmsg: s.eventsQueueMaxmsg, msgsize: s.eventsQueueMsgsize,
@@ -155,6 +157,7 @@ public enum Daemon {
         do {
             events = try EventQueue(name: instance.eventQueue, maxmsg: s.eventsQueueMaxmsg, msgsize: s.eventsQueueMsgsize,
                                     group: s.statsGID)
+            events.subscribers = EventSubscribers(instance: instance)
         } catch {
             printError("minderd: \(error)")
             unlink(pidfile)

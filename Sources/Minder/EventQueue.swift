@@ -12,8 +12,9 @@ public final class EventQueue {
     var serial = 0
     /// Messages taken off a full queue to make room.
     public private(set) var dropped = 0
-    /// Followers of GET /api/v1/events get every event too.
+    /// Followers of GET /api/v1/events get every event too, and so do subscribers' own queues.
     public var stream: EventStream?
+    var subscribers: EventSubscribers?
 
     public struct SetupError: Error, CustomStringConvertible {
         public var description: String
@@ -41,36 +42,46 @@ public final class EventQueue {
         serial += 1
         var time = timespec()
         clock_gettime(CLOCK_REALTIME, &time)
-        var event = StateEvent(serial: serial, time: Double(time.tv_sec) + Double(time.tv_nsec / 1_000_000) / 1000,
+        let event = StateEvent(serial: serial, time: Double(time.tv_sec) + Double(time.tv_nsec / 1_000_000) / 1000,
                                minderd_pid: getpid(), group: group, name: name, from: from, to: to, pid: pid,
                                exit_status: exitStatus, expected: expected)
-        var bytes = event.json()
-        stream?.publish(serial: serial, json: bytes)
-        if bytes.count > msgsize {
-            // Shortened, never dropped: the names give way first.
-            event.truncated = true
-            let room = max(8, (msgsize - (bytes.count - (group?.utf8.count ?? 0) - (name?.utf8.count ?? 0))) / 2 - 16)
-            event.group = group.map { String($0.prefix(room)) }
-            event.name = name.map { String($0.prefix(room)) }
-            bytes = event.json()
-            if bytes.count > msgsize { bytes = Array(bytes.prefix(msgsize)) }
-        }
-        send(bytes)
+        let whole = event.json()
+        stream?.publish(serial: serial, json: whole)
+        subscribers?.post(at: event.time) { Self.fit(event, whole, $0) }
+        if Self.send(Self.fit(event, whole, msgsize), to: mqd, msgsize: msgsize) != .sent { dropped += 1 }
     }
 
-    private func send(_ bytes: [UInt8]) {
+    /// The event's JSON within `msgsize` bytes: shortened, never dropped; the names give way first.
+    static func fit(_ event: StateEvent, _ whole: [UInt8], _ msgsize: Int) -> [UInt8] {
+        guard whole.count > msgsize else { return whole }
+        var event = event
+        event.truncated = true
+        let room = max(8, (msgsize - (whole.count - (event.group?.utf8.count ?? 0) - (event.name?.utf8.count ?? 0))) / 2 - 16)
+        event.group = event.group.map { String($0.prefix(room)) }
+        event.name = event.name.map { String($0.prefix(room)) }
+        let bytes = event.json()
+        return bytes.count > msgsize ? Array(bytes.prefix(msgsize)) : bytes
+    }
+
+    enum SendOutcome { case sent, sentAfterDrop, failed }
+
+    /// Never waits: on a full queue the oldest message is taken off to make room.
+    static func send(_ bytes: [UInt8], to mqd: Int32, msgsize: Int) -> SendOutcome {
+        var dropped = false
         for _ in 0..<2 {
             let rc = bytes.withUnsafeBufferPointer { ptr in
                 ptr.withMemoryRebound(to: CChar.self) { mn_mq_send(mqd, $0.baseAddress, $0.count) }
             }
-            if rc == 0 || errno != EAGAIN { return }
-            // Full: the oldest message makes room.
+            if rc == 0 { return dropped ? .sentAfterDrop : .sent }
+            if errno != EAGAIN { return .failed }
             var scratch = [CChar](repeating: 0, count: msgsize)
-            if mn_mq_receive(mqd, &scratch, msgsize) >= 0 { dropped += 1 }
+            if mn_mq_receive(mqd, &scratch, msgsize) >= 0 { dropped = true }
         }
+        return .failed
     }
 
     public func close() {
+        subscribers?.closeAll()
         _ = mn_mq_close(mqd)
         _ = mn_mq_unlink(name)
     }

@@ -148,11 +148,17 @@ public final class Supervisor {
                     sampleDeferred = false
                     sample()
                 case 3: handleControl()
+                case _ where token & EventSubscribers.token != 0:
+                    events?.subscribers?.watchedExited(token)
                 default: listenerReadable(Int32(truncatingIfNeeded: token & 0xffff_ffff))
                 }
             }
             advanceStopSequence()
             checkWaiters()
+            if let subscribers = events?.subscribers, !subscribers.notices.isEmpty {
+                for notice in subscribers.notices { logger.info("\(notice)") }
+                subscribers.notices.removeAll()
+            }
         }
         closeStdins()
     }

@@ -58,6 +58,24 @@ extension Supervisor {
                 notifyListeners("PROCESS_LOG_\(channel.uppercased())", "processname:\(name) groupname:\(group) pid:\(pid) channel:\(channel)\n" + text)
             }
             return nil
+        case .subscribe(let request, let uid, let pid):
+            guard let subscribers = events?.subscribers else { return .fault(.NO_FILE, "minderd posts no events") }
+            switch subscribers.subscribe(request, uid: uid, peer: pid, epollFD: epollFD) {
+            case .success(let info):
+                logger.info("events: made \(info.queue) for uid \(uid) (\(info.maxmsg) messages of \(info.msgsize) bytes)")
+                return .json(status: 201, body: JSON.encode(info))
+            case .failure(let refused):
+                logger.warning("events: refused a queue to uid \(uid): \(refused.message)")
+                return .json(status: refused.status, body: JSON.encode(ErrorReply(.FAILED, refused.message)))
+            }
+        case .subscriptions:
+            return .ok(events?.subscribers?.list ?? [])
+        case .unsubscribe(let id, let uid):
+            guard let subscribers = events?.subscribers else { return .fault(.NO_FILE, "minderd posts no events") }
+            switch subscribers.unsubscribe(id, uid: uid) {
+            case .success(let info): return .ok(info)
+            case .failure(let refused): return .json(status: refused.status, body: JSON.encode(ErrorReply(.FAILED, refused.message)))
+            }
         case .freshSample:
             sampleWaiters.append(reply)
             sampleSoon()

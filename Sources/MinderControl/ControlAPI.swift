@@ -201,6 +201,46 @@ public struct SignalRequest: Codable, Sendable {
     public init(signal: String) { self.signal = signal }
 }
 
+/// POST /events/subscriptions: a message queue of the subscriber's own that gets every state
+/// event (docs/events.md). Absent fields take minderd's defaults.
+public struct SubscribeRequest: Codable, Sendable, Equatable {
+    public var maxmsg: Int?
+    public var msgsize: Int?
+    /// The process whose exit ends the subscription; the peer that asked when absent.
+    public var pid: Int32?
+    public init(maxmsg: Int? = nil, msgsize: Int? = nil, pid: Int32? = nil) {
+        self.maxmsg = maxmsg
+        self.msgsize = msgsize
+        self.pid = pid
+    }
+}
+
+/// One subscriber's queue, as created and as counted since.
+public struct Subscription: Codable, Sendable, Equatable {
+    public var id: Int
+    public var queue: String
+    public var maxmsg: Int
+    public var msgsize: Int
+    public var uid: UInt32
+    /// The process whose exit ends it (0: none watched).
+    public var pid: Int32
+    public var minderd_pid: Int32
+    /// Events put on the queue, and the oldest taken off a full queue to make room for them.
+    public var sent: Int
+    public var dropped: Int
+    public init(id: Int, queue: String, maxmsg: Int, msgsize: Int, uid: UInt32, pid: Int32, minderd_pid: Int32, sent: Int, dropped: Int) {
+        self.id = id
+        self.queue = queue
+        self.maxmsg = maxmsg
+        self.msgsize = msgsize
+        self.uid = uid
+        self.pid = pid
+        self.minderd_pid = minderd_pid
+        self.sent = sent
+        self.dropped = dropped
+    }
+}
+
 /// supervisord's sendRemoteCommEvent: a REMOTE_COMMUNICATION event for listeners.
 public struct RemoteEventRequest: Codable, Sendable {
     public var type: String

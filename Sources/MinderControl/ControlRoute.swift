@@ -25,6 +25,10 @@ public enum ControlRoute: Equatable, Sendable {
     case remoteEvent(type: String, data: String)
     /// GET /events: every state event from now on (after `Last-Event-ID`), as server-sent events.
     case followEvents
+    /// A message queue of the peer's own for every event; the list of them; the end of one.
+    case subscribe(SubscribeRequest)
+    case subscriptions
+    case unsubscribe(Int)
     case shutdown
 
     public enum LogTarget: Equatable, Sendable {
@@ -123,6 +127,18 @@ public enum ControlRoute: Equatable, Sendable {
             return decodedBody(RemoteEventRequest.self, "{\"type\": \"...\", \"data\": \"...\"}").map {
                 .remoteEvent(type: $0.type, data: $0.data)
             }
+        case ("events", 2) where parts[1] == "subscriptions":
+            switch method {
+            case "GET": return .success(.subscriptions)
+            case "POST":
+                // An empty body asks for the defaults.
+                if body.isEmpty { return .success(.subscribe(SubscribeRequest())) }
+                return decodedBody(SubscribeRequest.self, "{\"maxmsg\": 64, \"msgsize\": 1024, \"pid\": 1234} (each optional)").map { .subscribe($0) }
+            default: return wrongMethod("GET or POST")
+            }
+        case ("events", 3) where parts[1] == "subscriptions":
+            guard let id = Int(parts[2]), id > 0 else { return noSuch }
+            return only("DELETE", .unsubscribe(id))
         case ("shutdown", 1): return only("POST", .shutdown)
         default: return noSuch
         }

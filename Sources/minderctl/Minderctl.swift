@@ -448,9 +448,13 @@ struct Ctl {
     /// Reads minderd's state events off its queue. Each message goes to one reader only.
     func eventsCommand(_ args: [String]) throws(CtlError) -> Int32 {
         let follow = args.contains("--follow") || args.contains("-f")
-        // Following reads minderd's event stream, which every follower gets whole; the queue
-        // has one reader, and is drained by `events` without --follow.
-        if follow { return try followEvents() }
+        // Following reads a queue of our own (or, over TCP or when refused one, the event
+        // stream), which this follower gets whole; minderd's main queue has one reader, and is
+        // drained by `events` without --follow.
+        if follow {
+            if case .unix = client.server, noServer == nil, let code = try followOwnQueue() { return code }
+            return try followEvents()
+        }
         guard let instance else { throw CtlError(description: "events needs the config file (-c) to find the queue") }
         let fd = mn_mq_open_reader(instance.eventQueue, follow ? 0 : 1)
         guard fd >= 0 else {
@@ -478,6 +482,55 @@ struct Ctl {
             print("\(e.serial) \(who) \(e.from) -> \(e.to)\(e.pid.map { " pid \($0)" } ?? "")\(exit)")
         }
         fflush(nil)
+    }
+
+    /// `events --follow` on the Unix socket: asks minderd for a queue of our own (room for 256
+    /// events of 512 bytes; the defaults when the kernel allows no more), reads it until minderd
+    /// exits, and says on stderr when events were lost (a gap in the serials). nil when minderd
+    /// refuses one: the caller follows the stream instead.
+    func followOwnQueue() throws(CtlError) -> Int32? {
+        var subscription: Subscription?
+        var refusal = ""
+        for body in [#"{"maxmsg":256,"msgsize":512}"#, ""] {
+            switch try call("POST", "/events/subscriptions", body: Array(body.utf8)) {
+            case .ok(let bytes):
+                subscription = try decode(Subscription.self, bytes)
+            case .fault(let f):
+                refusal = f.error.message
+                continue
+            }
+            break
+        }
+        guard let subscription else {
+            FileHandle.standardError.write(Data("minderctl: no event queue of our own (\(refusal)); following the event stream\n".utf8))
+            return nil
+        }
+        let mq = mn_mq_open_reader(subscription.queue, 1)
+        guard mq >= 0 else {
+            throw CtlError(description: "cannot open the event queue \(subscription.queue): \(String(cString: strerror(errno)))")
+        }
+        defer { _ = mn_mq_close(mq) }
+        // minderd's exit ends the follow; our own exit ends the subscription (minderd watches our pid).
+        let minderd = mn_pidfd_open(subscription.minderd_pid)
+        var buffer = [CChar](repeating: 0, count: subscription.msgsize)
+        var fds = [pollfd(fd: mq, events: Int16(POLLIN), revents: 0), pollfd(fd: minderd, events: Int16(POLLIN), revents: 0)]
+        var last: Int?
+        while true {
+            while true {
+                let n = mn_mq_receive(mq, &buffer, buffer.count)
+                if n < 0 { break }
+                let bytes = buffer.prefix(n).map { UInt8(bitPattern: $0) }
+                if let serial = (try? JSON.decode(StateEvent.self, bytes))?.serial {
+                    if let last, serial > last + 1 {
+                        FileHandle.standardError.write(Data("minderctl: \(serial - last - 1) events were dropped from our queue (\(subscription.maxmsg) messages) while we were behind\n".utf8))
+                    }
+                    last = serial
+                }
+                printEvent(bytes)
+            }
+            if fds[1].revents != 0 { return 0 }
+            if poll(&fds, minderd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR { return 1 }
+        }
     }
 
     /// `events --follow`: GET /events as server-sent events, each event's data line printed.

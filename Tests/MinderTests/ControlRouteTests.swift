@@ -19,6 +19,10 @@ import Testing
         #expect(parse("POST", "/api/v1/processes/a/signal", "{\"signal\":\"HUP\"}") == .success(.signal(.process(group: "a", name: "a"), "HUP")))
         #expect(parse("POST", "/api/v1/update?groups=a,b") == .success(.update(groups: ["a", "b"])))
         #expect(parse("DELETE", "/api/v1/groups/x") == .success(.removeGroup("x")))
+        #expect(parse("POST", "/api/v1/events/subscriptions") == .success(.subscribe(SubscribeRequest())))
+        #expect(parse("POST", "/api/v1/events/subscriptions", #"{"maxmsg":5,"pid":7}"#) == .success(.subscribe(SubscribeRequest(maxmsg: 5, pid: 7))))
+        #expect(parse("GET", "/api/v1/events/subscriptions") == .success(.subscriptions))
+        #expect(parse("DELETE", "/api/v1/events/subscriptions/3") == .success(.unsubscribe(3)))
         let log = parse("GET", "/api/v1/processes/a/log/stderr?tail=10&follow=1")
         #expect(log == .success(.readLog(.process(.process(group: "a", name: "a"), channel: "stderr"),
                                          .init(tail: 10, offset: nil, length: 1600, follow: true))))
@@ -35,6 +39,9 @@ import Testing
         #expect(refusal(parse("GET", "/api/v1/log?length=-1"))! == (.BAD_ARGUMENTS, 400))
         #expect(refusal(parse("GET", "/api/v1/log?tail=99999999999999999999999"))! == (.BAD_ARGUMENTS, 400))
         #expect(refusal(parse("GET", "/api/v1/processes/a/frob/x"))! == (.UNKNOWN_METHOD, 404))
+        #expect(refusal(parse("POST", "/api/v1/events/subscriptions", #"{"maxmsg":"many"}"#))! == (.INCORRECT_PARAMETERS, 400))
+        #expect(refusal(parse("DELETE", "/api/v1/events/subscriptions/0"))! == (.UNKNOWN_METHOD, 404))
+        #expect(refusal(parse("PUT", "/api/v1/events/subscriptions"))! == (.INCORRECT_PARAMETERS, 405))
     }
 
     @Test func logRepliesAreBounded() {

@@ -38,6 +38,11 @@ import Testing
         Call(method: "DELETE", path: "/groups/web", status: 409),
         Call(method: "POST", path: "/events", body: #"{"type":"deploy","data":"version 2"}"#, status: 200),
         Call(method: "POST", path: "/events", body: #"{"kind":"deploy"}"#, status: 400),
+        Call(method: "POST", path: "/events/subscriptions", body: #"{"maxmsg":5,"msgsize":512}"#, status: 201),
+        Call(method: "POST", path: "/events/subscriptions", body: #"{"maxmsg":0}"#, status: 400),
+        Call(method: "GET", path: "/events/subscriptions", status: 200),
+        Call(method: "DELETE", path: "/events/subscriptions/1", status: 200),
+        Call(method: "DELETE", path: "/events/subscriptions/1", status: 404),
         Call(method: "POST", path: "/reload", status: 200),
         Call(method: "POST", path: "/shutdown", status: 200),
     ]

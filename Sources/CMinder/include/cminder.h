@@ -161,6 +161,15 @@ int mn_mq_timedsend(int mqd, const char *bytes, size_t length, int ms);
 /// The message's length, or -1 with errno (EAGAIN: empty on a non-blocking queue).
 long mn_mq_receive(int mqd, char *buffer, size_t capacity);
 long mn_mq_msgsize(int mqd);
+/// Messages waiting on the queue, or -1 with errno.
+long mn_mq_count(int mqd);
+/// Gives the queue to `uid` (its owner can then open it; it stays charged to minderd's user).
+int mn_mq_give(int mqd, uint32_t uid);
+/// Raises RLIMIT_MSGQUEUE's soft limit to the hard one, and both to at least `minimum` bytes when
+/// allowed (CAP_SYS_RESOURCE). The soft limit after, or -1.
+int64_t mn_raise_msgqueue(int64_t minimum);
+/// The owner of /proc/PID (the process's effective uid), or -1 when there is no such process.
+int64_t mn_pid_uid(int32_t pid);
 int mn_mq_close(int mqd);
 int mn_mq_unlink(const char *name);
 
