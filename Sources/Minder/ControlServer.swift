@@ -67,7 +67,7 @@ public final class ControlServer: Sendable {
             let sync = channel.pipeline.syncOperations
             try sync.configureHTTPServerPipeline(withErrorHandling: true)
             try sync.addHandler(ConnectionDeadlines(limits: admission.limits, warnings: admission.warnings, peer: who))
-            try sync.addHandler(HTTPExchange(maxBodyBytes: ControlAPI.maxBodyBytes))
+            try sync.addHandler(HTTPExchange(maxBodyBytes: ControlAPI.maxBodyBytes, outcomes: context.bridge.board.requests))
             if let crossSite { try sync.addHandler(crossSite) }
             if let credentials {
                 try sync.addHandler(BasicAuth(user: credentials.user, password: credentials.password, warnings: admission.warnings, peer: who))
@@ -244,7 +244,8 @@ final class ControlDispatcher: ChannelInboundHandler, RemovableChannelHandler {
             return context.bridge.submit(.freshSample) { _ in
                 loop.execute {
                     let (rows, spawnFailures) = board.metricsRows()
-                    let body = Metrics.render(rows, spawnFailures: spawnFailures, daemon: Metrics.ownSample(), openMetrics: open)
+                    let body = Metrics.render(rows, spawnFailures: spawnFailures, events: board.events, requests: board.requests.byClass,
+                                              daemon: Metrics.ownSample(), openMetrics: open)
                     reply(.whole(status: 200, contentType: open ? Metrics.openMetricsType : Metrics.contentType, body: body))
                 }
             }

@@ -33,6 +33,8 @@ final class EventSubscribers {
 
     private let instance: String
     private(set) var subscribers: [Int: Subscriber] = [:]
+    /// Events taken off subscribers' full queues, over minderd's life (ended queues included).
+    private(set) var dropped = 0
     var notices: [String] = []
 
     /// `instance`: the id in the queue names. Queues of an earlier minderd of the same config are unlinked.
@@ -128,8 +130,11 @@ final class EventSubscribers {
             case .sent: s.fullSince = nil
             case .sentAfterDrop:
                 s.info.dropped += 1
+                dropped += 1
                 if s.fullSince == nil { s.fullSince = time }
-            case .failed: s.info.dropped += 1
+            case .failed:
+                s.info.dropped += 1
+                dropped += 1
             }
             s.info.sent += 1
             subscribers[id] = s

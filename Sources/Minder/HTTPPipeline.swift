@@ -47,8 +47,12 @@ final class HTTPExchange: ChannelDuplexHandler, RemovableChannelHandler {
     private var keepAlive = true
     private var version = HTTPVersion.http1_1
 
-    init(maxBodyBytes: Int) {
+    /// Replies counted by status class, for /metrics.
+    let outcomes: RequestOutcomes?
+
+    init(maxBodyBytes: Int, outcomes: RequestOutcomes? = nil) {
         self.maxBodyBytes = maxBodyBytes
+        self.outcomes = outcomes
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -81,6 +85,7 @@ final class HTTPExchange: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .whole(let status, let contentType, let body, let extra):
+            outcomes?.count(status)
             var headers = HTTPHeaders()
             headers.add(name: "content-type", value: contentType)
             headers.add(name: "content-length", value: String(body.count))
@@ -97,6 +102,7 @@ final class HTTPExchange: ChannelDuplexHandler, RemovableChannelHandler {
             }
             done.cascade(to: promise)
         case .streamHead(let contentType):
+            outcomes?.count(200)
             var headers = HTTPHeaders()
             headers.add(name: "content-type", value: contentType)
             headers.add(name: "transfer-encoding", value: "chunked")

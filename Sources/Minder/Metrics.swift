@@ -82,6 +82,18 @@ enum Metrics {
         out.append(10)
     }
 
+    /// A daemon-wide family with one label, a sample per value (the values are fixed words).
+    private static func labelled(_ out: inout [UInt8], _ open: Bool, _ name: String, _ type: String, _ help: String,
+                                 _ label: String, _ values: [(String, UInt64)]) {
+        guard !values.isEmpty else { return }
+        header(&out, name, type, help, open)
+        for (value, count) in values {
+            out += Array("\(name){\(label)=\"\(value)\"} ".utf8)
+            number(Double(count), into: &out)
+            out.append(10)
+        }
+    }
+
     /// A label value as the format wants it: backslash, double quote and newline escaped.
     static func escape(_ text: String, into out: inout [UInt8]) {
         for byte in text.utf8 {
@@ -104,8 +116,8 @@ enum Metrics {
 
     /// `openMetrics`: OpenMetrics 1.0 (counter families without `_total`, build info as an info
     /// metric, `# EOF` at the end), else Prometheus' text format 0.0.4.
-    static func render(_ processes: [Row], spawnFailures: UInt64 = 0, daemon: ResourceSample?,
-                       openMetrics open: Bool = false) -> [UInt8] {
+    static func render(_ processes: [Row], spawnFailures: UInt64 = 0, events: EventCounts = EventCounts(),
+                       requests: [(String, UInt64)] = [], daemon: ResourceSample?, openMetrics open: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(512 + processes.count * 1100)
         let running: Set<String> = ["RUNNING", "STARTING", "STOPPING"]
@@ -137,6 +149,12 @@ enum Metrics {
                processes) { _, r in r.map { Double($0.threads) } }
         single(&out, open, "minder_spawn_failures_total", "counter",
                "Spawns of any process that failed before its program ran (each a spawnerr line in the main log).", Double(spawnFailures))
+        single(&out, open, "minder_events_total", "counter", "State events posted.", Double(events.posted))
+        labelled(&out, open, "minder_events_dropped_total", "counter",
+                 "Events lost: taken off the full main queue, not kept up with by a stream follower, taken off a subscriber's full queue.",
+                 "where", [("queue", events.queueDropped), ("stream", events.streamDropped), ("subscribers", events.subscriberDropped)])
+        labelled(&out, open, "minder_control_requests_total", "counter", "Replies of the control API, XML-RPC and /metrics, by status class.",
+                 "code", requests)
         if let daemon {
             single(&out, open, "minder_daemon_cpu_seconds_total", "counter", "minderd's own CPU time, user and system.", daemon.cpuSeconds)
             single(&out, open, "minder_daemon_resident_memory_bytes", "gauge", "minderd's own resident memory.", Double(daemon.residentBytes))

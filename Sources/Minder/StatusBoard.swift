@@ -34,8 +34,15 @@ public final class StatusBoard: Sendable {
     }
 
     private let contents = Locked(Contents())
+    /// Replies of every HTTP server, by status class.
+    let requests = RequestOutcomes()
+    /// The event counts as of the last sample (the loop owns the queues).
+    private let eventCounts = Locked(EventCounts())
 
     public init() {}
+
+    func record(_ events: EventCounts) { eventCounts.withLock { $0 = events } }
+    var events: EventCounts { eventCounts.withLock { $0 } }
 
     /// After the table changed shape (start, reload, update, add, remove).
     func replace(_ processes: [ProcessStatus], counters: [LogCounters], exits: [ExitCounts], groups: [String]) {
@@ -126,5 +133,28 @@ extension ProcessStatus {
             s.description = ""
         }
         return s
+    }
+}
+
+/// Events posted, and those dropped, by where they were dropped: for /metrics.
+struct EventCounts: Sendable {
+    var posted: UInt64 = 0
+    /// Taken off the full main queue; lost by stream followers that did not keep up; taken off
+    /// subscribers' full queues.
+    var queueDropped: UInt64 = 0, streamDropped: UInt64 = 0, subscriberDropped: UInt64 = 0
+}
+
+/// Control replies by status class (2xx, 3xx, 4xx, 5xx), counted as they are written.
+final class RequestOutcomes: Sendable {
+    private let counts = Locked([UInt64](repeating: 0, count: 4))
+
+    func count(_ status: Int) {
+        let i = min(max(status / 100 - 2, 0), 3)
+        counts.withLock { $0[i] += 1 }
+    }
+
+    var byClass: [(String, UInt64)] {
+        let c = counts.withLock { $0 }
+        return [("2xx", c[0]), ("3xx", c[1]), ("4xx", c[2]), ("5xx", c[3])]
     }
 }

@@ -430,6 +430,11 @@ public final class Supervisor {
             stats?.stage(i, slotValues(i))
         }
         bridge.board.record(samples)
+        if let events {
+            bridge.board.record(EventCounts(posted: UInt64(events.serial), queueDropped: UInt64(events.dropped),
+                                            streamDropped: UInt64(events.stream?.droppedCount ?? 0),
+                                            subscriberDropped: UInt64(events.subscribers?.dropped ?? 0)))
+        }
         stats?.sampled(at: Self.wallClock())
         statsRequests?.sampleTaken()
         flushStats()

@@ -36,6 +36,14 @@ struct MetricsTests {
         #expect(text.contains("minder_process_log_written_bytes_total{group=\"sleeper\",name=\"sleeper\"} 8\n"), "\"started\\n\"")
         #expect(!text.contains("minder_process_resident_memory_bytes{group=\"manual\""), "no resources for what does not run")
         #expect(text.contains("minder_build_info{version=\"0.1.0\"} 1\n"))
+        // minderd's own counts: events posted (minderd's and sleeper's starts at least), none
+        // dropped, and replies by status class.
+        let posted = text.split(separator: "\n").first { $0.hasPrefix("minder_events_total ") }.flatMap { Int($0.split(separator: " ")[1]) }
+        #expect((posted ?? 0) >= 3, "\(String(describing: posted))")
+        #expect(text.contains("minder_events_dropped_total{where=\"subscribers\"} 0\n"))
+        let second = String(decoding: try ControlClient(socketPath: d.dir.path + "/m.sock").request("GET", "/metrics").body, as: UTF8.self)
+        #expect(second.contains("minder_control_requests_total{code=\"2xx\"} "), "the first scrape counted")
+        #expect(!second.contains("minder_control_requests_total{code=\"2xx\"} 0\n"))
         #expect(try d.stop() == 0)
     }
 
