@@ -140,7 +140,13 @@ final class DaemonHarness: @unchecked Sendable {
         let instance = InstanceID(configPath: configPath)
         _ = mn_mq_unlink(instance.eventQueue)
         _ = mn_stats_unlink(instance.statsSegment)
-        for generation in 1...8 { _ = mn_sem_unlink(instance.statsSemaphore(generation)) }
+        for generation in 1...8 {
+            _ = mn_sem_unlink(instance.statsSemaphore(generation))
+            _ = mn_sem_unlink(instance.statsFresh(generation))
+        }
+        _ = mn_mq_unlink(instance.statsRequests)
+        // Subscribers' queues: EventSubscribers.total of them at most.
+        for subscriber in 1...16 { _ = mn_mq_unlink("\(instance.eventQueue).\(subscriber)") }
     }
 }
 
