@@ -69,6 +69,7 @@ let package = Package(
         .executableTarget(name: "FuzzConfig", dependencies: ["MinderConfig", "FuzzSupport"], path: "Sources/Fuzz/Config"),
         .executableTarget(name: "FuzzStats", dependencies: ["MinderControl", "CMinder", "FuzzSupport"], path: "Sources/Fuzz/Stats"),
         .executableTarget(name: "FuzzXMLRPC", dependencies: ["MinderXMLRPC", "FuzzSupport"], path: "Sources/Fuzz/XMLRPC"),
+        .executableTarget(name: "FuzzNotify", dependencies: ["MinderControl", "FuzzSupport"], path: "Sources/Fuzz/Notify"),
         .testTarget(name: "MinderConfigTests", dependencies: ["MinderConfig"]),
         // Includes round trips through the real Python xmlrpc.client.
         .testTarget(name: "MinderXMLRPCTests", dependencies: ["MinderXMLRPC"]),

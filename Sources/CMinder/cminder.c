@@ -646,6 +646,83 @@ long mn_mq_count(int mqd) {
     return attr.mq_curmsgs;
 }
 
+int mn_private_dir(const char *path) {
+    if (mkdir(path, 0711) != 0) {
+        if (errno != EEXIST) return -1;
+        struct stat st;
+        if (lstat(path, &st) != 0) return -1;
+        if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+            errno = EEXIST;
+            return -1;
+        }
+    }
+    return chmod(path, 0711);
+}
+
+int mn_notify_socket(const char *path, int64_t uid, int64_t gid) {
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof addr.sun_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(addr.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int on = 1;
+    unlink(path);
+    if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+        chmod(path, 0600) != 0 || ((uid >= 0 || gid >= 0) && chown(path, (uid_t)uid, (gid_t)gid) != 0)) {
+        int saved = errno;
+        close(fd);
+        unlink(path);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+long mn_notify_recv(int fd, char *buffer, size_t capacity, int32_t *pid, uint32_t *uid) {
+    struct iovec iov = {buffer, capacity};
+    union {
+        char bytes[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 32)];
+        struct cmsghdr align;
+    } control;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.bytes;
+    msg.msg_controllen = sizeof control.bytes;
+    ssize_t n;
+    do {
+        n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return -1;
+    *pid = 0;
+    *uid = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET) continue;
+        if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+            struct ucred cred;
+            memcpy(&cred, CMSG_DATA(c), sizeof cred);
+            *pid = cred.pid;
+            *uid = cred.uid;
+        } else if (c->cmsg_type == SCM_RIGHTS) {
+            // Nobody asked for descriptors: each one passed is closed at once.
+            size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < count; i++) {
+                int passed;
+                memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
+                close(passed);
+            }
+        }
+    }
+    if ((size_t)n > capacity || (msg.msg_flags & MSG_TRUNC)) return -2;
+    return (long)n;
+}
+
 int mn_mq_give(int mqd, uint32_t uid) { return fchown(mqd, (uid_t)uid, (gid_t)-1); }
 
 int64_t mn_raise_msgqueue(int64_t minimum) {

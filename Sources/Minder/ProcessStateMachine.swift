@@ -75,6 +75,8 @@ public enum ProcessEvent: Sendable, Equatable {
     case exited(ProcessExit)
     /// The deadline the machine asked for has come.
     case deadline
+    /// The process said it is ready (`ready=notify`: READY=1).
+    case ready
 }
 
 public enum ProcessAction: Sendable, Equatable {
@@ -112,6 +114,11 @@ public struct ProcessMachine: Sendable {
     /// Every exit since this machine was made (minderd's start, or the reload or update that made the
     /// program anew), for /metrics.
     public private(set) var exits = ExitCounts()
+    /// With `ready=`: whether the running process said it is ready (false from each spawn until it
+    /// does); nil without.
+    public private(set) var ready: Bool?
+    /// The stop under way is for a start that was not ready in time: its exit is a failed start.
+    private var readyTimedOut = false
     /// No automatic (re)start while minderd shuts down or reloads.
     public var autoRestartAllowed = true
     private var backoff = 0
@@ -151,6 +158,24 @@ public struct ProcessMachine: Sendable {
             restartPending = false
             return spawn(now: now)
 
+        case (.ready, .starting), (.ready, .running):
+            guard ready == false else { return [] }
+            ready = true
+            if state == .running {
+                deadline = nil
+                backoff = 0
+            }
+            return [.log(.info, "ready: \(name)")]
+
+        case (.deadline, .running):
+            // Only the ready timeout sets a deadline in RUNNING.
+            guard ready == false, now - lastStart >= Double(config.readyTimeout) else { return [] }
+            readyTimedOut = true
+            state = .stopping
+            deadline = now + Double(config.stopwaitsecs)
+            return [.log(.warn, "not ready: \(name) did not say it was ready within \(config.readyTimeout) seconds (ready_timeout); stopping it"),
+                    .signal(config.stopsignal, group: config.stopasgroup)]
+
         case (.spawned(let pid), .starting):
             self.pid = pid
             spawnError = nil
@@ -182,6 +207,15 @@ public struct ProcessMachine: Sendable {
             // It outlived startsecs; the RUNNING transition just had not run yet.
             return becomeRunning() + exitedFromRunning(status, now: now)
 
+        case (.exited(let status), .running) where ready == false:
+            // Gone before it was ready: a failed start.
+            pid = nil
+            lastExit = status
+            exitStatus = status.code
+            exits.unexpected += 1
+            spawnError = "exited before it was ready"
+            return [.log(.info, "exited: \(name) (\(status); not ready yet)")] + enterBackoff(now: now)
+
         case (.exited(let status), .running):
             pid = nil
             lastExit = status
@@ -197,6 +231,7 @@ public struct ProcessMachine: Sendable {
             return spawn(now: now)
 
         case (.stop, .running), (.stop, .starting):
+            readyTimedOut = false
             state = .stopping
             deadline = now + Double(config.stopwaitsecs)
             return [.log(.debug, "stopping: \(name)"), .signal(config.stopsignal, group: config.stopasgroup)]
@@ -210,6 +245,16 @@ public struct ProcessMachine: Sendable {
         case (.deadline, .stopping):
             deadline = now + Double(config.stopwaitsecs)
             return [.log(.warn, "killing '\(name)' (\(pid ?? 0)) with SIGKILL"), .signal(9, group: config.killasgroup)]
+
+        case (.exited(let status), .stopping) where readyTimedOut:
+            // A start that never became ready: a failed start, retried as supervisord retries one.
+            readyTimedOut = false
+            pid = nil
+            lastExit = status
+            exitStatus = status.code
+            exits.unexpected += 1
+            spawnError = "not ready within \(config.readyTimeout) seconds (ready_timeout)"
+            return [.log(.info, "stopped: \(name) (\(status))")] + enterBackoff(now: now)
 
         case (.exited(let status), .stopping):
             pid = nil
@@ -255,6 +300,7 @@ public struct ProcessMachine: Sendable {
         if recentSpawns.count > Self.maxSpawnsPerSecond { recentSpawns.removeFirst() }
         if hasStarted { restarts += 1 }
         hasStarted = true
+        ready = config.ready == nil ? nil : false
         state = .starting
         lastStart = now
         deadline = nil
@@ -263,8 +309,10 @@ public struct ProcessMachine: Sendable {
 
     private mutating func becomeRunning() -> [ProcessAction] {
         state = .running
-        backoff = 0
-        deadline = nil
+        // With ready=, the start succeeds when the program is ready.
+        if ready != false { backoff = 0 }
+        // Not ready yet: the ready timeout, counted from the spawn.
+        deadline = ready == false ? lastStart + Double(config.readyTimeout) : nil
         return [.log(.info, "success: \(name) entered RUNNING state, process has stayed up for > than \(config.startsecs) seconds (startsecs)")]
     }
 

@@ -39,16 +39,21 @@ enum Spawner {
     /// `stdinSocket` (an FastCGI pool's listening socket), that is the child's stdin instead of a pipe.
     static func spawn(_ p: ProcessConfig, group: String, sinks: (stdout: LogSink?, stderr: LogSink?),
                       context: SpawnContext, protocolStdout: Bool = false,
-                      stdinSocket: Int32? = nil) -> Result<SpawnedChild, SpawnFailure> {
+                      stdinSocket: Int32? = nil, notifySocket: String? = nil) -> Result<SpawnedChild, SpawnFailure> {
         guard let argv = p.argv, let command = argv.first else {
             return .failure(SpawnFailure("the command cannot be split: \(p.command)"))
         }
         var env = context.environment
+        // What systemd gave minderd itself is not the children's to use.
+        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] {
+            env[key] = nil
+        }
         env["SUPERVISOR_ENABLED"] = "1"
         env["SUPERVISOR_PROCESS_NAME"] = p.name
         env["SUPERVISOR_GROUP_NAME"] = group
         if let url = p.serverurl ?? context.serverURL { env["SUPERVISOR_SERVER_URL"] = url }
         for (key, value) in p.environment { env[key] = value }
+        if let notifySocket { env["NOTIFY_SOCKET"] = notifySocket }
 
         guard let path = resolve(command, path: env["PATH"], directory: p.directory) else {
             return .failure(SpawnFailure("can't find command '\(command)'"))

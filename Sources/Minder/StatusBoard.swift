@@ -125,6 +125,8 @@ extension ProcessStatus {
         switch ProcessState(rawValue: state) {
         case .running?:
             s.description = "pid \(pid), uptime \(Supervisor.uptime(max(0, now - start)))"
+            if ready == false { s.description += ", not ready" }
+            if !status_text.isEmpty { s.description += ", " + status_text }
         case .backoff?, .fatal?:
             s.description = spawnerr.isEmpty ? "unknown error (try \"tail \(namespec)\")" : spawnerr
         case .stopped?, .exited?:

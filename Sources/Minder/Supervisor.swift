@@ -30,6 +30,8 @@ public final class Supervisor {
         var sample = (user: 0.0, system: 0.0, rss: UInt64(0), fds: UInt32(0), threads: UInt32(0))
         /// Log bytes written and dropped, over every run of this process.
         let logCounters = LogCounters()
+        /// The last STATUS= of a `ready=notify` program's current run.
+        var statusText = ""
 
         var namespec: String { group == machine.name ? group : "\(group):\(machine.name)" }
     }
@@ -71,6 +73,8 @@ public final class Supervisor {
     /// Fresh samples on demand: readers' requests, a timer for a sample the rate limit put off,
     /// the control server's requests waiting for one, and what the last one cost.
     let statsRequests: StatsRequests?
+    /// `ready=notify` programs' sockets; nil without an instance (tests of the loop alone).
+    let notifySockets: NotifySockets?
     let deferredSampleFD = mn_timerfd()
     var sampleWaiters: [ControlBridge.Reply] = []
     var sampleDeferred = false
@@ -100,6 +104,7 @@ public final class Supervisor {
         self.logger = logger
         self.reload = reload
         statsRequests = instance.flatMap { StatsRequests(instance: $0, group: config.supervisord.statsGID) }
+        notifySockets = instance.flatMap { NotifySockets(instance: $0) }
         signalFD = Self.handledSignals.withUnsafeBufferPointer { mn_signalfd($0.baseAddress, Int32($0.count)) }
         _ = mn_epoll_add(epollFD, signalFD, 1)
         _ = mn_epoll_add(epollFD, timerFD, 2)
@@ -148,6 +153,7 @@ public final class Supervisor {
                     sampleDeferred = false
                     sample()
                 case 3: handleControl()
+                case _ where token & NotifySockets.token != 0: notifyReadable(token)
                 case _ where token & EventSubscribers.token != 0:
                     events?.subscribers?.watchedExited(token)
                 default: listenerReadable(Int32(truncatingIfNeeded: token & 0xffff_ffff))
@@ -286,8 +292,19 @@ public final class Supervisor {
                 return feed(i, .spawnFailed(failure.description))
             }
         }
+        var notify: String?
+        if entry.machine.config.ready == .notify {
+            guard let sockets = notifySockets else {
+                return feed(i, .spawnFailed("ready=notify needs minderd's notify directory, which could not be made"))
+            }
+            let identity = entry.machine.config.identity
+            switch sockets.path(for: entry.namespec, uid: identity?.uid ?? entry.machine.config.uid, gid: identity?.gid, epollFD: epollFD) {
+            case .success(let path): notify = path
+            case .failure(let failure): return feed(i, .spawnFailed(failure.description))
+            }
+        }
         let spawned = Spawner.spawn(entry.machine.config, group: entry.group, sinks: sinks, context: context,
-                                    protocolStdout: listener, stdinSocket: socket)
+                                    protocolStdout: listener, stdinSocket: socket, notifySocket: notify)
         if case .failure = spawned, entries[i].holdsSocket {
             entries[i].holdsSocket = false
             releaseSocket(entry.group)
@@ -295,6 +312,7 @@ public final class Supervisor {
         switch spawned {
         case .success(let child):
             entries[i].stdinFD = child.stdinFD
+            entries[i].statusText = ""
             entries[i].startedAt = Self.wallClock()
             entries[i].lastPID = child.pid
             byPID[child.pid] = i
@@ -351,11 +369,32 @@ public final class Supervisor {
         }
     }
 
+    /// Notifications from `ready=notify` programs: READY=1 and STATUS= from the program's own
+    /// process (any process with notify_access=all); everything else is ignored.
+    func notifyReadable(_ token: UInt64) {
+        guard let (namespec, messages) = notifySockets?.receive(token),
+              let i = entries.firstIndex(where: { $0.namespec == namespec }) else { return }
+        for message in messages {
+            let m = entries[i].machine
+            guard let pid = m.pid, m.config.notifyAccess == .all || message.pid == pid else {
+                logger.debug("notify: ignored a message for \(namespec) from pid \(message.pid) (notify_access=\(m.config.notifyAccess.rawValue))")
+                continue
+            }
+            if let text = message.fields["STATUS"] {
+                // Shown in status lines: printable and short.
+                entries[i].statusText = String(text.unicodeScalars.filter { $0.value >= 32 && $0.value != 127 }.prefix(200).map(Character.init))
+                bridge.board.update(i, info(i), exits: m.exits)
+            }
+            if message.fields["READY"] == "1" { feed(i, .ready) }
+        }
+    }
+
     /// After the process table changed shape: a new status board, and a new stats segment
     /// sized for it (the old one is retired).
     func rebuildViews() {
         bridge.board.replace(entries.indices.map(info), counters: entries.map(\.logCounters), exits: entries.map(\.machine.exits),
                              groups: config.groups.map(\.name))
+        notifySockets?.keep(only: Set(entries.map(\.namespec)))
         rebuildPools()
         guard let instance else { return }
         let old = stats
@@ -505,6 +544,7 @@ public final class Supervisor {
             stats?.close()
             stats = nil
             statsRequests?.close()
+            notifySockets?.closeAll()
             for waiter in sampleWaiters { waiter(.json(status: 200, body: [])) }
             sampleWaiters = []
             for waiter in waiters { waiter.reply(.fault(.SHUTDOWN_STATE, "minderd is shutting down")) }

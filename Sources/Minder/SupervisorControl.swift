@@ -250,10 +250,13 @@ extension Supervisor {
         let m = e.machine
         let exitStatus = m.exitStatus ?? 0
         let sinks = logSinks(i)
-        return ProcessStatus(name: m.name, group: e.group, statename: m.state.description, state: m.state.rawValue,
-                             description: "", pid: m.pid ?? 0, start: e.startedAt, stop: e.stoppedAt, now: 0,
-                             spawnerr: m.spawnError ?? "", exitstatus: exitStatus, restarts: m.restarts,
-                             stdout_logfile: sinks.stdout?.path ?? "", stderr_logfile: sinks.stderr?.path ?? "")
+        var status = ProcessStatus(name: m.name, group: e.group, statename: m.state.description, state: m.state.rawValue,
+                                   description: "", pid: m.pid ?? 0, start: e.startedAt, stop: e.stoppedAt, now: 0,
+                                   spawnerr: m.spawnError ?? "", exitstatus: exitStatus, restarts: m.restarts,
+                                   stdout_logfile: sinks.stdout?.path ?? "", stderr_logfile: sinks.stderr?.path ?? "")
+        status.ready = m.ready
+        status.status_text = m.pid == nil ? "" : e.statusText
+        return status
     }
 
     /// Python's str(timedelta) over whole seconds: `0:05:12`, `1 day, 2:03:04`.

@@ -657,6 +657,10 @@ private struct LoadSession {
         p.noNewPrivs = value(section, "no_new_privs", supervisordNoNewPrivs, x, Values.boolean)
         p.parentDeathSignal = optionalValue(section, "parent_death_signal", x, Values.signal)
         p.syslogServer = optionalValue(section, "syslog_server", x, Values.syslogServer) ?? supervisordSyslogServer
+        p.ready = optionalValue(section, "ready", x, Values.readySource)
+        p.readyTimeout = value(section, "ready_timeout", p.readyTimeout, x, Values.integer)
+        if p.readyTimeout < 1 { error(section, "ready_timeout", "must be 1 or more seconds, not \(p.readyTimeout)") }
+        p.notifyAccess = value(section, "notify_access", p.notifyAccess, x, Values.notifyAccess)
         for name in ["nofile", "nproc", "core", "as", "cpu"] {
             if let limit = optionalValue(section, "rlimit_" + name, x, { text throws(ValueError) in try ResourceLimits.parse(name, text) }) {
                 p.rlimits.append(limit)

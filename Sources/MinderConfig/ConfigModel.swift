@@ -61,6 +61,12 @@ public struct ProcessConfig: Sendable, Equatable {
     public var parentDeathSignal: Int32?
     /// Minder's `syslog_server=`: where this program's syslog lines go instead of /dev/log.
     public var syslogServer: SyslogServer?
+    /// Minder's `ready=` (docs/readiness.md): how the program says it is ready; nil: not tracked.
+    public var ready: ReadySource?
+    /// Minder's `ready_timeout=`: seconds from the spawn; a program not ready by then failed its start.
+    public var readyTimeout = 90
+    /// Minder's `notify_access=`: whose notifications count, as systemd's NotifyAccess=.
+    public var notifyAccess = NotifyAccess.main
     /// The ids a process of `user=` (and `group=`) runs with, supplementary groups included,
     /// looked up when the config is read so that spawning never waits for NSS. Set by minderd.
     public var identity: ProcessIdentity?
@@ -264,4 +270,18 @@ public struct Config: Sendable, Equatable {
     public var inetServers: [InetServer] {
         servers.compactMap { if case .inet(let server) = $0 { server } else { nil } }
     }
+}
+
+/// Where a program's readiness comes from.
+public enum ReadySource: String, Sendable, Equatable, Codable {
+    /// systemd's protocol: READY=1 on the datagram socket named in NOTIFY_SOCKET.
+    case notify
+}
+
+/// Which processes may send a program's notifications (systemd's NotifyAccess=).
+public enum NotifyAccess: String, Sendable, Equatable, Codable {
+    /// The program's own process only.
+    case main
+    /// Any process that can reach its socket.
+    case all
 }

@@ -93,6 +93,22 @@ enum Values {
         return value
     }
 
+    /// `ready=notify`.
+    static func readySource(_ text: String) throws(ValueError) -> ReadySource {
+        guard let source = ReadySource(rawValue: text.pyStrip().lowercased()) else {
+            throw ValueError("\(text.pyRepr) is not a readiness source this Minder knows (notify)")
+        }
+        return source
+    }
+
+    /// `notify_access=main|all`.
+    static func notifyAccess(_ text: String) throws(ValueError) -> NotifyAccess {
+        guard let access = NotifyAccess(rawValue: text.pyStrip().lowercased()) else {
+            throw ValueError("\(text.pyRepr) is not main or all")
+        }
+        return access
+    }
+
     /// `syslog_server=udp://HOST:PORT` (`[v6]` for an IPv6 address).
     static func syslogServer(_ text: String) throws(ValueError) -> SyslogServer {
         let t = text.pyStrip()

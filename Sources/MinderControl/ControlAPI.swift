@@ -99,6 +99,12 @@ public struct ProcessStatus: Codable, Sendable, Equatable {
     /// a FIFO whose reader left), over all its runs.
     public var log_bytes_written: UInt64
     public var log_bytes_dropped: UInt64
+    /// Whether the program said it is ready (docs/readiness.md); nil when it has no `ready=`.
+    public var ready: Bool?
+    /// Whether its health check passes; nil when it has none.
+    public var healthy: Bool?
+    /// The last `STATUS=` it sent, shown in the description; empty when none.
+    public var status_text: String = ""
 
     public init(name: String, group: String, statename: String, state: Int, description: String, pid: Int32,
                 start: Double, stop: Double, now: Double, spawnerr: String, exitstatus: Int, restarts: Int,
@@ -120,6 +126,31 @@ public struct ProcessStatus: Codable, Sendable, Equatable {
         self.restarts = restarts
         self.stdout_logfile = stdout_logfile
         self.stderr_logfile = stderr_logfile
+    }
+
+    /// `ready` and `healthy` are written as null when absent, so every record has every key.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(group, forKey: .group)
+        try c.encode(namespec, forKey: .namespec)
+        try c.encode(statename, forKey: .statename)
+        try c.encode(state, forKey: .state)
+        try c.encode(description, forKey: .description)
+        try c.encode(pid, forKey: .pid)
+        try c.encode(start, forKey: .start)
+        try c.encode(stop, forKey: .stop)
+        try c.encode(now, forKey: .now)
+        try c.encode(spawnerr, forKey: .spawnerr)
+        try c.encode(exitstatus, forKey: .exitstatus)
+        try c.encode(restarts, forKey: .restarts)
+        try c.encode(stdout_logfile, forKey: .stdout_logfile)
+        try c.encode(stderr_logfile, forKey: .stderr_logfile)
+        try c.encode(log_bytes_written, forKey: .log_bytes_written)
+        try c.encode(log_bytes_dropped, forKey: .log_bytes_dropped)
+        try c.encode(ready, forKey: .ready)
+        try c.encode(healthy, forKey: .healthy)
+        try c.encode(status_text, forKey: .status_text)
     }
 }
 

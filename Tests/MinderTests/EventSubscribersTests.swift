@@ -11,24 +11,28 @@ import Testing
 
     func instance() -> InstanceID { InstanceID(configPath: "/nonexistent/subscribers-\(UUID().uuidString).conf") }
 
+    /// The smallest queue: 16 of them must not crowd this user's RLIMIT_MSGQUEUE, which other
+    /// tests running at the same time share.
+    let tiny = SubscribeRequest(maxmsg: 1, msgsize: 256)
+
     @Test func capsPerUserAndInAll() throws {
         let subscribers = EventSubscribers(instance: instance())
         defer { subscribers.closeAll() }
         let me = getpid()
         for uid in UInt32(1)...4 {
             for _ in 0..<EventSubscribers.perUID {
-                guard case .success = subscribers.subscribe(SubscribeRequest(), uid: uid, peer: me, epollFD: epollFD) else {
+                guard case .success = subscribers.subscribe(tiny, uid: uid, peer: me, epollFD: epollFD) else {
                     Issue.record("uid \(uid) refused below its cap")
                     return
                 }
             }
         }
-        guard case .failure(let perUser) = subscribers.subscribe(SubscribeRequest(), uid: 1, peer: me, epollFD: epollFD) else {
+        guard case .failure(let perUser) = subscribers.subscribe(tiny, uid: 1, peer: me, epollFD: epollFD) else {
             Issue.record("a fifth queue for one user")
             return
         }
         #expect(perUser.status == 429 && perUser.message.contains("the most one user may have"))
-        guard case .failure(let total) = subscribers.subscribe(SubscribeRequest(), uid: 9, peer: me, epollFD: epollFD) else {
+        guard case .failure(let total) = subscribers.subscribe(tiny, uid: 9, peer: me, epollFD: epollFD) else {
             Issue.record("a queue beyond the total")
             return
         }
@@ -39,7 +43,7 @@ import Testing
         #expect(notYours.status == 403)
         guard case .success(let ended) = subscribers.unsubscribe(1, uid: 1) else { Issue.record("its user could not end it"); return }
         #expect(mn_mq_open_reader(ended.queue, 1) < 0 && errno == ENOENT, "the queue is unlinked")
-        guard case .success(let again) = subscribers.subscribe(SubscribeRequest(), uid: 9, peer: me, epollFD: epollFD) else {
+        guard case .success(let again) = subscribers.subscribe(tiny, uid: 9, peer: me, epollFD: epollFD) else {
             Issue.record("no room after an end"); return
         }
         #expect(again.id == 1)

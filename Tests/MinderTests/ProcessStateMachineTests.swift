@@ -26,6 +26,40 @@ import MinderConfig
         #expect(m.state == .running && m.pid == 42 && m.deadline == nil)
     }
 
+    /// ready=: RUNNING as supervisord has it, `ready` beside it; the start succeeds when ready.
+    @Test func readyIsTrackedBesideRunning() {
+        var m = machine { $0.ready = .notify; $0.readyTimeout = 30 }
+        _ = m.handle(.start, now: 100)
+        #expect(m.ready == false)
+        _ = m.handle(.spawned(pid: 42), now: 100)
+        _ = m.handle(.deadline, now: 101)
+        #expect(m.state == .running && m.ready == false && m.deadline == 130, "the ready timeout, from the spawn")
+        #expect(logs(m.handle(.ready, now: 105)) == ["ready: p"])
+        #expect(m.ready == true && m.deadline == nil)
+        #expect(m.handle(.ready, now: 106).isEmpty, "a second READY=1 changes nothing")
+        // Each spawn starts not ready again.
+        _ = m.handle(.exited(.exited(1)), now: 200)
+        #expect(m.ready == false)
+    }
+
+    @Test func notReadyInTimeIsStoppedAndFailsItsStart() {
+        var m = machine { $0.ready = .notify; $0.readyTimeout = 5; $0.startsecs = 0; $0.startretries = 1 }
+        _ = m.handle(.start, now: 0)
+        _ = m.handle(.spawned(pid: 42), now: 0)
+        #expect(m.handle(.deadline, now: 4.9).isEmpty && m.state == .running)
+        let actions = m.handle(.deadline, now: 5)
+        #expect(m.state == .stopping && actions.contains(.signal(15, group: false)))
+        _ = m.handle(.exited(.signaled(15)), now: 5.1)
+        #expect(m.state == .backoff && m.spawnError == "not ready within 5 seconds (ready_timeout)")
+        #expect(m.exits.unexpected == 1)
+        // The retry is not ready either, and exits before it is: FATAL, as startretries=1 says.
+        _ = m.handle(.deadline, now: 7)
+        _ = m.handle(.spawned(pid: 43), now: 7)
+        #expect(m.state == .running && m.ready == false)
+        _ = m.handle(.exited(.exited(0)), now: 8)
+        #expect(m.state == .fatal)
+    }
+
     @Test func startsecsZeroIsRunningAtOnce() {
         var m = machine { $0.startsecs = 0 }
         _ = m.handle(.start, now: 1)

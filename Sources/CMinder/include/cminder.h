@@ -163,6 +163,17 @@ long mn_mq_receive(int mqd, char *buffer, size_t capacity);
 long mn_mq_msgsize(int mqd);
 /// Messages waiting on the queue, or -1 with errno.
 long mn_mq_count(int mqd);
+/// A private directory for sockets: made with mode 0711, or, if it exists, accepted only as a real
+/// directory (no symlink) owned by this user, then set to 0711. 0, or -1 with errno.
+int mn_private_dir(const char *path);
+/// A datagram socket bound at `path` for sd_notify messages (a stale file is unlinked first):
+/// SO_PASSCRED on, non-blocking; the file given to uid/gid (-1: unchanged) with mode 0600.
+/// The descriptor, or -1 with errno.
+int mn_notify_socket(const char *path, int64_t uid, int64_t gid);
+/// One datagram: its length, with the sender's pid and uid from SCM_CREDENTIALS (0 when absent).
+/// Descriptors passed with SCM_RIGHTS are closed. -1 with errno (EAGAIN: none waiting); -2: the
+/// message was longer than `capacity` (dropped).
+long mn_notify_recv(int fd, char *buffer, size_t capacity, int32_t *pid, uint32_t *uid);
 /// Gives the queue to `uid` (its owner can then open it; it stays charged to minderd's user).
 int mn_mq_give(int mqd, uint32_t uid);
 /// Raises RLIMIT_MSGQUEUE's soft limit to the hard one, and both to at least `minimum` bytes when

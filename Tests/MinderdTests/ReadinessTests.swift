@@ -1,0 +1,154 @@
+import Foundation
+import MinderControl
+import Testing
+
+/// `ready=notify`: programs that say when they are ready, with systemd's protocol, from real
+/// senders (Debian's systemd-notify and a raw datagram from Python), and senders that lie.
+@Suite struct ReadinessTests {
+    func status(_ d: DaemonHarness, _ name: String) -> ProcessStatus? {
+        guard let r = try? ControlClient(socketPath: d.dir.path + "/m.sock").request("GET", "/api/v1/processes/\(name)"),
+              r.status == 200 else { return nil }
+        return (try? JSON.decode([ProcessStatus].self, r.body))?.first
+    }
+
+    /// A program that sends STATUS= and then, once the test lets it, READY=1 over the socket in
+    /// NOTIFY_SOCKET, from Python.
+    static let rawSender = """
+        import os, socket, sys, time
+        path = os.environ['NOTIFY_SOCKET']
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.sendto(b'STATUS=warming up', path)
+        while not os.path.exists(sys.argv[1]):
+            time.sleep(0.05)
+        s.sendto(b'READY=1\\nSTATUS=serving', path)
+        time.sleep(1000)
+        """
+
+    @Test func aRawNotificationMakesTheProgramReady() throws {
+        let dir = try TemporaryDirectory()
+        try Self.rawSender.write(toFile: dir.path + "/sender.py", atomically: true, encoding: .utf8)
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:app]
+            command=/usr/bin/python3 \(dir.path)/sender.py \(dir.path)/go
+            startsecs=0
+            ready=notify
+
+            [program:plain]
+            command=sleep 1000
+            startsecs=0
+            """)
+        try d.waitForLog("success: app entered RUNNING")
+        try waitUntil("the STATUS= before READY=1") { status(d, "app")?.status_text == "warming up" }
+        let before = status(d, "app")
+        #expect(before?.ready == false && before?.statename == "RUNNING")
+        #expect(before?.description.hasSuffix(", not ready, warming up") == true, "\(before?.description ?? "")")
+        #expect(status(d, "plain")?.ready == nil, "no ready= gives null")
+        _ = FileManager.default.createFile(atPath: dir.path + "/go", contents: nil)
+        try d.waitForLog("ready: app")
+        let after = status(d, "app")
+        #expect(after?.ready == true && after?.status_text == "serving")
+        #expect(after?.description.hasSuffix(", serving") == true && after?.description.contains("not ready") == false)
+        // supervisorctl's view is supervisord's, with the status text in the description.
+        let ctl = try run(venv + "/supervisorctl", ["-s", "unix://" + d.dir.path + "/m.sock", "status", "app"])
+        #expect(ctl.stdout.contains("RUNNING") && ctl.stdout.contains("serving"), "\(ctl.stdout)")
+        #expect(try d.stop() == 0)
+    }
+
+    /// systemd-notify sends as its parent, the program's shell: the kernel allows that pid in the
+    /// credentials to root (CAP_SYS_ADMIN); for other users it sends as itself, which only
+    /// notify_access=all accepts (docs/readiness.md).
+    @Test(.enabled(if: geteuid() == 0, "systemd-notify can send as its parent only with CAP_SYS_ADMIN"))
+    func systemdNotifyFromAShellScriptWorks() throws {
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:script]
+            command=/bin/sh -c 'sleep 0.2; /usr/bin/systemd-notify --ready --status="all set"; exec sleep 1000'
+            startsecs=0
+            ready=notify
+            """)
+        try d.waitForLog("ready: script")
+        let s = status(d, "script")
+        #expect(s?.ready == true && s?.status_text == "all set", "\(String(describing: s))")
+        #expect(try d.stop() == 0)
+    }
+
+    /// A program that never says it is ready failed its start: BACKOFF, once more, then FATAL.
+    @Test func notReadyInTimeIsAFailedStart() throws {
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:mute]
+            command=sleep 1000
+            startsecs=0
+            ready=notify
+            ready_timeout=1
+            startretries=1
+            """)
+        try d.waitForLog("not ready: mute did not say it was ready within 1 seconds (ready_timeout); stopping it", count: 2)
+        try d.waitForLog("gave up: mute entered FATAL state")
+        let s = status(d, "mute")
+        #expect(s?.statename == "FATAL" && s?.spawnerr == "not ready within 1 seconds (ready_timeout)", "\(String(describing: s))")
+        #expect(try d.stop() == 0)
+    }
+
+    /// Another process that can reach the socket (root here) sends READY=1 with a descriptor
+    /// and an oversized message: ignored, the descriptor closed, minderd unharmed; the program's
+    /// own READY=1 still counts.
+    @Test func notificationsFromOthersAreIgnored() throws {
+        let dir = try TemporaryDirectory()
+        try Self.rawSender.write(toFile: dir.path + "/sender.py", atomically: true, encoding: .utf8)
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:app]
+            command=/usr/bin/python3 \(dir.path)/sender.py \(dir.path)/go
+            startsecs=0
+            ready=notify
+            """)
+        try waitUntil("the program's STATUS=") { status(d, "app")?.status_text == "warming up" }
+        let socket = try #require(try String(contentsOfFile: "/proc/\(status(d, "app")!.pid)/environ", encoding: .utf8)
+            .split(separator: "\0").first { $0.hasPrefix("NOTIFY_SOCKET=") }).dropFirst("NOTIFY_SOCKET=".count)
+        let fdsBefore = try openDescriptors(d.pid)
+        let liar = try run("/usr/bin/python3", ["-c", """
+            import array, os, socket, sys
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            fds = array.array('i', [os.open('/dev/null', os.O_RDONLY)] * 8)
+            for _ in range(50):
+                s.sendmsg([b'READY=1\\nSTATUS=lies'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)], 0, sys.argv[1])
+            s.sendto(b'READY=1\\n' + b'x' * 6000, sys.argv[1])
+            print('sent', flush=True)
+            """, String(socket)])
+        #expect(liar.stdout == "sent\n", "\(liar.stderr)")
+        try d.waitForLog("notify: ignored a message for app from pid")
+        #expect(status(d, "app")?.ready == false && status(d, "app")?.status_text == "warming up")
+        #expect(try openDescriptors(d.pid) == fdsBefore, "passed descriptors are closed")
+        _ = FileManager.default.createFile(atPath: dir.path + "/go", contents: nil)
+        try d.waitForLog("ready: app")
+        #expect(status(d, "app")?.ready == true)
+        #expect(try d.stop() == 0)
+    }
+
+    /// minderd's own NOTIFY_SOCKET (from systemd) is not passed on to programs without ready=.
+    @Test func childrenDoNotInheritMinderdsNotifySocket() throws {
+        let d = try DaemonHarness("""
+            [program:env]
+            command=/bin/sh -c 'env > %(here)s/env.out; exec sleep 1000'
+            startsecs=0
+            """, start: false)
+        d.environment = ["NOTIFY_SOCKET": "/run/systemd/notify", "WATCHDOG_USEC": "1000000", "LISTEN_FDS": "2"]
+        try d.launch()
+        try waitUntil("the program's environment") {
+            ((try? String(contentsOfFile: d.dir.path + "/env.out", encoding: .utf8)) ?? "").contains("SUPERVISOR_ENABLED=1")
+        }
+        let env = try String(contentsOfFile: d.dir.path + "/env.out", encoding: .utf8)
+        #expect(!env.contains("NOTIFY_SOCKET") && !env.contains("WATCHDOG_USEC") && !env.contains("LISTEN_FDS"), "\(env)")
+        #expect(try d.stop() == 0)
+    }
+}
