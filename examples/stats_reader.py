@@ -44,7 +44,7 @@ class Slot(ctypes.Structure):
                 ("exit_status", ctypes.c_int32), ("spawn_error", ctypes.c_char * ERROR), ("cpu_user", ctypes.c_double),
                 ("cpu_system", ctypes.c_double), ("rss_bytes", ctypes.c_uint64), ("open_fds", ctypes.c_uint32),
                 ("threads", ctypes.c_uint32), ("log_bytes_written", ctypes.c_uint64),
-                ("log_bytes_dropped", ctypes.c_uint64)]
+                ("log_bytes_dropped", ctypes.c_uint64), ("ready", ctypes.c_int32), ("healthy", ctypes.c_int32)]
 
 
 STATES = {0: "STOPPED", 10: "STARTING", 20: "RUNNING", 30: "BACKOFF", 40: "STOPPING", 100: "EXITED",
@@ -103,7 +103,7 @@ def checked_copy(fd, libc, header):
                      "state": STATES.get(slot.state, "?"), "pid": slot.pid, "restarts": slot.restarts,
                      "exit_status": slot.exit_status, "log_bytes_dropped": slot.log_bytes_dropped,
                      "cpu_seconds": slot.cpu_user + slot.cpu_system, "rss_bytes": slot.rss_bytes,
-                     "sample_time": h.sample_time})
+                     "sample_time": h.sample_time, "ready": None if slot.ready < 0 else bool(slot.ready)})
     return h, sorted(rows, key=lambda r: (r["group"], r["name"]))
 
 

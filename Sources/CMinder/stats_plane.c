@@ -137,7 +137,7 @@ void mn_stats_write_slot(void *segment, uint32_t slots, uint32_t index, uint64_t
                          const char *group, const char *name, int32_t state, int32_t pid, double start_time,
                          double last_change, uint32_t restarts, int32_t exit_status, const char *spawn_error,
                          double cpu_user, double cpu_system, uint64_t rss, uint32_t fds, uint32_t threads,
-                         uint64_t log_written, uint64_t log_dropped) {
+                         uint64_t log_written, uint64_t log_dropped, int32_t ready, int32_t healthy) {
     if (index >= slots) return;
     // The slot is built aside and copied in whole: its checksum covers exactly what was written.
     minder_stats_slot s;
@@ -158,6 +158,8 @@ void mn_stats_write_slot(void *segment, uint32_t slots, uint32_t index, uint64_t
     s.threads = threads;
     s.log_bytes_written = log_written;
     s.log_bytes_dropped = log_dropped;
+    s.ready = ready;
+    s.healthy = healthy;
     s.sequence = sequence;
     s.checksum = minder_stats_checksum(&s);
     char *base = segment;

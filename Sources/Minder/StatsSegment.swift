@@ -47,6 +47,8 @@ final class StatsSegment {
         var restarts: UInt32, exitStatus: Int32, spawnError: String
         var cpuUser = 0.0, cpuSystem = 0.0, rss: UInt64 = 0, fds: UInt32 = 0, threads: UInt32 = 0
         var logWritten: UInt64 = 0, logDropped: UInt64 = 0
+        /// 1, 0, or -1 where not configured.
+        var ready: Int32 = -1, healthy: Int32 = -1
     }
 
     private let mode: Int32
@@ -125,7 +127,7 @@ final class StatsSegment {
                 writes += 1
                 mn_stats_write_slot(base, UInt32(slots), UInt32(index), sequences[index], v.group, v.name, v.state,
                                     v.pid, v.start, v.change, v.restarts, v.exitStatus, v.spawnError, v.cpuUser,
-                                    v.cpuSystem, v.rss, v.fds, v.threads, v.logWritten, v.logDropped)
+                                    v.cpuSystem, v.rss, v.fds, v.threads, v.logWritten, v.logDropped, v.ready, v.healthy)
             }
             self.droppedEvents = UInt64(droppedEvents)
             writeHeader(base)

@@ -385,7 +385,10 @@ public final class Supervisor {
                 entries[i].statusText = String(text.unicodeScalars.filter { $0.value >= 32 && $0.value != 127 }.prefix(200).map(Character.init))
                 bridge.board.update(i, info(i), exits: m.exits)
             }
-            if message.fields["READY"] == "1" { feed(i, .ready) }
+            if message.fields["READY"] == "1", entries[i].machine.ready == false {
+                feed(i, .ready)
+                writeStats(i)
+            }
         }
     }
 
@@ -427,6 +430,7 @@ public final class Supervisor {
             (values.cpuUser, values.cpuSystem, values.rss, values.fds, values.threads) = e.sample
         }
         (values.logWritten, values.logDropped) = e.logCounters.both
+        values.ready = m.ready.map { $0 ? 1 : 0 } ?? -1
         return values
     }
 

@@ -26,6 +26,10 @@ public struct StatsRow: Codable, Sendable, Equatable {
     public var threads: UInt32
     public var log_bytes_written: UInt64
     public var log_bytes_dropped: UInt64
+    /// With ready=: whether the process said it is ready; nil without (docs/readiness.md).
+    public var ready: Bool?
+    /// Whether its health check passes; nil without one.
+    public var healthy: Bool?
     /// When CPU, memory, descriptors and threads were last sampled (the header's sample_time), Unix seconds; 0: never.
     public var sample_time: Double
 }
@@ -82,6 +86,7 @@ public enum StatsSnapshot {
                                      cpu_user: s.cpu_user, cpu_system: s.cpu_system, rss_bytes: s.rss_bytes,
                                      open_fds: s.open_fds, threads: s.threads,
                                      log_bytes_written: s.log_bytes_written, log_bytes_dropped: s.log_bytes_dropped,
+                                     ready: s.ready < 0 ? nil : s.ready != 0, healthy: s.healthy < 0 ? nil : s.healthy != 0,
                                      sample_time: h.sample_time))
             }
         }

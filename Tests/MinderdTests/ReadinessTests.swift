@@ -51,6 +51,11 @@ import Testing
         let after = status(d, "app")
         #expect(after?.ready == true && after?.status_text == "serving")
         #expect(after?.description.hasSuffix(", serving") == true && after?.description.contains("not ready") == false)
+        // The stats segment has it too.
+        let ctlPath = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
+        struct Row: Decodable { var name: String; var ready: Bool? }
+        let rows = try JSON.decode([Row].self, Array(run(ctlPath, ["-c", d.configPath, "--json", "stats"]).stdout.utf8))
+        #expect(rows.first { $0.name == "app" }?.ready == true && rows.first { $0.name == "plain" }?.ready == nil)
         // supervisorctl's view is supervisord's, with the status text in the description.
         let ctl = try run(venv + "/supervisorctl", ["-s", "unix://" + d.dir.path + "/m.sock", "status", "app"])
         #expect(ctl.stdout.contains("RUNNING") && ctl.stdout.contains("serving"), "\(ctl.stdout)")

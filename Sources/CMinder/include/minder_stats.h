@@ -55,6 +55,8 @@ typedef struct {
     uint32_t threads;
     uint64_t log_bytes_written; /* output that reached the log targets, over all runs (version 2) */
     uint64_t log_bytes_dropped; /* output lost on the way: a full disk, a reader that left */
+    int32_t ready;             /* with ready=: 1 ready, 0 not yet; -1 without (version 3) */
+    int32_t healthy;           /* 1 passing, 0 failing; -1 without a health check */
 } minder_stats_slot;
 
 /* Slot `index` of a copy. Other processes can write the segment: check header_size and

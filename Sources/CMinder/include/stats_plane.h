@@ -19,7 +19,7 @@ void mn_stats_write_slot(void *segment, uint32_t slots, uint32_t index, uint64_t
                          const char *group, const char *name, int32_t state, int32_t pid, double start_time,
                          double last_change, uint32_t restarts, int32_t exit_status, const char *spawn_error,
                          double cpu_user, double cpu_system, uint64_t rss, uint32_t fds, uint32_t threads,
-                         uint64_t log_written, uint64_t log_dropped);
+                         uint64_t log_written, uint64_t log_dropped, int32_t ready, int32_t healthy);
 /// Writes the whole header (all but the holder record) from minderd's own values: bytes another
 /// process wrote over it are gone at the next write.
 void mn_stats_write_header(void *segment, uint32_t slots, int32_t pid, double start, const char *semaphore,

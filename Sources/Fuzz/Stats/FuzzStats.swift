@@ -128,6 +128,8 @@ func slot(group: String, name: String, state: Int32, pid: Int32, sequence: UInt6
     s.open_fds = 9
     s.threads = 4
     s.log_bytes_written = 1 << 20
+    s.ready = state == 20 ? 1 : -1
+    s.healthy = -1
     s.log_bytes_dropped = 4096
     s.checksum = minder_stats_checksum(&s)
     return s
