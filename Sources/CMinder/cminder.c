@@ -25,6 +25,7 @@
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <stddef.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <netdb.h>
@@ -33,6 +34,7 @@
 #include <sys/uio.h>
 #include <poll.h>
 #include <time.h>
+#include <stddef.h>
 #include <unistd.h>
 
 #if defined(__has_feature)
@@ -644,6 +646,27 @@ long mn_mq_count(int mqd) {
     struct mq_attr attr;
     if (mq_getattr((mqd_t)mqd, &attr) != 0) return -1;
     return attr.mq_curmsgs;
+}
+
+int mn_sd_notify(const char *path, const char *message) {
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    size_t length = strlen(path);
+    if (length == 0 || length >= sizeof addr.sun_path || (path[0] != '/' && path[0] != '@')) {
+        errno = EINVAL;
+        return -1;
+    }
+    memcpy(addr.sun_path, path, length);
+    if (path[0] == '@') addr.sun_path[0] = 0;
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    ssize_t n = sendto(fd, message, strlen(message), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&addr,
+                       (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length));
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n < 0 ? -1 : 0;
 }
 
 int mn_private_dir(const char *path) {

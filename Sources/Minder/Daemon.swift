@@ -210,6 +210,7 @@ public enum Daemon {
         let supervisor = Supervisor(config: config, context: context, capture: capture, logger: logger, bridge: bridge,
                                     events: events, instance: instance, mainLog: mainLog, reload: reload)
         supervisor.childRecords = records
+        supervisor.selfNotify = SelfNotify(environment: inputs.environment)
         supervisor.run()
         records.remove()
         server?.stop()

@@ -76,6 +76,9 @@ public final class Supervisor {
     /// `ready=notify` programs' sockets; nil without an instance (tests of the loop alone).
     let notifySockets: NotifySockets?
     let deferredSampleFD = mn_timerfd()
+    /// minderd's own sd_notify, when a service manager set NOTIFY_SOCKET, and its watchdog timer.
+    var selfNotify: SelfNotify?
+    let watchdogFD = mn_timerfd()
     var sampleWaiters: [ControlBridge.Reply] = []
     var sampleDeferred = false
     var lastSample = (end: Int64(0), cost: Int64(0))
@@ -113,6 +116,7 @@ public final class Supervisor {
         _ = mn_epoll_add(epollFD, samplingFD, 5)
         _ = mn_epoll_add(epollFD, tickFD, 6)
         _ = mn_epoll_add(epollFD, deferredSampleFD, 8)
+        _ = mn_epoll_add(epollFD, watchdogFD, 9)
         if let statsRequests { _ = mn_epoll_add(epollFD, statsRequests.queueFD, 7) }
         if instance != nil, config.supervisord.statsInterval > 0 {
             _ = mn_timerfd_every(samplingFD, Int32(config.supervisord.statsInterval))
@@ -130,6 +134,7 @@ public final class Supervisor {
         events?.post(group: nil, name: nil, from: "STARTING", to: "RUNNING", pid: getpid(), exitStatus: nil, expected: nil)
         notifyListeners("SUPERVISOR_STATE_CHANGE_RUNNING", "")
         startAll()
+        if let interval = selfNotify?.watchdogInterval { _ = mn_timerfd_set(watchdogFD, mn_monotonic_ns() + interval) }
         var tokens = [UInt64](repeating: 0, count: 8)
         while !finished {
             armTimer()
@@ -152,6 +157,10 @@ public final class Supervisor {
                     mn_timerfd_drain(deferredSampleFD)
                     sampleDeferred = false
                     sample()
+                case 9:
+                    mn_timerfd_drain(watchdogFD)
+                    selfNotify?.send("WATCHDOG=1")
+                    if let interval = selfNotify?.watchdogInterval { _ = mn_timerfd_set(watchdogFD, mn_monotonic_ns() + interval) }
                 case 3: handleControl()
                 case _ where token & NotifySockets.token != 0: notifyReadable(token)
                 case _ where token & EventSubscribers.token != 0:
@@ -161,6 +170,7 @@ public final class Supervisor {
             }
             advanceStopSequence()
             checkWaiters()
+            if let selfNotify, case .running = mood { selfNotify.update(settled: autostartSettled, status: statusLine) }
             if let subscribers = events?.subscribers, !subscribers.notices.isEmpty {
                 for notice in subscribers.notices { logger.info("\(notice)") }
                 subscribers.notices.removeAll()
@@ -501,8 +511,28 @@ public final class Supervisor {
         }
     }
 
+    /// Every autostart program is up (and ready, where it has ready=) or no longer trying.
+    var autostartSettled: Bool {
+        entries.allSatisfy { e in
+            guard e.machine.config.autostart else { return true }
+            switch e.machine.state {
+            case .running: return e.machine.ready != false
+            case .fatal, .exited, .stopped, .unknown: return true
+            case .starting, .backoff, .stopping: return false
+            }
+        }
+    }
+
+    /// STATUS= for minderd's own service manager: how many programs run, and how many failed.
+    var statusLine: String {
+        let running = entries.filter { $0.machine.state == .running }.count
+        let fatal = entries.filter { $0.machine.state == .fatal }.count
+        return "\(running) of \(entries.count) running" + (fatal > 0 ? ", \(fatal) FATAL" : "")
+    }
+
     func beginStopping(_ newMood: Mood) {
         if case .running = mood {
+            if case .shuttingDown = newMood { selfNotify?.send("STOPPING=1") } else { selfNotify?.reloading() }
             let to = if case .shuttingDown = newMood { "SHUTDOWN" } else { "RESTARTING" }
             events?.post(group: nil, name: nil, from: "RUNNING", to: to, pid: getpid(), exitStatus: nil, expected: nil)
             notifyListeners("SUPERVISOR_STATE_CHANGE_STOPPING", "")

@@ -156,4 +156,49 @@ import Testing
         #expect(!env.contains("NOTIFY_SOCKET") && !env.contains("WATCHDOG_USEC") && !env.contains("LISTEN_FDS"), "\(env)")
         #expect(try d.stop() == 0)
     }
+
+    /// minderd under a service manager that set NOTIFY_SOCKET (a Python receiver here): READY=1
+    /// only once its autostart programs are up and ready, STATUS= with counts, STOPPING=1 at the end.
+    @Test func minderdTellsItsOwnServiceManager() throws {
+        let dir = try TemporaryDirectory()
+        try Self.rawSender.write(toFile: dir.path + "/sender.py", atomically: true, encoding: .utf8)
+        let received = dir.path + "/received"
+        let receiver = try Interactive("/usr/bin/python3", ["-c", """
+            import socket, sys
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            s.bind(sys.argv[1])
+            print('bound', flush=True)
+            with open(sys.argv[2], 'a') as out:
+                while True:
+                    out.write(s.recv(4096).decode().replace('\\n', '|') + '\\n')
+                    out.flush()
+            """, dir.path + "/n.sock", received], output: dir.path + "/receiver.out")
+        defer { receiver.kill() }
+        try waitUntil("the receiver") { (try? String(contentsOfFile: receiver.output, encoding: .utf8)) == "bound\n" }
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:app]
+            command=/usr/bin/python3 \(dir.path)/sender.py \(dir.path)/go
+            startsecs=0
+            ready=notify
+
+            [program:slow]
+            command=sleep 1000
+            startsecs=1
+            """, start: false)
+        d.environment = ["NOTIFY_SOCKET": dir.path + "/n.sock"]
+        try d.launch()
+        func messages() -> [String] { ((try? String(contentsOfFile: received, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+        try d.waitForLog("success: slow entered RUNNING")
+        try waitUntil("app running, not ready") { status(d, "app")?.status_text == "warming up" }
+        #expect(!messages().contains { $0.hasPrefix("READY=1") }, "not ready while app is not: \(messages())")
+        _ = FileManager.default.createFile(atPath: dir.path + "/go", contents: nil)
+        try waitUntil("minderd's READY=1") { messages().contains { $0.hasPrefix("READY=1") } }
+        #expect(status(d, "app")?.ready == true)
+        #expect(messages().contains("READY=1|STATUS=2 of 2 running"), "\(messages())")
+        #expect(try d.stop() == 0)
+        try waitUntil("STOPPING=1") { messages().contains("STOPPING=1") }
+    }
 }

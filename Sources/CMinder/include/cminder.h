@@ -174,6 +174,9 @@ int mn_notify_socket(const char *path, int64_t uid, int64_t gid);
 /// Descriptors passed with SCM_RIGHTS are closed. -1 with errno (EAGAIN: none waiting); -2: the
 /// message was longer than `capacity` (dropped).
 long mn_notify_recv(int fd, char *buffer, size_t capacity, int32_t *pid, uint32_t *uid);
+/// Sends one sd_notify message to `path` (`@name`: the abstract namespace), as sd_notify(3) does.
+/// 0, or -1 with errno.
+int mn_sd_notify(const char *path, const char *message);
 /// Gives the queue to `uid` (its owner can then open it; it stays charged to minderd's user).
 int mn_mq_give(int mqd, uint32_t uid);
 /// Raises RLIMIT_MSGQUEUE's soft limit to the hard one, and both to at least `minimum` bytes when
