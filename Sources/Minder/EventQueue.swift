@@ -38,13 +38,15 @@ public final class EventQueue {
     }
 
     /// Posts one event; never waits.
-    public func post(group: String?, name: String?, from: String, to: String, pid: Int32?, exitStatus: Int?, expected: Bool?) {
+    public func post(group: String?, name: String?, from: String, to: String, pid: Int32?, exitStatus: Int?, expected: Bool?,
+                     ready: Bool? = nil) {
         serial += 1
         var time = timespec()
         clock_gettime(CLOCK_REALTIME, &time)
-        let event = StateEvent(serial: serial, time: Double(time.tv_sec) + Double(time.tv_nsec / 1_000_000) / 1000,
+        var event = StateEvent(serial: serial, time: Double(time.tv_sec) + Double(time.tv_nsec / 1_000_000) / 1000,
                                minderd_pid: getpid(), group: group, name: name, from: from, to: to, pid: pid,
                                exit_status: exitStatus, expected: expected)
+        event.ready = ready
         let whole = event.json()
         stream?.publish(serial: serial, json: whole)
         subscribers?.post(at: event.time) { Self.fit(event, whole, $0) }

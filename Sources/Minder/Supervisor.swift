@@ -398,6 +398,9 @@ public final class Supervisor {
             if message.fields["READY"] == "1", entries[i].machine.ready == false {
                 feed(i, .ready)
                 writeStats(i)
+                let state = entries[i].machine.state.description
+                events?.post(group: entries[i].group, name: m.name, from: state, to: state, pid: m.pid, exitStatus: nil,
+                             expected: nil, ready: true)
             }
         }
     }

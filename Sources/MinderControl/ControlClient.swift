@@ -73,9 +73,12 @@ public struct ControlClient: Sendable {
         case refused(String)
         case permission(String)
         case other(String)
+        /// A stream's deadline passed.
+        case timedOut
 
         public var description: String {
             switch self {
+            case .timedOut: "timed out"
             case .noSocket(let p): "unix://\(p) no such file (is minderd running?)"
             case .refused(let p): "unix://\(p) refused connection (minderd not running, or a stale socket)"
             case .permission(let p): "unix://\(p): permission denied (see [unix_http_server] chmod/chown)"
@@ -95,8 +98,39 @@ public struct ControlClient: Sendable {
     /// A streamed reply (chunked): `onData` gets each piece as it arrives, until minderd ends
     /// the reply or closes. A reply that is not 200 comes back whole, as from `request`.
     public func stream(_ path: String, onStart: () -> Void = {}, onData: ([UInt8]) -> Void) throws(ClientError) -> Response? {
+        try stream(path, until: nil, onStart: onStart) { bytes in
+            onData(bytes)
+            return true
+        }
+    }
+
+    /// CLOCK_MONOTONIC in seconds: the clock of stream deadlines.
+    public static func monotonicNow() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// As above; `onData` returning false ends the stream, and so does `deadline` (monotonicNow()
+    /// seconds), with `.timedOut`.
+    public func stream(_ path: String, until deadline: Double?, onStart: () -> Void = {},
+                       onData: ([UInt8]) -> Bool) throws(ClientError) -> Response? {
         let fd = try open("GET", path, body: [])
         defer { close(fd) }
+        /// Each read waits at most until the deadline.
+        func receive(_ fd: Int32) throws(ClientError) -> [UInt8]? {
+            guard let deadline else { return try self.receive(fd) }
+            let left = deadline - Self.monotonicNow()
+            guard left > 0 else { throw .timedOut }
+            var limit = timeval(tv_sec: Int(left), tv_usec: Int((left - Double(Int(left))) * 1e6) + 1)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            do {
+                return try self.receive(fd)
+            } catch {
+                if Self.monotonicNow() >= deadline { throw .timedOut }
+                throw error
+            }
+        }
         var pending: [UInt8] = []
         var headEnd: Int?
         while headEnd == nil {
@@ -120,7 +154,7 @@ public struct ControlClient: Sendable {
                 }
                 if size == 0 { return nil }
                 if pending.count >= lineEnd + 2 + size + 2 {
-                    onData(Array(pending[(lineEnd + 2)..<(lineEnd + 2 + size)]))
+                    if !onData(Array(pending[(lineEnd + 2)..<(lineEnd + 2 + size)])) { return nil }
                     pending.removeFirst(lineEnd + 2 + size + 2)
                     continue
                 }

@@ -50,6 +50,9 @@ public struct StateEvent: Codable, Sendable, Equatable {
     public var expected: Bool?
     /// Set when a field had to be shortened to fit the queue's message size.
     public var truncated: Bool?
+    /// Present only on a readiness event (docs/events.md): the process said it is ready; `from`
+    /// and `to` are then both its state.
+    public var ready: Bool?
 
     /// Absent values are written as null, so every record has every key.
     public func encode(to encoder: any Encoder) throws {
@@ -65,6 +68,7 @@ public struct StateEvent: Codable, Sendable, Equatable {
         try c.encode(exit_status, forKey: .exit_status)
         try c.encode(expected, forKey: .expected)
         try c.encodeIfPresent(truncated, forKey: .truncated)
+        try c.encodeIfPresent(ready, forKey: .ready)
     }
 
     public init(serial: Int, time: Double, minderd_pid: Int32, group: String?, name: String?, from: String, to: String,

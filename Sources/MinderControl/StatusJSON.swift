@@ -46,7 +46,7 @@ extension ProcessStatus {
 }
 
 extension StateEvent {
-    /// Every key, with null where a value does not apply (`truncated` only when set).
+    /// Every key, with null where a value does not apply (`truncated` and `ready` only when set).
     public func json() -> [UInt8] {
         var w = JSONRecordWriter(out: [])
         w.number("exit_status", exit_status)
@@ -56,6 +56,7 @@ extension StateEvent {
         w.number("minderd_pid", Int(minderd_pid))
         w.string("name", name)
         w.number("pid", pid.map(Int.init))
+        if let ready { w.bool("ready", ready) }
         w.number("serial", serial)
         w.number("time", time)
         w.string("to", to)

@@ -26,6 +26,7 @@ enum CommandHelp {
         "events": "events\t\t\tThe state events on minderd's queue\nevents --follow\t\tAnd those to come\n",
         "stats": "stats\t\t\tEvery process's live stats from shared memory\n",
         "top": "top\t\t\tThe live stats, redrawn as they change\n",
+        "wait": "wait <name> [...] [--for ready|healthy|running|stopped] [--timeout S]\tReturn once those processes are (default: ready, 60 s)\n",
         "help": "help\t\tThe list of commands\nhelp <command>\tWhat that command does\n",
     ]
 }

@@ -79,7 +79,7 @@ struct Ctl {
     static let helpText = """
         commands: status [name|group:*|all ...], start|stop|restart name|group:*|all ..., \
         signal SIG name|group:*|all ..., pid [name|all], tail [-f|-N] name [stdout|stderr], maintail [-f|-N], fg name, \
-        clear name|all ..., events [--follow], stats, avail, reread, update [all|group ...], add group ..., remove group ..., reload, shutdown, version, help
+        clear name|all ..., events [--follow], stats, wait name ... [--for ready|healthy|running|stopped] [--timeout S], avail, reread, update [all|group ...], add group ..., remove group ..., reload, shutdown, version, help
         """
 
     /// Finds the server as supervisorctl does: -s, else [supervisorctl] serverurl, else [unix_http_server] file.
@@ -175,6 +175,7 @@ struct Ctl {
             case "events": return try eventsCommand(args)
             case "stats": return try statsCommand()
             case "top": return try top()
+            case "wait": return try waitCommand(args)
             case "avail": return try avail()
             case "add": return try groups(args, method: "POST", done: "added process group")
             case "remove": return try groups(args, method: "DELETE", done: "removed process group")
@@ -482,6 +483,101 @@ struct Ctl {
             print("\(e.serial) \(who) \(e.from) -> \(e.to)\(e.pid.map { " pid \($0)" } ?? "")\(exit)")
         }
         fflush(nil)
+    }
+
+    /// `wait NAME... [--for ready|healthy|running|stopped] [--timeout S]`: until every named process
+    /// (group:* for a group) is in that condition, re-checked at each state event minderd streams,
+    /// so it returns as soon as the last one gets there. 0 then; 1 on timeout (default 60 s), or
+    /// when one it waits to be up goes FATAL; 2 for a bad argument or name.
+    func waitCommand(_ args: [String]) throws(CtlError) -> Int32 {
+        var names: [String] = [], condition = "ready", timeout = 60.0
+        var rest = args[...]
+        while let arg = rest.popFirst() {
+            switch arg {
+            case "--for":
+                guard let c = rest.popFirst(), ["ready", "healthy", "running", "stopped"].contains(c) else {
+                    print("Error: --for takes ready, healthy, running or stopped")
+                    return 2
+                }
+                condition = c
+            case "--timeout":
+                guard let t = rest.popFirst().flatMap(Double.init), t >= 0 else {
+                    print("Error: --timeout takes seconds")
+                    return 2
+                }
+                timeout = t
+            default: names.append(arg)
+            }
+        }
+        guard !names.isEmpty else {
+            print(CommandHelp.topics["wait"]!, terminator: "")
+            return 2
+        }
+        enum Verdict { case done, failed(String), waiting([String]) }
+        func satisfied(_ s: ProcessStatus) -> Bool {
+            switch condition {
+            case "running": s.statename == "RUNNING"
+            case "ready": s.statename == "RUNNING" && s.ready != false
+            case "healthy": s.statename == "RUNNING" && s.ready != false && s.healthy != false
+            default: !["STARTING", "RUNNING", "BACKOFF", "STOPPING"].contains(s.statename)
+            }
+        }
+        func check() throws(CtlError) -> Verdict {
+            var waiting: [String] = []
+            for name in names {
+                switch try call("GET", "/processes/\(NameSpec(name).pathComponent)") {
+                case .fault(let f): throw CtlError(description: "\(name): \(f.error.message)")
+                case .ok(let body):
+                    for s in try decode([ProcessStatus].self, body) where !satisfied(s) {
+                        if condition != "stopped" && s.statename == "FATAL" { return .failed("\(s.namespec) is FATAL: \(s.spawnerr)") }
+                        waiting.append("\(s.namespec) (\(s.statename)\(s.ready == false ? ", not ready" : ""))")
+                    }
+                }
+            }
+            return waiting.isEmpty ? .done : .waiting(waiting)
+        }
+        func report(_ verdict: Verdict) -> Int32? {
+            switch verdict {
+            case .done: return 0
+            case .failed(let why):
+                print("Error: \(why)")
+                return 1
+            case .waiting: return nil
+            }
+        }
+        var verdict: Verdict
+        do throws(CtlError) { verdict = try check() } catch {
+            print("Error: \(error)")
+            return 2
+        }
+        if let code = report(verdict) { return code }
+        // Checked again once the stream runs (nothing missed in between), then at each event.
+        let deadline = ControlClient.monotonicNow() + timeout
+        var failure: CtlError?
+        let again: () -> Bool = {
+            do throws(CtlError) { verdict = try check() } catch {
+                failure = error
+                return false
+            }
+            if case .waiting = verdict { return true }
+            return false
+        }
+        var stillGoing = true
+        do {
+            _ = try client.stream(ControlAPI.prefix + "/events", until: deadline, onStart: { stillGoing = again() }) { _ in
+                stillGoing = stillGoing && again()
+                return stillGoing
+            }
+        } catch .timedOut {
+        } catch {
+            throw CtlError(description: error.description)
+        }
+        if let failure { throw failure }
+        if let code = report(verdict) { return code }
+        if case .waiting(let left) = verdict {
+            print("Error: timed out after \(timeout) s waiting for \(condition): \(left.joined(separator: ", "))")
+        }
+        return 1
     }
 
     /// `events --follow` on the Unix socket: asks minderd for a queue of our own (room for 256

@@ -201,4 +201,41 @@ import Testing
         #expect(try d.stop() == 0)
         try waitUntil("STOPPING=1") { messages().contains("STOPPING=1") }
     }
+
+    /// `minderctl wait`: returns as soon as the program is ready (it follows minderd's events);
+    /// times out, fails on FATAL and refuses an unknown name, each with its own exit code.
+    @Test func minderctlWaitReturnsWhenTheProgramIsReady() throws {
+        let dir = try TemporaryDirectory()
+        try Self.rawSender.write(toFile: dir.path + "/sender.py", atomically: true, encoding: .utf8)
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:app]
+            command=/usr/bin/python3 \(dir.path)/sender.py \(dir.path)/go
+            startsecs=0
+            ready=notify
+
+            [program:broken]
+            command=/bin/false
+            startsecs=1
+            startretries=0
+            """)
+        let ctl = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
+        try waitUntil("app running, not ready") { status(d, "app")?.status_text == "warming up" }
+        let waiter = try Interactive(ctl, ["-c", d.configPath, "wait", "app", "--timeout", "60"], output: dir.path + "/wait.out")
+        defer { waiter.kill() }
+        #expect(waiter.process.isRunning, "not ready yet")
+        _ = FileManager.default.createFile(atPath: dir.path + "/go", contents: nil)
+        #expect(waiter.waitForExit(), "wait returned once app was ready")
+        #expect(waiter.process.terminationStatus == 0 && status(d, "app")?.ready == true)
+        let timedOut = try run(ctl, ["-c", d.configPath, "wait", "app", "--for", "stopped", "--timeout", "0.5"])
+        #expect(timedOut.status == 1 && timedOut.stdout.contains("timed out after 0.5 s waiting for stopped: app (RUNNING)"), "\(timedOut.stdout)")
+        try d.waitForLog("gave up: broken entered FATAL state")
+        let fatal = try run(ctl, ["-c", d.configPath, "wait", "broken", "--for", "running"])
+        #expect(fatal.status == 1 && fatal.stdout.contains("broken is FATAL"), "\(fatal.stdout)")
+        let unknown = try run(ctl, ["-c", d.configPath, "wait", "nosuch"])
+        #expect(unknown.status == 2, "\(unknown.stdout)")
+        #expect(try d.stop() == 0)
+    }
 }
