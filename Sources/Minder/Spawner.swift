@@ -54,6 +54,7 @@ enum Spawner {
         if let url = p.serverurl ?? context.serverURL { env["SUPERVISOR_SERVER_URL"] = url }
         for (key, value) in p.environment { env[key] = value }
         if let notifySocket { env["NOTIFY_SOCKET"] = notifySocket }
+        if p.watchdogSec > 0 { env["WATCHDOG_USEC"] = String(p.watchdogSec * 1_000_000) }
 
         guard let path = resolve(command, path: env["PATH"], directory: p.directory) else {
             return .failure(SpawnFailure("can't find command '\(command)'"))

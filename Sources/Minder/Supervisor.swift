@@ -32,6 +32,8 @@ public final class Supervisor {
         let logCounters = LogCounters()
         /// The last STATUS= of a `ready=notify` program's current run.
         var statusText = ""
+        /// With watchdog_sec: when the next WATCHDOG=1 is due (monotonic seconds).
+        var watchdogDue: Double?
 
         var namespec: String { group == machine.name ? group : "\(group):\(machine.name)" }
     }
@@ -231,6 +233,7 @@ public final class Supervisor {
                 entries[i].stdinFD = -1
             }
             entries[i].stoppedAt = Self.wallClock()
+            entries[i].watchdogDue = nil
             // What the dead process held goes first: feeding the exit may start its successor at once.
             detachListener(i)
             if entries[i].holdsSocket {
@@ -248,11 +251,20 @@ public final class Supervisor {
             if let deadline = entries[i].machine.deadline, deadline <= now + 0.0005 {
                 feed(i, .deadline)
             }
+            if let due = entries[i].watchdogDue, due <= now + 0.0005 { watchdogMissed(i) }
         }
     }
 
+    /// A `watchdog_sec` program that stopped pinging is restarted (stopsignal, then a start).
+    func watchdogMissed(_ i: Int) {
+        entries[i].watchdogDue = nil
+        guard [.starting, .running].contains(entries[i].machine.state), case .running = mood else { return }
+        logger.warning("watchdog: \(entries[i].machine.name) sent no WATCHDOG=1 within \(entries[i].machine.config.watchdogSec) seconds (watchdog_sec); restarting it")
+        _ = restart(i, wait: false)
+    }
+
     func armTimer() {
-        let next = entries.compactMap(\.machine.deadline).min()
+        let next = (entries.compactMap(\.machine.deadline) + entries.compactMap(\.watchdogDue)).min()
         _ = mn_timerfd_set(timerFD, next.map { max(1, Int64($0 * 1e9)) } ?? 0)
     }
 
@@ -323,6 +335,8 @@ public final class Supervisor {
         case .success(let child):
             entries[i].stdinFD = child.stdinFD
             entries[i].statusText = ""
+            let watchdog = entries[i].machine.config.watchdogSec
+            entries[i].watchdogDue = watchdog > 0 ? Self.now() + Double(watchdog) : nil
             entries[i].startedAt = Self.wallClock()
             entries[i].lastPID = child.pid
             byPID[child.pid] = i
@@ -394,6 +408,10 @@ public final class Supervisor {
                 // Shown in status lines: printable and short.
                 entries[i].statusText = String(text.unicodeScalars.filter { $0.value >= 32 && $0.value != 127 }.prefix(200).map(Character.init))
                 bridge.board.update(i, info(i), exits: m.exits)
+            }
+            if let ping = message.fields["WATCHDOG"], entries[i].watchdogDue != nil {
+                // WATCHDOG=trigger asks for the restart at once, as under systemd.
+                entries[i].watchdogDue = ping == "trigger" ? Self.now() : Self.now() + Double(m.config.watchdogSec)
             }
             if message.fields["READY"] == "1", entries[i].machine.ready == false {
                 feed(i, .ready)

@@ -661,6 +661,9 @@ private struct LoadSession {
         p.readyTimeout = value(section, "ready_timeout", p.readyTimeout, x, Values.integer)
         if p.readyTimeout < 1 { error(section, "ready_timeout", "must be 1 or more seconds, not \(p.readyTimeout)") }
         p.notifyAccess = value(section, "notify_access", p.notifyAccess, x, Values.notifyAccess)
+        p.watchdogSec = value(section, "watchdog_sec", 0, x, Values.integer)
+        if p.watchdogSec < 0 { error(section, "watchdog_sec", "must be 0 (off) or more seconds, not \(p.watchdogSec)") }
+        if p.watchdogSec > 0 && p.ready != .notify { error(section, "watchdog_sec", "needs ready=notify: the pings come on the notify socket") }
         for name in ["nofile", "nproc", "core", "as", "cpu"] {
             if let limit = optionalValue(section, "rlimit_" + name, x, { text throws(ValueError) in try ResourceLimits.parse(name, text) }) {
                 p.rlimits.append(limit)

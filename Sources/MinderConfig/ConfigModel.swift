@@ -67,6 +67,8 @@ public struct ProcessConfig: Sendable, Equatable {
     public var readyTimeout = 90
     /// Minder's `notify_access=`: whose notifications count, as systemd's NotifyAccess=.
     public var notifyAccess = NotifyAccess.main
+    /// Minder's `watchdog_sec=`: a `ready=notify` program must send WATCHDOG=1 this often (0: off).
+    public var watchdogSec = 0
     /// The ids a process of `user=` (and `group=`) runs with, supplementary groups included,
     /// looked up when the config is read so that spawning never waits for NSS. Set by minderd.
     public var identity: ProcessIdentity?

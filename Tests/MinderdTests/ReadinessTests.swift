@@ -238,4 +238,48 @@ import Testing
         #expect(unknown.status == 2, "\(unknown.stdout)")
         #expect(try d.stop() == 0)
     }
+
+    /// watchdog_sec: pings keep the program running past the interval; when they stop, minderd
+    /// restarts it. The program gets WATCHDOG_USEC as from systemd.
+    @Test func aProgramThatStopsPingingIsRestarted() throws {
+        let dir = try TemporaryDirectory()
+        try """
+            import os, socket, time
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            path = os.environ['NOTIFY_SOCKET']
+            print('usec', os.environ.get('WATCHDOG_USEC'), flush=True)
+            s.sendto(b'READY=1', path)
+            for n in range(1, 5):
+                s.sendto(b'WATCHDOG=1', path)
+                print('pinged', n, flush=True)
+                time.sleep(0.4)
+            time.sleep(1000)
+            """.write(toFile: dir.path + "/dog.py", atomically: true, encoding: .utf8)
+        let d = try DaemonHarness("""
+            [program:dog]
+            command=/usr/bin/python3 \(dir.path)/dog.py
+            startsecs=0
+            ready=notify
+            watchdog_sec=1
+            stdout_logfile=\(dir.path)/dog.out
+            """)
+        try d.waitForLog("watchdog: dog sent no WATCHDOG=1 within 1 seconds (watchdog_sec); restarting it")
+        let out = try String(contentsOfFile: dir.path + "/dog.out", encoding: .utf8)
+        #expect(out.hasPrefix("usec 1000000\n") && out.contains("pinged 4\n"), "the pings held it off past 1 s: \(out)")
+        try d.waitForLog("spawned: 'dog'", count: 2)
+        #expect(try d.stop() == 0)
+    }
+
+    /// What this version cannot do is a config error with its file and line, never ignored.
+    @Test func readinessOptionsAreChecked() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path + "/bad.conf"
+        try "[supervisord]\n[program:a]\ncommand=/bin/true\nready=tcp:127.0.0.1:80\n[program:b]\ncommand=/bin/true\nwatchdog_sec=5\nready_timeout=0\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try run(minderdPath, ["--check-config", "-c", path])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("\(path):4: [program:a] ready: 'tcp:127.0.0.1:80' is not a readiness source this Minder knows (notify)"), "\(r.stderr)")
+        #expect(r.stderr.contains("\(path):7: [program:b] watchdog_sec: needs ready=notify"), "\(r.stderr)")
+        #expect(r.stderr.contains("\(path):8: [program:b] ready_timeout: must be 1 or more seconds, not 0"), "\(r.stderr)")
+    }
 }
