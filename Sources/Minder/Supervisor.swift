@@ -419,6 +419,7 @@ public final class Supervisor {
                 let state = entries[i].machine.state.description
                 events?.post(group: entries[i].group, name: m.name, from: state, to: state, pid: m.pid, exitStatus: nil,
                              expected: nil, ready: true)
+                notifyListeners("PROCESS_READY", "processname:\(m.name) groupname:\(entries[i].group) pid:\(m.pid ?? 0)")
             }
         }
     }

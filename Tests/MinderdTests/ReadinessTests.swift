@@ -39,6 +39,10 @@ import Testing
             [program:plain]
             command=sleep 1000
             startsecs=0
+
+            [eventlistener:watch]
+            command=/usr/bin/python3 \(packageRoot.path)/examples/listener.py %(here)s/events.txt
+            events=PROCESS_READY
             """)
         try d.waitForLog("success: app entered RUNNING")
         try waitUntil("the STATUS= before READY=1") { status(d, "app")?.status_text == "warming up" }
@@ -51,6 +55,13 @@ import Testing
         let after = status(d, "app")
         #expect(after?.ready == true && after?.status_text == "serving")
         #expect(after?.description.hasSuffix(", serving") == true && after?.description.contains("not ready") == false)
+        // A supervisord-protocol listener that subscribes to PROCESS_READY gets it.
+        try waitUntil("the listener's PROCESS_READY") {
+            ((try? String(contentsOfFile: d.dir.path + "/events.txt", encoding: .utf8)) ?? "")
+                .contains("PROCESS_READY serial:")
+        }
+        let listened = try String(contentsOfFile: d.dir.path + "/events.txt", encoding: .utf8)
+        #expect(listened.contains("processname:app groupname:app pid:\(after?.pid ?? -1)"), "\(listened)")
         // The stats segment has it too.
         let ctlPath = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
         struct Row: Decodable { var name: String; var ready: Bool? }
