@@ -151,18 +151,6 @@ public enum Daemon {
         let pidText = Array("\(getpid())\n".utf8)
         _ = pwrite(lockFD, pidText, pidText.count, 0)
 
-        // Only now, holding the lock, is a leftover queue of this instance stale: it is replaced.
-        // (After daemonizing, which closes every inherited descriptor.)
-        let events: EventQueue
-        do {
-            events = try EventQueue(name: instance.eventQueue, maxmsg: s.eventsQueueMaxmsg, msgsize: s.eventsQueueMsgsize,
-                                    group: s.statsGID)
-            events.subscribers = EventSubscribers(instance: instance)
-        } catch {
-            printError("minderd: \(error)")
-            unlink(pidfile)
-            return 2
-        }
         let capture = LogCapture()
         capture.start()
         let mainLog = MainLogSettings(s, cwd: cwd, foreground: foreground)
@@ -170,6 +158,23 @@ public enum Daemon {
         capture.reportWarnings { logger.warning("\($0)") }
         capture.mainLogSyslogServer(s.syslogServer)
         logger.info("minderd started with pid \(getpid())")
+
+        // Only now, holding the lock, is a leftover queue of this instance stale: it is replaced.
+        // (After daemonizing, which closes every inherited descriptor.) The check before
+        // daemonizing passed, but the user's queue budget is shared with every process of theirs:
+        // a failure now goes to the main log, since stderr may be gone.
+        let events: EventQueue
+        do {
+            events = try EventQueue(name: instance.eventQueue, maxmsg: s.eventsQueueMaxmsg, msgsize: s.eventsQueueMsgsize,
+                                    group: s.statsGID)
+            events.subscribers = EventSubscribers(instance: instance)
+        } catch {
+            logger.critical("\(error)")
+            printError("minderd: \(error)")
+            capture.stop()
+            unlink(pidfile)
+            return 2
+        }
 
         let context = SpawnContext(
             environment: inputs.environment,

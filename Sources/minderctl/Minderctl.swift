@@ -580,14 +580,15 @@ struct Ctl {
         return 1
     }
 
-    /// `events --follow` on the Unix socket: asks minderd for a queue of our own (room for 256
-    /// events of 512 bytes; the defaults when the kernel allows no more), reads it until minderd
+    /// `events --follow` on the Unix socket: asks minderd for a queue of our own (room for 128
+    /// events of 512 bytes, about 75 KB of its user's 800 KB RLIMIT_MSGQUEUE; the defaults when
+    /// the kernel allows no more), reads it until minderd
     /// exits, and says on stderr when events were lost (a gap in the serials). nil when minderd
     /// refuses one: the caller follows the stream instead.
     func followOwnQueue() throws(CtlError) -> Int32? {
         var subscription: Subscription?
         var refusal = ""
-        for body in [#"{"maxmsg":256,"msgsize":512}"#, ""] {
+        for body in [#"{"maxmsg":128,"msgsize":512}"#, ""] {
             switch try call("POST", "/events/subscriptions", body: Array(body.utf8)) {
             case .ok(let bytes):
                 subscription = try decode(Subscription.self, bytes)

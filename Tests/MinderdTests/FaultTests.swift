@@ -412,10 +412,10 @@ import Testing
         _ = try d.waitForExit()
         #expect(old.allSatisfy(isAlive), "the children outlive a killed minderd")
 
-        let second = try run(minderdPath, ["-c", d.configPath], cwd: d.dir.path)
-        #expect(second.status == 0, "\(second.stderr)")
-        let pid = try pidWritten(to: d.dir.path + "/minderd.pid")
-        defer { kill(pid, SIGKILL) }
+        // The second minderd in the foreground, by its own pid: the pidfile still names the first.
+        let second = try Interactive(minderdPath, ["-n", "-c", d.configPath], output: d.dir.path + "/second.out")
+        defer { second.kill() }
+        let pid = second.process.processIdentifier
         let found = try d.waitForLog("found sleeper (pid \(old[0]), ")
         #expect(found[0].hasSuffix("sleep) left running by an earlier minderd of this config; stopping it with SIGTERM"), "\(found)")
         try d.waitForLog("killing stubborn (pid \(old[1])), left by an earlier minderd, with SIGKILL")
@@ -445,10 +445,10 @@ import Testing
         }
         kill(d.pid, SIGKILL)
         _ = try d.waitForExit()
-        let second = try run(minderdPath, ["-c", d.configPath], cwd: d.dir.path)
-        #expect(second.status == 0, "\(second.stderr)")
-        let pid = try pidWritten(to: d.dir.path + "/minderd.pid")
-        defer { kill(pid, SIGKILL) }
+        // The second minderd in the foreground, by its own pid: the pidfile still names the first.
+        let second = try Interactive(minderdPath, ["-n", "-c", d.configPath], output: d.dir.path + "/second.out")
+        defer { second.kill() }
+        let pid = second.process.processIdentifier
         let found = try d.waitForLog("found sleeper (pid \(old), ")
         #expect(found[0].hasSuffix("leaving it, as leftover_children=leave asks"), "\(found)")
         try d.waitForLog("success: sleeper entered RUNNING", count: 2)
