@@ -623,14 +623,7 @@ int mn_mq_send(int mqd, const char *bytes, size_t length) { return mq_send((mqd_
 
 int mn_mq_timedsend(int mqd, const char *bytes, size_t length, int ms) {
     // mq_timedsend's deadline is on CLOCK_REALTIME.
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec += 1;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = mn_deadline_ms(CLOCK_REALTIME, ms);
     int rc;
     do {
         rc = mq_timedsend((mqd_t)mqd, bytes, length, 0, &ts);

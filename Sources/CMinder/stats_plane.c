@@ -243,15 +243,20 @@ void *mn_sem_open(const char *name) {
 
 int mn_sem_trywait(void *sem) { return sem_trywait((sem_t *)sem); }
 
-int mn_sem_timedwait_ms(void *sem, int ms) {
+struct timespec mn_deadline_ms(clockid_t clock, int ms) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     ts.tv_sec += ms / 1000;
     ts.tv_nsec += (long)(ms % 1000) * 1000000L;
     if (ts.tv_nsec >= 1000000000L) {
         ts.tv_sec += 1;
         ts.tv_nsec -= 1000000000L;
     }
+    return ts;
+}
+
+int mn_sem_timedwait_ms(void *sem, int ms) {
+    struct timespec ts = mn_deadline_ms(CLOCK_MONOTONIC, ms);
     int rc;
     do {
         rc = sem_clockwait((sem_t *)sem, CLOCK_MONOTONIC, &ts);

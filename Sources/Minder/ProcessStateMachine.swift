@@ -195,9 +195,7 @@ public struct ProcessMachine: Sendable {
             return now - lastStart >= Double(config.startsecs) ? becomeRunning() : []
 
         case (.exited(let status), .starting):
-            pid = nil
-            lastExit = status
-            exitStatus = status.code
+            recordExit(status)
             if now - lastStart < Double(config.startsecs) {
                 exits.unexpected += 1
                 exitStatus = nil
@@ -209,17 +207,13 @@ public struct ProcessMachine: Sendable {
 
         case (.exited(let status), .running) where ready == false:
             // Gone before it was ready: a failed start.
-            pid = nil
-            lastExit = status
-            exitStatus = status.code
+            recordExit(status)
             exits.unexpected += 1
             spawnError = "exited before it was ready"
             return [.log(.info, "exited: \(name) (\(status); not ready yet)")] + enterBackoff(now: now)
 
         case (.exited(let status), .running):
-            pid = nil
-            lastExit = status
-            exitStatus = status.code
+            recordExit(status)
             return exitedFromRunning(status, now: now)
 
         case (.deadline, .backoff):
@@ -249,17 +243,13 @@ public struct ProcessMachine: Sendable {
         case (.exited(let status), .stopping) where readyTimedOut:
             // A start that never became ready: a failed start, retried as supervisord retries one.
             readyTimedOut = false
-            pid = nil
-            lastExit = status
-            exitStatus = status.code
+            recordExit(status)
             exits.unexpected += 1
             spawnError = "not ready within \(config.readyTimeout) seconds (ready_timeout)"
             return [.log(.info, "stopped: \(name) (\(status))")] + enterBackoff(now: now)
 
         case (.exited(let status), .stopping):
-            pid = nil
-            lastExit = status
-            exitStatus = status.code
+            recordExit(status)
             exits.expected += 1  // the stop asked for it
             state = .stopped
             deadline = nil
@@ -267,15 +257,20 @@ public struct ProcessMachine: Sendable {
 
         case (.exited(let status), _):
             // Exit of a process we no longer track as running: record it only.
-            pid = nil
-            lastExit = status
-            exitStatus = status.code
+            recordExit(status)
             if isExpected(status) { exits.expected += 1 } else { exits.unexpected += 1 }
             return []
 
         default:
             return []
         }
+    }
+
+    /// What every exit leaves behind, whatever it means for the state.
+    private mutating func recordExit(_ status: ProcessExit) {
+        pid = nil
+        lastExit = status
+        exitStatus = status.code
     }
 
     /// Whether the last exit was one of `exitcodes`; nil before any exit.

@@ -24,17 +24,25 @@ import Testing
         time.sleep(1000)
         """
 
+    /// The control socket and `app`, the raw sender (written into `dir`), which waits for
+    /// `dir/go` to say READY=1.
+    static func app(_ dir: TemporaryDirectory) throws -> String {
+        try rawSender.write(toFile: dir.path + "/sender.py", atomically: true, encoding: .utf8)
+        return """
+        [unix_http_server]
+        file=%(here)s/m.sock
+
+        [program:app]
+        command=/usr/bin/python3 \(dir.path)/sender.py \(dir.path)/go
+        startsecs=0
+        ready=notify
+        """
+    }
+
     @Test func aRawNotificationMakesTheProgramReady() throws {
         let dir = try TemporaryDirectory()
-        try Self.rawSender.write(toFile: dir.path + "/sender.py", atomically: true, encoding: .utf8)
         let d = try DaemonHarness("""
-            [unix_http_server]
-            file=%(here)s/m.sock
-
-            [program:app]
-            command=/usr/bin/python3 \(dir.path)/sender.py \(dir.path)/go
-            startsecs=0
-            ready=notify
+            \(try Self.app(dir))
 
             [program:plain]
             command=sleep 1000
@@ -118,15 +126,8 @@ import Testing
     /// own READY=1 still counts.
     @Test func notificationsFromOthersAreIgnored() throws {
         let dir = try TemporaryDirectory()
-        try Self.rawSender.write(toFile: dir.path + "/sender.py", atomically: true, encoding: .utf8)
         let d = try DaemonHarness("""
-            [unix_http_server]
-            file=%(here)s/m.sock
-
-            [program:app]
-            command=/usr/bin/python3 \(dir.path)/sender.py \(dir.path)/go
-            startsecs=0
-            ready=notify
+            \(try Self.app(dir))
             """)
         try waitUntil("the program's STATUS=") { status(d, "app")?.status_text == "warming up" }
         let socket = try #require(try String(contentsOfFile: "/proc/\(status(d, "app")!.pid)/environ", encoding: .utf8)
@@ -172,7 +173,6 @@ import Testing
     /// only once its autostart programs are up and ready, STATUS= with counts, STOPPING=1 at the end.
     @Test func minderdTellsItsOwnServiceManager() throws {
         let dir = try TemporaryDirectory()
-        try Self.rawSender.write(toFile: dir.path + "/sender.py", atomically: true, encoding: .utf8)
         let received = dir.path + "/received"
         let receiver = try Interactive("/usr/bin/python3", ["-c", """
             import socket, sys
@@ -187,13 +187,7 @@ import Testing
         defer { receiver.kill() }
         try waitUntil("the receiver") { (try? String(contentsOfFile: receiver.output, encoding: .utf8)) == "bound\n" }
         let d = try DaemonHarness("""
-            [unix_http_server]
-            file=%(here)s/m.sock
-
-            [program:app]
-            command=/usr/bin/python3 \(dir.path)/sender.py \(dir.path)/go
-            startsecs=0
-            ready=notify
+            \(try Self.app(dir))
 
             [program:slow]
             command=sleep 1000
@@ -217,15 +211,8 @@ import Testing
     /// times out, fails on FATAL and refuses an unknown name, each with its own exit code.
     @Test func minderctlWaitReturnsWhenTheProgramIsReady() throws {
         let dir = try TemporaryDirectory()
-        try Self.rawSender.write(toFile: dir.path + "/sender.py", atomically: true, encoding: .utf8)
         let d = try DaemonHarness("""
-            [unix_http_server]
-            file=%(here)s/m.sock
-
-            [program:app]
-            command=/usr/bin/python3 \(dir.path)/sender.py \(dir.path)/go
-            startsecs=0
-            ready=notify
+            \(try Self.app(dir))
 
             [program:broken]
             command=/bin/false

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /// Creates a segment for `slots` processes after unlinking any old one (O_EXCL, so an object
 /// someone else creates meanwhile is an error, never used) and maps it; NULL with errno.
@@ -40,6 +41,9 @@ int mn_stats_open(const char *name, int *writable);
 long mn_stats_pread(int fd, void *buffer, size_t capacity);
 /// Records `pid` (0: none) as the semaphore's holder, by pwrite into the header.
 int mn_stats_set_holder(int fd, int32_t pid);
+
+/// `ms` milliseconds from now on `clock`, as an absolute time for the timed waits.
+struct timespec mn_deadline_ms(clockid_t clock, int ms);
 
 /// Named semaphores: create (with `value`, after an unlink, O_EXCL), open, try, wait with a timeout, post.
 void *mn_sem_create(const char *name, unsigned value, int mode, int64_t gid);
