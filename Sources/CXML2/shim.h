@@ -2,6 +2,15 @@
 #ifndef MINDER_CXML2_SHIM_H
 #define MINDER_CXML2_SHIM_H
 
+// Debian's libxml2 is built with ICU, so its encoding.h includes ICU's headers. A Swift module
+// that sees this one and Foundation (which brings its own ICU) would then meet two definitions of
+// every ICU type, and clang refuses that, depending on the order modules are built in. Nothing
+// here needs ICU (Minder reads UTF-8 only and never touches an encoding handler), so its headers
+// stay out; what changes is only the declared end of xmlCharEncodingHandler (two converter
+// pointers), a struct Minder never allocates or reads.
+#include <libxml/xmlversion.h>
+#undef LIBXML_ICU_ENABLED
+
 #include <libxml/parser.h>
 #include <libxml/xmlreader.h>
 #include <libxml/xmlerror.h>
