@@ -127,6 +127,11 @@ enum Metrics {
         family(&out, open, "minder_process_state", "gauge",
                "supervisord's state code: 0 STOPPED, 10 STARTING, 20 RUNNING, 30 BACKOFF, 40 STOPPING, 100 EXITED, 200 FATAL, 1000 UNKNOWN.",
                processes) { s, _ in Double(s.state) }
+        family(&out, open, "minder_process_ready", "gauge", "With ready=: 1 once the process said it is ready (or its probe passed), else 0.",
+               processes) { s, _ in s.ready.map { $0 ? 1 : 0 } }
+        family(&out, open, "minder_process_healthy", "gauge", "With health_check=: 1 while its checks pass, else 0.", processes) { s, _ in
+            s.healthy.map { $0 ? 1 : 0 }
+        }
         family(&out, open, "minder_process_start_time_seconds", "gauge", "When the process was last started, in Unix seconds; 0 if never.",
                processes) { s, _ in s.start }
         family(&out, open, "minder_process_restarts_total", "counter", "Spawns after the first.", processes) { s, _ in Double(s.restarts) }

@@ -173,7 +173,7 @@ public struct ProcessMachine: Sendable {
             readyTimedOut = true
             state = .stopping
             deadline = now + Double(config.stopwaitsecs)
-            return [.log(.warn, "not ready: \(name) did not say it was ready within \(config.readyTimeout) seconds (ready_timeout); stopping it"),
+            return [.log(.warn, "not ready: \(name) was not ready within \(config.readyTimeout) seconds (ready_timeout); stopping it"),
                     .signal(config.stopsignal, group: config.stopasgroup)]
 
         case (.spawned(let pid), .starting):

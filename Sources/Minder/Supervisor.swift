@@ -34,6 +34,11 @@ public final class Supervisor {
         var statusText = ""
         /// With watchdog_sec: when the next WATCHDOG=1 is due (monotonic seconds).
         var watchdogDue: Double?
+        /// ready=tcp:... until ready, health_check= from then on (Probes.swift), and what the
+        /// health check says (nil without one).
+        var readyProbe: ProbeState?
+        var healthProbe: ProbeState?
+        var healthy: Bool?
 
         var namespec: String { group == machine.name ? group : "\(group):\(machine.name)" }
     }
@@ -82,6 +87,9 @@ public final class Supervisor {
     var selfNotify: SelfNotify?
     let watchdogFD = mn_timerfd()
     var sampleWaiters: [ControlBridge.Reply] = []
+    /// Probe attempts in flight, by the number in their epoll token: whose, and which probe.
+    var probeAttempts: [UInt64: (namespec: String, health: Bool)] = [:]
+    var nextProbeAttempt: UInt64 = 0
     var sampleDeferred = false
     var lastSample = (end: Int64(0), cost: Int64(0))
     /// Event listener pools by group name, the global event serial, and the tick timer with the
@@ -165,6 +173,7 @@ public final class Supervisor {
                     if let interval = selfNotify?.watchdogInterval { _ = mn_timerfd_set(watchdogFD, mn_monotonic_ns() + interval) }
                 case 3: handleControl()
                 case _ where token & NotifySockets.token != 0: notifyReadable(token)
+                case _ where token & Self.probeToken != 0: probeWritable(token)
                 case _ where token & EventSubscribers.token != 0:
                     events?.subscribers?.watchedExited(token)
                 default: listenerReadable(Int32(truncatingIfNeeded: token & 0xffff_ffff))
@@ -234,6 +243,8 @@ public final class Supervisor {
             }
             entries[i].stoppedAt = Self.wallClock()
             entries[i].watchdogDue = nil
+            stopProbes(i)
+            if entries[i].healthy != nil { entries[i].healthy = false }
             // What the dead process held goes first: feeding the exit may start its successor at once.
             detachListener(i)
             if entries[i].holdsSocket {
@@ -253,6 +264,7 @@ public final class Supervisor {
             }
             if let due = entries[i].watchdogDue, due <= now + 0.0005 { watchdogMissed(i) }
         }
+        fireProbes(now: now)
     }
 
     /// A `watchdog_sec` program that stopped pinging is restarted (stopsignal, then a start).
@@ -264,7 +276,7 @@ public final class Supervisor {
     }
 
     func armTimer() {
-        let next = (entries.compactMap(\.machine.deadline) + entries.compactMap(\.watchdogDue)).min()
+        let next = (entries.compactMap(\.machine.deadline) + entries.compactMap(\.watchdogDue) + [nextProbeDue].compactMap { $0 }).min()
         _ = mn_timerfd_set(timerFD, next.map { max(1, Int64($0 * 1e9)) } ?? 0)
     }
 
@@ -337,6 +349,7 @@ public final class Supervisor {
             entries[i].statusText = ""
             let watchdog = entries[i].machine.config.watchdogSec
             entries[i].watchdogDue = watchdog > 0 ? Self.now() + Double(watchdog) : nil
+            startProbes(i)
             entries[i].startedAt = Self.wallClock()
             entries[i].lastPID = child.pid
             byPID[child.pid] = i
@@ -414,12 +427,8 @@ public final class Supervisor {
                 entries[i].watchdogDue = ping == "trigger" ? Self.now() : Self.now() + Double(m.config.watchdogSec)
             }
             if message.fields["READY"] == "1", entries[i].machine.ready == false {
-                feed(i, .ready)
-                writeStats(i)
-                let state = entries[i].machine.state.description
-                events?.post(group: entries[i].group, name: m.name, from: state, to: state, pid: m.pid, exitStatus: nil,
-                             expected: nil, ready: true)
-                notifyListeners("PROCESS_READY", "processname:\(m.name) groupname:\(entries[i].group) pid:\(m.pid ?? 0)")
+                becameReady(i)
+                startHealthCheck(i)
             }
         }
     }
@@ -463,6 +472,7 @@ public final class Supervisor {
         }
         (values.logWritten, values.logDropped) = e.logCounters.both
         values.ready = m.ready.map { $0 ? 1 : 0 } ?? -1
+        values.healthy = e.healthy.map { $0 ? 1 : 0 } ?? -1
         return values
     }
 

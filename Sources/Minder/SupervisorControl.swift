@@ -255,6 +255,7 @@ extension Supervisor {
                                    spawnerr: m.spawnError ?? "", exitstatus: exitStatus, restarts: m.restarts,
                                    stdout_logfile: sinks.stdout?.path ?? "", stderr_logfile: sinks.stderr?.path ?? "")
         status.ready = m.ready
+        status.healthy = e.healthy
         status.status_text = m.pid == nil ? "" : e.statusText
         return status
     }

@@ -661,6 +661,17 @@ private struct LoadSession {
         p.readyTimeout = value(section, "ready_timeout", p.readyTimeout, x, Values.integer)
         if p.readyTimeout < 1 { error(section, "ready_timeout", "must be 1 or more seconds, not \(p.readyTimeout)") }
         p.notifyAccess = value(section, "notify_access", p.notifyAccess, x, Values.notifyAccess)
+        p.healthCheck = optionalValue(section, "health_check", x, Values.probe)
+        p.probes.interval = value(section, "probe_interval", p.probes.interval, x, Values.integer)
+        p.probes.timeout = value(section, "probe_timeout", p.probes.timeout, x, Values.integer)
+        p.probes.delay = value(section, "probe_delay", p.probes.delay, x, Values.integer)
+        p.probes.failures = value(section, "probe_failures", p.probes.failures, x, Values.integer)
+        p.probes.successes = value(section, "probe_successes", p.probes.successes, x, Values.integer)
+        for (option, number, least) in [("probe_interval", p.probes.interval, 1), ("probe_timeout", p.probes.timeout, 1),
+                                        ("probe_delay", p.probes.delay, 0), ("probe_failures", p.probes.failures, 1),
+                                        ("probe_successes", p.probes.successes, 1)] where number < least {
+            error(section, option, "must be \(least) or more, not \(number)")
+        }
         p.watchdogSec = value(section, "watchdog_sec", 0, x, Values.integer)
         if p.watchdogSec < 0 { error(section, "watchdog_sec", "must be 0 (off) or more seconds, not \(p.watchdogSec)") }
         if p.watchdogSec > 0 && p.ready != .notify { error(section, "watchdog_sec", "needs ready=notify: the pings come on the notify socket") }

@@ -69,6 +69,9 @@ public struct ProcessConfig: Sendable, Equatable {
     public var notifyAccess = NotifyAccess.main
     /// Minder's `watchdog_sec=`: a `ready=notify` program must send WATCHDOG=1 this often (0: off).
     public var watchdogSec = 0
+    /// Minder's `health_check=`: a probe whose failures restart the running program.
+    public var healthCheck: Probe?
+    public var probes = ProbeSettings()
     /// The ids a process of `user=` (and `group=`) runs with, supplementary groups included,
     /// looked up when the config is read so that spawning never waits for NSS. Set by minderd.
     public var identity: ProcessIdentity?
@@ -275,9 +278,33 @@ public struct Config: Sendable, Equatable {
 }
 
 /// Where a program's readiness comes from.
-public enum ReadySource: String, Sendable, Equatable, Codable {
+public enum ReadySource: Sendable, Equatable {
     /// systemd's protocol: READY=1 on the datagram socket named in NOTIFY_SOCKET.
     case notify
+    /// A probe that succeeds `probe_successes` times in a row.
+    case probe(Probe)
+}
+
+/// A check minderd makes itself, for readiness or health (docs/readiness.md).
+public enum Probe: Sendable, Equatable, CustomStringConvertible {
+    /// A TCP connection to an IPv4 or IPv6 address that is accepted.
+    case tcp(host: String, port: Int)
+
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port): host.contains(":") ? "tcp:[\(host)]:\(port)" : "tcp:\(host):\(port)"
+        }
+    }
+}
+
+/// How often and how patiently a program's probes run (`probe_*=`), shared by readiness and health.
+public struct ProbeSettings: Sendable, Equatable {
+    public var interval = 1
+    public var timeout = 1
+    public var delay = 0
+    public var failures = 3
+    public var successes = 1
+    public init() {}
 }
 
 /// Which processes may send a program's notifications (systemd's NotifyAccess=).

@@ -18,7 +18,8 @@ enum KnownOptions {
             "group", "capabilities", "no_new_privs", "parent_death_signal", "rlimit_nofile", "rlimit_nproc", "rlimit_core", "rlimit_as",
             "rlimit_cpu", "environment_file", "syslog_server",
             // Minder's own: readiness (docs/readiness.md).
-            "ready", "ready_timeout", "notify_access", "watchdog_sec",
+            "ready", "ready_timeout", "notify_access", "watchdog_sec", "health_check", "probe_interval", "probe_timeout",
+            "probe_delay", "probe_failures", "probe_successes",
         ]
         for channel in ["stdout", "stderr"] {
             for suffix in ["logfile", "logfile_maxbytes", "logfile_backups", "capture_maxbytes", "events_enabled", "syslog"] {

@@ -1,6 +1,10 @@
 // The value types of supervisord's config (its datatypes.py), with the same
 // leniency: what supervisord accepts is accepted, what it rejects is an error.
 
+#if canImport(Glibc)
+import Glibc  // inet_pton, for probe addresses
+#endif
+
 public struct ValueError: Error, Sendable, Equatable {
     public var message: String
     public init(_ message: String) { self.message = message }
@@ -93,12 +97,38 @@ enum Values {
         return value
     }
 
-    /// `ready=notify`.
+    /// `ready=notify` or a probe.
     static func readySource(_ text: String) throws(ValueError) -> ReadySource {
-        guard let source = ReadySource(rawValue: text.pyStrip().lowercased()) else {
-            throw ValueError("\(text.pyRepr) is not a readiness source this Minder knows (notify)")
+        if text.pyStrip().lowercased() == "notify" { return .notify }
+        guard text.pyStrip().lowercased().hasPrefix("tcp:") else {
+            throw ValueError("\(text.pyRepr) is not a readiness source this Minder knows (notify, tcp:ADDRESS:PORT)")
         }
-        return source
+        return .probe(try probe(text))
+    }
+
+    /// `tcp:ADDRESS:PORT` (`tcp:[v6]:PORT`): an IP address or `localhost`, since a name would need
+    /// DNS, which minderd does not do on its loop.
+    static func probe(_ text: String) throws(ValueError) -> Probe {
+        let t = text.pyStrip()
+        guard t.lowercased().hasPrefix("tcp:") else { throw ValueError("\(text.pyRepr) is not a probe this Minder knows (tcp:ADDRESS:PORT)") }
+        let rest = t.dropFirst(4)
+        var host: Substring, portText: Substring
+        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]"), rest[rest.index(after: close)...].hasPrefix(":") {
+            host = rest[rest.index(after: rest.startIndex)..<close]
+            portText = rest[rest.index(close, offsetBy: 2)...]
+        } else if let colon = rest.lastIndex(of: ":"), !rest[..<colon].contains(":") {
+            host = rest[..<colon]
+            portText = rest[rest.index(after: colon)...]
+        } else {
+            throw ValueError("\(text.pyRepr) has no port (tcp:ADDRESS:PORT)")
+        }
+        guard let port = Int(portText), (1...65535).contains(port) else { throw ValueError("\(text.pyRepr) has no valid port") }
+        let address = host.lowercased() == "localhost" ? "127.0.0.1" : String(host)
+        var v4 = in_addr(), v6 = in6_addr()
+        guard inet_pton(AF_INET, address, &v4) == 1 || inet_pton(AF_INET6, address, &v6) == 1 else {
+            throw ValueError("\(text.pyRepr): \(host) is not an IP address (or localhost); names are not resolved")
+        }
+        return .tcp(host: address, port: port)
     }
 
     /// `notify_access=main|all`.

@@ -114,7 +114,7 @@ import Testing
             ready_timeout=1
             startretries=1
             """)
-        try d.waitForLog("not ready: mute did not say it was ready within 1 seconds (ready_timeout); stopping it", count: 2)
+        try d.waitForLog("not ready: mute was not ready within 1 seconds (ready_timeout); stopping it", count: 2)
         try d.waitForLog("gave up: mute entered FATAL state")
         let s = status(d, "mute")
         #expect(s?.statename == "FATAL" && s?.spawnerr == "not ready within 1 seconds (ready_timeout)", "\(String(describing: s))")
@@ -272,12 +272,67 @@ import Testing
     @Test func readinessOptionsAreChecked() throws {
         let dir = try TemporaryDirectory()
         let path = dir.path + "/bad.conf"
-        try "[supervisord]\n[program:a]\ncommand=/bin/true\nready=tcp:127.0.0.1:80\n[program:b]\ncommand=/bin/true\nwatchdog_sec=5\nready_timeout=0\n"
+        try "[supervisord]\n[program:a]\ncommand=/bin/true\nready=http://127.0.0.1/\n[program:b]\ncommand=/bin/true\nwatchdog_sec=5\nready_timeout=0\nhealth_check=tcp:db.example:5432\nprobe_failures=0\n"
             .write(toFile: path, atomically: true, encoding: .utf8)
         let r = try run(minderdPath, ["--check-config", "-c", path])
         #expect(r.status == 2)
-        #expect(r.stderr.contains("\(path):4: [program:a] ready: 'tcp:127.0.0.1:80' is not a readiness source this Minder knows (notify)"), "\(r.stderr)")
+        #expect(r.stderr.contains("\(path):4: [program:a] ready: 'http://127.0.0.1/' is not a readiness source this Minder knows (notify, tcp:ADDRESS:PORT)"), "\(r.stderr)")
+        #expect(r.stderr.contains("\(path):9: [program:b] health_check: 'tcp:db.example:5432': db.example is not an IP address (or localhost); names are not resolved"), "\(r.stderr)")
+        #expect(r.stderr.contains("\(path):10: [program:b] probe_failures: must be 1 or more, not 0"), "\(r.stderr)")
         #expect(r.stderr.contains("\(path):7: [program:b] watchdog_sec: needs ready=notify"), "\(r.stderr)")
         #expect(r.stderr.contains("\(path):8: [program:b] ready_timeout: must be 1 or more seconds, not 0"), "\(r.stderr)")
+    }
+
+    /// A program that listens on a port once `dir/go` exists, and stops listening (but keeps
+    /// running) once `dir/close` does.
+    static let listener = """
+        import os, socket, sys, time
+        d, port = sys.argv[1], int(sys.argv[2])
+        while not os.path.exists(d + '/go'):
+            time.sleep(0.05)
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(('127.0.0.1', port))
+        s.listen(16)
+        print('listening', flush=True)
+        while not os.path.exists(d + '/close'):
+            time.sleep(0.05)
+        s.close()
+        print('closed', flush=True)
+        time.sleep(1000)
+        """
+
+    @Test func aTCPProbeMakesTheProgramReadyAndAFailingHealthCheckRestartsIt() throws {
+        let dir = try TemporaryDirectory()
+        try Self.listener.write(toFile: dir.path + "/listener.py", atomically: true, encoding: .utf8)
+        let port = InetServerTests.freePort()
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:web]
+            command=/usr/bin/python3 \(dir.path)/listener.py \(dir.path) \(port)
+            startsecs=0
+            ready=tcp:127.0.0.1:\(port)
+            health_check=tcp:localhost:\(port)
+            probe_interval=1
+            probe_failures=2
+            stdout_logfile=\(dir.path)/web.out
+            """)
+        try d.waitForLog("success: web entered RUNNING")
+        let before = status(d, "web")
+        #expect(before?.ready == false && before?.healthy == false, "\(String(describing: before))")
+        _ = FileManager.default.createFile(atPath: dir.path + "/go", contents: nil)
+        try d.waitForLog("ready: web")
+        try waitUntil("web healthy") { status(d, "web")?.healthy == true }
+        #expect(status(d, "web")?.ready == true)
+        let metrics = String(decoding: try ControlClient(socketPath: d.dir.path + "/m.sock").request("GET", "/metrics").body, as: UTF8.self)
+        #expect(metrics.contains("minder_process_ready{group=\"web\",name=\"web\"} 1\n") && metrics.contains("minder_process_healthy{group=\"web\",name=\"web\"} 1\n"))
+        // It stops answering: two failed checks in a row, then a restart.
+        _ = FileManager.default.createFile(atPath: dir.path + "/close", contents: nil)
+        try d.waitForLog("health: web failed 2 checks in a row; restarting it")
+        #expect(((try? String(contentsOfFile: dir.path + "/web.out", encoding: .utf8)) ?? "").contains("closed"))
+        try d.waitForLog("spawned: 'web'", count: 2)
+        #expect(try d.stop() == 0)
     }
 }

@@ -74,6 +74,8 @@ int mn_spawn(const mn_spawn_attr *attr, pid_t *pid, int *stage, int *err);
 int mn_epoll_create(void);
 int mn_epoll_add(int epfd, int fd, uint64_t token);
 int mn_epoll_del(int epfd, int fd);
+/// Watches `fd` for writability (a connect that completes).
+int mn_epoll_add_writable(int epfd, int fd, uint64_t token);
 /// Waits for one batch; fills tokens, returns the count (or -1 with errno).
 int mn_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms);
 
@@ -174,6 +176,11 @@ int mn_notify_socket(const char *path, int64_t uid, int64_t gid);
 /// Descriptors passed with SCM_RIGHTS are closed. -1 with errno (EAGAIN: none waiting); -2: the
 /// message was longer than `capacity` (dropped).
 long mn_notify_recv(int fd, char *buffer, size_t capacity, int32_t *pid, uint32_t *uid);
+/// A non-blocking TCP connection to an IPv4 or IPv6 address: the socket (its connect in progress,
+/// or done), or -1 with errno.
+int mn_tcp_connect_start(const char *address, int port);
+/// After the socket polled writable: 0 when the connection was made, else the error number.
+int mn_tcp_connect_result(int fd);
 /// Sends one sd_notify message to `path` (`@name`: the abstract namespace), as sd_notify(3) does.
 /// 0, or -1 with errno.
 int mn_sd_notify(const char *path, const char *message);
