@@ -96,7 +96,7 @@ extension Supervisor {
             let fd = mn_tcp_connect_start(host, Int32(port))
             guard fd >= 0 else {
                 // Refused at once (a local port nobody listens on, say): a failed attempt.
-                state.nextAt = now
+                state.nextAt = now + Double(state.settings.interval)
                 if health { entries[i].healthProbe = state } else { entries[i].readyProbe = state }
                 return finish(i, health: health, passed: false, why: String(cString: strerror(errno)))
             }
@@ -123,7 +123,6 @@ extension Supervisor {
     private func finish(_ i: Int, health: Bool, passed: Bool, why: String) {
         guard var state = health ? entries[i].healthProbe : entries[i].readyProbe else { return }
         if state.fd >= 0 { abandon(&state) }
-        if state.nextAt < Self.now() { state.nextAt = Self.now() + Double(state.settings.interval) }
         if passed {
             state.successes += 1
             state.failures = 0
