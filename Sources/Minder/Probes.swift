@@ -1,7 +1,8 @@
-// Probes minderd makes itself (docs/readiness.md): `ready=tcp:...` until the
-// program is ready, and `health_check=tcp:...` from then on. A probe is a
-// non-blocking connect in the loop's epoll set and a deadline in its timer, so
-// it never blocks the loop, and a program without probes costs nothing.
+// Probes minderd makes itself (docs/readiness.md): `ready=tcp:...` or
+// `ready=http://...` until the program is ready, and `health_check=` from then
+// on. A probe is a non-blocking connect (then, for HTTP, one small request and
+// the status line of the reply) in the loop's epoll set, with a deadline in its
+// timer, so it never blocks the loop, and a program without probes costs nothing.
 
 import CMinder
 import Glibc
@@ -17,6 +18,9 @@ struct ProbeState {
     var fd: Int32 = -1
     var attempt: UInt64 = 0
     var attemptDeadline = 0.0
+    /// HTTP: the request went out, and what of the reply has come.
+    var requested = false
+    var reply: [UInt8] = []
     var successes = 0, failures = 0
 
     init(_ probe: Probe, _ settings: ProbeSettings, now: Double) {
@@ -68,6 +72,8 @@ extension Supervisor {
         close(state.fd)
         probeAttempts[state.attempt] = nil
         state.fd = -1
+        state.requested = false
+        state.reply = []
     }
 
     /// The earliest moment a probe needs the loop.
@@ -92,7 +98,7 @@ extension Supervisor {
     private func begin(_ i: Int, health: Bool, now: Double) {
         guard var state = health ? entries[i].healthProbe : entries[i].readyProbe else { return }
         switch state.probe {
-        case .tcp(let host, let port):
+        case .tcp(let host, let port), .http(let host, let port, _):
             let fd = mn_tcp_connect_start(host, Int32(port))
             guard fd >= 0 else {
                 // Refused at once (a local port nobody listens on, say): a failed attempt.
@@ -111,13 +117,42 @@ extension Supervisor {
         if health { entries[i].healthProbe = state } else { entries[i].readyProbe = state }
     }
 
-    /// A probe socket polled writable: its connect is done, one way or the other.
+    /// A probe socket polled: its connect is done, one way or the other; or, for HTTP, the reply
+    /// has bytes to read.
     func probeWritable(_ token: UInt64) {
         let attempt = token & ~Self.probeToken
         guard let (namespec, health) = probeAttempts[attempt], let i = index(of: namespec),
-              let state = health ? entries[i].healthProbe : entries[i].readyProbe, state.attempt == attempt, state.fd >= 0 else { return }
+              var state = health ? entries[i].healthProbe : entries[i].readyProbe, state.attempt == attempt, state.fd >= 0 else { return }
+        if state.requested { return readReply(i, health: health, &state) }
         let error = mn_tcp_connect_result(state.fd)
-        finish(i, health: health, passed: error == 0, why: error == 0 ? "" : String(cString: strerror(error)))
+        guard error == 0 else { return finish(i, health: health, passed: false, why: String(cString: strerror(error))) }
+        guard case .http(let host, let port, let path) = state.probe else { return finish(i, health: health, passed: true, why: "") }
+        // One small request: it fits the socket's buffer, so a short write is a failure.
+        let request = Array("GET \(path) HTTP/1.0\r\nHost: \(Probe.hostPort(host, port))\r\nUser-Agent: minderd\r\nConnection: close\r\n\r\n".utf8)
+        let sent = request.withUnsafeBytes { send(state.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+        guard sent == request.count else { return finish(i, health: health, passed: false, why: "could not send the request") }
+        state.requested = true
+        _ = mn_epoll_del(epollFD, state.fd)
+        _ = mn_epoll_add(epollFD, state.fd, token)
+        if health { entries[i].healthProbe = state } else { entries[i].readyProbe = state }
+    }
+
+    /// Reads until the status line is whole (at most 1 KiB of it), then judges it: 200 to 399 pass.
+    private func readReply(_ i: Int, health: Bool, _ state: inout ProbeState) {
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let n = buffer.withUnsafeMutableBytes { recv(state.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
+        if n > 0 { state.reply += buffer.prefix(n) }
+        let line = state.reply.firstIndex(of: 10).map { Array(state.reply[..<$0]) }
+        guard line != nil || n <= 0 || state.reply.count >= 1024 else {
+            if health { entries[i].healthProbe = state } else { entries[i].readyProbe = state }
+            return
+        }
+        let words = String(decoding: line ?? state.reply, as: UTF8.self).split(separator: " ")
+        let code = words.count >= 2 && words[0].hasPrefix("HTTP/") ? Int(words[1]) : nil
+        if health { entries[i].healthProbe = state } else { entries[i].readyProbe = state }
+        guard let code else { return finish(i, health: health, passed: false, why: "no HTTP status line in the reply") }
+        finish(i, health: health, passed: (200..<400).contains(code), why: "HTTP \(code)")
     }
 
     private func finish(_ i: Int, health: Bool, passed: Bool, why: String) {

@@ -289,12 +289,17 @@ public enum ReadySource: Sendable, Equatable {
 public enum Probe: Sendable, Equatable, CustomStringConvertible {
     /// A TCP connection to an IPv4 or IPv6 address that is accepted.
     case tcp(host: String, port: Int)
+    /// An HTTP/1.0 GET whose status is 200 to 399.
+    case http(host: String, port: Int, path: String)
 
     public var description: String {
         switch self {
-        case .tcp(let host, let port): host.contains(":") ? "tcp:[\(host)]:\(port)" : "tcp:\(host):\(port)"
+        case .tcp(let host, let port): "tcp:\(Self.hostPort(host, port))"
+        case .http(let host, let port, let path): "http://\(Self.hostPort(host, port))\(path)"
         }
     }
+
+    public static func hostPort(_ host: String, _ port: Int) -> String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
 /// How often and how patiently a program's probes run (`probe_*=`), shared by readiness and health.

@@ -99,19 +99,39 @@ enum Values {
 
     /// `ready=notify` or a probe.
     static func readySource(_ text: String) throws(ValueError) -> ReadySource {
-        if text.pyStrip().lowercased() == "notify" { return .notify }
-        guard text.pyStrip().lowercased().hasPrefix("tcp:") else {
-            throw ValueError("\(text.pyRepr) is not a readiness source this Minder knows (notify, tcp:ADDRESS:PORT)")
+        let t = text.pyStrip().lowercased()
+        if t == "notify" { return .notify }
+        guard t.hasPrefix("tcp:") || t.hasPrefix("http://") else {
+            throw ValueError("\(text.pyRepr) is not a readiness source this Minder knows (notify, tcp:ADDRESS:PORT, http://ADDRESS:PORT/PATH)")
         }
         return .probe(try probe(text))
     }
 
-    /// `tcp:ADDRESS:PORT` (`tcp:[v6]:PORT`): an IP address or `localhost`, since a name would need
-    /// DNS, which minderd does not do on its loop.
+    /// `tcp:ADDRESS:PORT` or `http://ADDRESS[:PORT]/PATH` (`[v6]` for IPv6): an IP address or
+    /// `localhost`, since a name would need DNS, which minderd does not do on its loop.
     static func probe(_ text: String) throws(ValueError) -> Probe {
         let t = text.pyStrip()
-        guard t.lowercased().hasPrefix("tcp:") else { throw ValueError("\(text.pyRepr) is not a probe this Minder knows (tcp:ADDRESS:PORT)") }
-        let rest = t.dropFirst(4)
+        if t.lowercased().hasPrefix("http://") {
+            var rest = t.dropFirst(7)
+            var path = "/"
+            if let slash = rest.firstIndex(of: "/") {
+                path = String(rest[slash...])
+                rest = rest[..<slash]
+            }
+            guard !path.contains(where: { $0 == " " || $0.isNewline }) else { throw ValueError("\(text.pyRepr): the path may not hold spaces or line ends") }
+            let hasPort = rest.hasPrefix("[") ? rest.contains("]:") : rest.contains(":")
+            let (host, port) = try address(text, hasPort ? rest : rest + ":80")
+            return .http(host: host, port: port, path: path)
+        }
+        guard t.lowercased().hasPrefix("tcp:") else {
+            throw ValueError("\(text.pyRepr) is not a probe this Minder knows (tcp:ADDRESS:PORT, http://ADDRESS:PORT/PATH)")
+        }
+        let (host, port) = try address(text, t.dropFirst(4))
+        return .tcp(host: host, port: port)
+    }
+
+    /// `ADDRESS:PORT` or `[v6]:PORT` of a probe.
+    private static func address(_ text: String, _ rest: Substring) throws(ValueError) -> (String, Int) {
         var host: Substring, portText: Substring
         if rest.hasPrefix("["), let close = rest.firstIndex(of: "]"), rest[rest.index(after: close)...].hasPrefix(":") {
             host = rest[rest.index(after: rest.startIndex)..<close]
@@ -120,7 +140,7 @@ enum Values {
             host = rest[..<colon]
             portText = rest[rest.index(after: colon)...]
         } else {
-            throw ValueError("\(text.pyRepr) has no port (tcp:ADDRESS:PORT)")
+            throw ValueError("\(text.pyRepr) has no port")
         }
         guard let port = Int(portText), (1...65535).contains(port) else { throw ValueError("\(text.pyRepr) has no valid port") }
         let address = host.lowercased() == "localhost" ? "127.0.0.1" : String(host)
@@ -128,7 +148,7 @@ enum Values {
         guard inet_pton(AF_INET, address, &v4) == 1 || inet_pton(AF_INET6, address, &v6) == 1 else {
             throw ValueError("\(text.pyRepr): \(host) is not an IP address (or localhost); names are not resolved")
         }
-        return .tcp(host: address, port: port)
+        return (address, port)
     }
 
     /// `notify_access=main|all`.

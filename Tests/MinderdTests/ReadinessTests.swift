@@ -272,11 +272,11 @@ import Testing
     @Test func readinessOptionsAreChecked() throws {
         let dir = try TemporaryDirectory()
         let path = dir.path + "/bad.conf"
-        try "[supervisord]\n[program:a]\ncommand=/bin/true\nready=http://127.0.0.1/\n[program:b]\ncommand=/bin/true\nwatchdog_sec=5\nready_timeout=0\nhealth_check=tcp:db.example:5432\nprobe_failures=0\n"
+        try "[supervisord]\n[program:a]\ncommand=/bin/true\nready=exec:/bin/true\n[program:b]\ncommand=/bin/true\nwatchdog_sec=5\nready_timeout=0\nhealth_check=tcp:db.example:5432\nprobe_failures=0\n"
             .write(toFile: path, atomically: true, encoding: .utf8)
         let r = try run(minderdPath, ["--check-config", "-c", path])
         #expect(r.status == 2)
-        #expect(r.stderr.contains("\(path):4: [program:a] ready: 'http://127.0.0.1/' is not a readiness source this Minder knows (notify, tcp:ADDRESS:PORT)"), "\(r.stderr)")
+        #expect(r.stderr.contains("\(path):4: [program:a] ready: 'exec:/bin/true' is not a readiness source this Minder knows (notify, tcp:ADDRESS:PORT, http://ADDRESS:PORT/PATH)"), "\(r.stderr)")
         #expect(r.stderr.contains("\(path):9: [program:b] health_check: 'tcp:db.example:5432': db.example is not an IP address (or localhost); names are not resolved"), "\(r.stderr)")
         #expect(r.stderr.contains("\(path):10: [program:b] probe_failures: must be 1 or more, not 0"), "\(r.stderr)")
         #expect(r.stderr.contains("\(path):7: [program:b] watchdog_sec: needs ready=notify"), "\(r.stderr)")
@@ -333,6 +333,40 @@ import Testing
         try d.waitForLog("health: web failed 2 checks in a row; restarting it")
         #expect(((try? String(contentsOfFile: dir.path + "/web.out", encoding: .utf8)) ?? "").contains("closed"))
         try d.waitForLog("spawned: 'web'", count: 2)
+        #expect(try d.stop() == 0)
+    }
+
+    /// A Python HTTP server probed over HTTP: ready once /ready.txt answers 200 (404 before),
+    /// restarted once /health.txt stops answering 200.
+    @Test func anHTTPProbeJudgesByTheStatus() throws {
+        let dir = try TemporaryDirectory()
+        let port = InetServerTests.freePort()
+        _ = FileManager.default.createFile(atPath: dir.path + "/health.txt", contents: Data("ok\n".utf8))
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:site]
+            command=/usr/bin/python3 -m http.server \(port) --bind 127.0.0.1 --directory \(dir.path)
+            startsecs=0
+            ready=http://127.0.0.1:\(port)/ready.txt
+            health_check=http://localhost:\(port)/health.txt
+            probe_interval=1
+            probe_failures=2
+            """)
+        try d.waitForLog("success: site entered RUNNING")
+        // The server answers 404 for /ready.txt until it exists.
+        try waitUntil("the server up") {
+            (try? run("/usr/bin/python3", ["-c", "import urllib.request,sys\ntry: urllib.request.urlopen(sys.argv[1])\nexcept Exception as e: print(e)", "http://127.0.0.1:\(port)/ready.txt"]))?.stdout.contains("404") == true
+        }
+        #expect(status(d, "site")?.ready == false)
+        _ = FileManager.default.createFile(atPath: dir.path + "/ready.txt", contents: Data("yes\n".utf8))
+        try d.waitForLog("ready: site")
+        try waitUntil("site healthy") { status(d, "site")?.healthy == true }
+        try FileManager.default.removeItem(atPath: dir.path + "/health.txt")
+        try d.waitForLog("health: site http://127.0.0.1:\(port)/health.txt failed (1 of 2): HTTP 404")
+        try d.waitForLog("health: site failed 2 checks in a row; restarting it")
+        try d.waitForLog("spawned: 'site'", count: 2)
         #expect(try d.stop() == 0)
     }
 }
