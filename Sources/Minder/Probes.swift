@@ -14,8 +14,10 @@ struct ProbeState {
     let settings: ProbeSettings
     /// When the next attempt starts (monotonic seconds).
     var nextAt: Double
-    /// The attempt in flight: its socket, its key in `probeAttempts`, and when it times out.
+    /// The attempt in flight: its socket (or, for exec, its process), its key in
+    /// `probeAttempts`, and when it times out.
     var fd: Int32 = -1
+    var pid: Int32 = 0
     var attempt: UInt64 = 0
     var attemptDeadline = 0.0
     /// HTTP: the request went out, and what of the reply has come.
@@ -29,8 +31,10 @@ struct ProbeState {
         nextAt = now + Double(settings.delay)
     }
 
+    var inFlight: Bool { fd >= 0 || pid > 0 }
+
     /// When the loop must look at it next.
-    var due: Double { fd >= 0 ? attemptDeadline : nextAt }
+    var due: Double { inFlight ? attemptDeadline : nextAt }
 }
 
 extension Supervisor {
@@ -60,7 +64,7 @@ extension Supervisor {
 
     /// When the process is gone (or going): no attempt stays in flight.
     func stopProbes(_ i: Int) {
-        for var state in [entries[i].readyProbe, entries[i].healthProbe].compactMap({ $0 }) where state.fd >= 0 {
+        for var state in [entries[i].readyProbe, entries[i].healthProbe].compactMap({ $0 }) where state.inFlight {
             abandon(&state)
         }
         entries[i].readyProbe = nil
@@ -68,10 +72,18 @@ extension Supervisor {
     }
 
     private func abandon(_ state: inout ProbeState) {
-        _ = mn_epoll_del(epollFD, state.fd)
-        close(state.fd)
+        if state.fd >= 0 {
+            _ = mn_epoll_del(epollFD, state.fd)
+            close(state.fd)
+        }
+        if state.pid > 0 {
+            // Its exit is reaped and ignored (probePIDs no longer names it).
+            kill(-state.pid, SIGKILL)
+            probePIDs[state.pid] = nil
+        }
         probeAttempts[state.attempt] = nil
         state.fd = -1
+        state.pid = 0
         state.requested = false
         state.reply = []
     }
@@ -86,7 +98,7 @@ extension Supervisor {
         for i in entries.indices {
             for health in [false, true] {
                 guard let state = health ? entries[i].healthProbe : entries[i].readyProbe, state.due <= now + 0.0005 else { continue }
-                if state.fd >= 0 {
+                if state.inFlight {
                     finish(i, health: health, passed: false, why: "no answer within \(state.settings.timeout) s")
                 } else {
                     begin(i, health: health, now: now)
@@ -113,6 +125,33 @@ extension Supervisor {
             state.nextAt = now + Double(state.settings.interval)
             probeAttempts[nextProbeAttempt] = (entries[i].namespec, health)
             _ = mn_epoll_add_writable(epollFD, fd, Self.probeToken | nextProbeAttempt)
+        case .exec(let command):
+            // The program's own user, environment and limits; its output goes nowhere.
+            var c = entries[i].machine.config
+            c.command = command
+            c.argv = ["/bin/sh", "-c", command]
+            c.redirectStderr = false
+            for keyPath in [\ProcessConfig.stdout, \ProcessConfig.stderr] {
+                c[keyPath: keyPath].syslog = false
+                c[keyPath: keyPath].eventsEnabled = false
+                c[keyPath: keyPath].captureMaxBytes = 0
+            }
+            switch Spawner.spawn(c, group: entries[i].group, sinks: (nil, nil), context: context) {
+            case .failure(let failure):
+                state.nextAt = now + Double(state.settings.interval)
+                if health { entries[i].healthProbe = state } else { entries[i].readyProbe = state }
+                return finish(i, health: health, passed: false, why: failure.description)
+            case .success(let child):
+                close(child.stdinFD)
+                for output in child.outputs { close(output.fd) }
+                nextProbeAttempt += 1
+                state.pid = child.pid
+                state.attempt = nextProbeAttempt
+                state.attemptDeadline = now + Double(state.settings.timeout)
+                state.nextAt = now + Double(state.settings.interval)
+                probeAttempts[nextProbeAttempt] = (entries[i].namespec, health)
+                probePIDs[child.pid] = nextProbeAttempt
+            }
         }
         if health { entries[i].healthProbe = state } else { entries[i].readyProbe = state }
     }
@@ -155,9 +194,20 @@ extension Supervisor {
         finish(i, health: health, passed: (200..<400).contains(code), why: "HTTP \(code)")
     }
 
+    /// An exec probe's process ended: exit 0 passes.
+    func probeExited(_ pid: Int32, _ exit: ProcessExit) {
+        guard let attempt = probePIDs.removeValue(forKey: pid), let (namespec, health) = probeAttempts[attempt],
+              let i = index(of: namespec), var state = health ? entries[i].healthProbe : entries[i].readyProbe,
+              state.attempt == attempt else { return }
+        state.pid = 0
+        if health { entries[i].healthProbe = state } else { entries[i].readyProbe = state }
+        probeAttempts[attempt] = nil
+        finish(i, health: health, passed: exit == .exited(0), why: "\(exit)")
+    }
+
     private func finish(_ i: Int, health: Bool, passed: Bool, why: String) {
         guard var state = health ? entries[i].healthProbe : entries[i].readyProbe else { return }
-        if state.fd >= 0 { abandon(&state) }
+        if state.inFlight { abandon(&state) }
         if passed {
             state.successes += 1
             state.failures = 0

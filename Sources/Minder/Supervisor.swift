@@ -90,6 +90,8 @@ public final class Supervisor {
     /// Probe attempts in flight, by the number in their epoll token: whose, and which probe.
     var probeAttempts: [UInt64: (namespec: String, health: Bool)] = [:]
     var nextProbeAttempt: UInt64 = 0
+    /// exec probes' processes, by pid: their attempt.
+    var probePIDs: [Int32: UInt64] = [:]
     var sampleDeferred = false
     var lastSample = (end: Int64(0), cost: Int64(0))
     /// Event listener pools by group name, the global event serial, and the tick timer with the
@@ -232,6 +234,10 @@ public final class Supervisor {
             let pid = waitpid(-1, &status, WNOHANG)
             guard pid > 0 else { return }
             childRecords?.reaped(pid)
+            if probePIDs[pid] != nil {
+                probeExited(pid, (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f))
+                continue
+            }
             guard let i = byPID.removeValue(forKey: pid) else {
                 logger.debug("reaped unknown pid \(pid)")
                 continue

@@ -291,11 +291,14 @@ public enum Probe: Sendable, Equatable, CustomStringConvertible {
     case tcp(host: String, port: Int)
     /// An HTTP/1.0 GET whose status is 200 to 399.
     case http(host: String, port: Int, path: String)
+    /// A command, run by `/bin/sh -c` as the program's user with its environment, that exits 0.
+    case exec(command: String)
 
     public var description: String {
         switch self {
         case .tcp(let host, let port): "tcp:\(Self.hostPort(host, port))"
         case .http(let host, let port, let path): "http://\(Self.hostPort(host, port))\(path)"
+        case .exec(let command): "exec:\(command)"
         }
     }
 

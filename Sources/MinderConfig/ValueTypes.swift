@@ -101,8 +101,8 @@ enum Values {
     static func readySource(_ text: String) throws(ValueError) -> ReadySource {
         let t = text.pyStrip().lowercased()
         if t == "notify" { return .notify }
-        guard t.hasPrefix("tcp:") || t.hasPrefix("http://") else {
-            throw ValueError("\(text.pyRepr) is not a readiness source this Minder knows (notify, tcp:ADDRESS:PORT, http://ADDRESS:PORT/PATH)")
+        guard t.hasPrefix("tcp:") || t.hasPrefix("http://") || t.hasPrefix("exec:") else {
+            throw ValueError("\(text.pyRepr) is not a readiness source this Minder knows (notify, tcp:ADDRESS:PORT, http://ADDRESS:PORT/PATH, exec:COMMAND)")
         }
         return .probe(try probe(text))
     }
@@ -111,6 +111,11 @@ enum Values {
     /// `localhost`, since a name would need DNS, which minderd does not do on its loop.
     static func probe(_ text: String) throws(ValueError) -> Probe {
         let t = text.pyStrip()
+        if t.lowercased().hasPrefix("exec:") {
+            let command = String(t.dropFirst(5)).pyStrip()
+            guard !command.isEmpty else { throw ValueError("\(text.pyRepr) has no command (exec:COMMAND)") }
+            return .exec(command: command)
+        }
         if t.lowercased().hasPrefix("http://") {
             var rest = t.dropFirst(7)
             var path = "/"
@@ -124,7 +129,7 @@ enum Values {
             return .http(host: host, port: port, path: path)
         }
         guard t.lowercased().hasPrefix("tcp:") else {
-            throw ValueError("\(text.pyRepr) is not a probe this Minder knows (tcp:ADDRESS:PORT, http://ADDRESS:PORT/PATH)")
+            throw ValueError("\(text.pyRepr) is not a probe this Minder knows (tcp:ADDRESS:PORT, http://ADDRESS:PORT/PATH, exec:COMMAND)")
         }
         let (host, port) = try address(text, t.dropFirst(4))
         return .tcp(host: host, port: port)

@@ -272,11 +272,11 @@ import Testing
     @Test func readinessOptionsAreChecked() throws {
         let dir = try TemporaryDirectory()
         let path = dir.path + "/bad.conf"
-        try "[supervisord]\n[program:a]\ncommand=/bin/true\nready=exec:/bin/true\n[program:b]\ncommand=/bin/true\nwatchdog_sec=5\nready_timeout=0\nhealth_check=tcp:db.example:5432\nprobe_failures=0\n"
+        try "[supervisord]\n[program:a]\ncommand=/bin/true\nready=fd:3\n[program:b]\ncommand=/bin/true\nwatchdog_sec=5\nready_timeout=0\nhealth_check=tcp:db.example:5432\nprobe_failures=0\n"
             .write(toFile: path, atomically: true, encoding: .utf8)
         let r = try run(minderdPath, ["--check-config", "-c", path])
         #expect(r.status == 2)
-        #expect(r.stderr.contains("\(path):4: [program:a] ready: 'exec:/bin/true' is not a readiness source this Minder knows (notify, tcp:ADDRESS:PORT, http://ADDRESS:PORT/PATH)"), "\(r.stderr)")
+        #expect(r.stderr.contains("\(path):4: [program:a] ready: 'fd:3' is not a readiness source this Minder knows (notify, tcp:ADDRESS:PORT, http://ADDRESS:PORT/PATH, exec:COMMAND)"), "\(r.stderr)")
         #expect(r.stderr.contains("\(path):9: [program:b] health_check: 'tcp:db.example:5432': db.example is not an IP address (or localhost); names are not resolved"), "\(r.stderr)")
         #expect(r.stderr.contains("\(path):10: [program:b] probe_failures: must be 1 or more, not 0"), "\(r.stderr)")
         #expect(r.stderr.contains("\(path):7: [program:b] watchdog_sec: needs ready=notify"), "\(r.stderr)")
@@ -368,5 +368,40 @@ import Testing
         try d.waitForLog("health: site failed 2 checks in a row; restarting it")
         try d.waitForLog("spawned: 'site'", count: 2)
         #expect(try d.stop() == 0)
+    }
+
+    /// exec probes: ready once the command exits 0, restarted when the health command fails, and a
+    /// health command that outlasts probe_timeout counts as failed and is killed.
+    @Test func execProbesJudgeByTheExitStatus() throws {
+        let dir = try TemporaryDirectory()
+        _ = FileManager.default.createFile(atPath: dir.path + "/alive", contents: nil)
+        let d = try DaemonHarness("""
+            [program:job]
+            command=sleep 1000
+            startsecs=0
+            ready=exec:test -e \(dir.path)/ok
+            health_check=exec:test -e \(dir.path)/alive
+            probe_failures=2
+
+            [program:slowcheck]
+            command=sleep 1000
+            startsecs=0
+            health_check=exec:exec sleep 31
+            probe_timeout=1
+            probe_failures=1
+            """)
+        try d.waitForLog("success: job entered RUNNING")
+        _ = FileManager.default.createFile(atPath: dir.path + "/ok", contents: nil)
+        try d.waitForLog("ready: job")
+        try FileManager.default.removeItem(atPath: dir.path + "/alive")
+        try d.waitForLog("health: job exec:test -e \(dir.path)/alive failed (1 of 2): exit status 1")
+        try d.waitForLog("health: job failed 2 checks in a row; restarting it")
+        try d.waitForLog("health: slowcheck exec:exec sleep 31 failed (1 of 1): no answer within 1 s")
+        try d.waitForLog("spawned: 'slowcheck'", count: 2)
+        #expect(try d.stop() == 0)
+        let left = (try FileManager.default.contentsOfDirectory(atPath: "/proc")).filter { name in
+            Int32(name) != nil && (try? String(contentsOfFile: "/proc/\(name)/cmdline", encoding: .utf8)) == "sleep\u{0}31\u{0}"
+        }
+        #expect(left.isEmpty, "no probe outlives minderd: pids \(left)")
     }
 }
