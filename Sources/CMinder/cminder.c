@@ -115,6 +115,15 @@ __attribute__((no_sanitize("thread", "address"))) static int child_main(void *p)
             if (fd != c->errpipe) fcntl(fd, F_SETFD, FD_CLOEXEC);
         }
     }
+    // The notification descriptor survives exec (dup2 clears close-on-exec; the error pipe is
+    // above 9, see mn_spawn).
+    if (a->notify_fd >= 3 && a->notify_source >= 0) {
+        if (a->notify_source == a->notify_fd) {
+            if (fcntl(a->notify_fd, F_SETFD, 0) != 0) child_fail(c->errpipe, MN_STAGE_DUP);
+        } else if (dup2(a->notify_source, a->notify_fd) < 0) {
+            child_fail(c->errpipe, MN_STAGE_DUP);
+        }
+    }
 
     if (a->nofile_soft >= 0) {
         struct rlimit rl = {(rlim_t)a->nofile_soft, (rlim_t)a->nofile_hard};
@@ -190,6 +199,14 @@ int mn_spawn(const mn_spawn_attr *attr, pid_t *pid, int *stage, int *err) {
         close(errpipe[0]);
         close(errpipe[1]);
         return -1;
+    }
+    // Above the notification descriptors (3 to 9) a child may be given.
+    if (errpipe[1] < 10) {
+        int moved = fcntl(errpipe[1], F_DUPFD_CLOEXEC, 10);
+        if (moved >= 0) {
+            close(errpipe[1]);
+            errpipe[1] = moved;
+        }
     }
     struct child_args args = {attr, errpipe[1]};
 

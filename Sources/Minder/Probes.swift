@@ -40,17 +40,47 @@ struct ProbeState {
 extension Supervisor {
     /// epoll tokens of probe sockets: this bit and the attempt's number.
     static let probeToken: UInt64 = 1 << 36
+    /// epoll tokens of `ready=fd:N` pipes: this bit and minderd's descriptor.
+    static let readyPipeToken: UInt64 = 1 << 37
 
-    /// At a spawn: the readiness probe, or (without one) the health check, from `probe_delay` on.
+    func readyDescriptor(_ c: ProcessConfig) -> Int32 {
+        if case .fd(let n) = c.ready { return n }
+        return -1
+    }
+
+    /// `ready=fd:N`: a newline on the pipe means ready (s6's protocol); the pipe is then done with,
+    /// and so it is when the program closes its end without one.
+    func readyPipeReadable(_ fd: Int32) {
+        guard let i = entries.firstIndex(where: { $0.readyPipe == fd }) else { return }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
+        let newline = n > 0 && buffer.prefix(n).contains(10)
+        guard newline || n <= 0 else { return }
+        closeReadyPipe(i)
+        if newline, entries[i].machine.ready == false, [.starting, .running].contains(entries[i].machine.state) {
+            becameReady(i)
+            startHealthCheck(i)
+        }
+    }
+
+    func closeReadyPipe(_ i: Int) {
+        guard entries[i].readyPipe >= 0 else { return }
+        _ = mn_epoll_del(epollFD, entries[i].readyPipe)
+        close(entries[i].readyPipe)
+        entries[i].readyPipe = -1
+    }
+
+    /// At a spawn: the readiness probe, or (without ready=) the health check, from `probe_delay` on.
     func startProbes(_ i: Int) {
         stopProbes(i)
         let c = entries[i].machine.config
         // Not healthy until its checks begin (once it is ready).
         entries[i].healthy = c.healthCheck == nil ? nil : false
-        if case .probe(let probe) = c.ready {
-            entries[i].readyProbe = ProbeState(probe, c.probes, now: Self.now())
-        } else {
-            startHealthCheck(i)
+        switch c.ready {
+        case .probe(let probe)?: entries[i].readyProbe = ProbeState(probe, c.probes, now: Self.now())
+        case nil: startHealthCheck(i)
+        default: break  // the health check begins once the program is ready
         }
     }
 

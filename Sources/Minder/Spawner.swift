@@ -39,7 +39,8 @@ enum Spawner {
     /// `stdinSocket` (an FastCGI pool's listening socket), that is the child's stdin instead of a pipe.
     static func spawn(_ p: ProcessConfig, group: String, sinks: (stdout: LogSink?, stderr: LogSink?),
                       context: SpawnContext, protocolStdout: Bool = false,
-                      stdinSocket: Int32? = nil, notifySocket: String? = nil) -> Result<SpawnedChild, SpawnFailure> {
+                      stdinSocket: Int32? = nil, notifySocket: String? = nil,
+                      notifyFD: (source: Int32, target: Int32)? = nil) -> Result<SpawnedChild, SpawnFailure> {
         guard let argv = p.argv, let command = argv.first else {
             return .failure(SpawnFailure("the command cannot be split: \(p.command)"))
         }
@@ -136,7 +137,8 @@ enum Spawner {
                                         set_caps: p.capabilities == nil ? 0 : 1, caps: capsPtr.baseAddress,
                                         ncaps: Int32(caps.count), caps_state: capsState ?? nil,
                                         no_new_privs: p.noNewPrivs ? 1 : 0,
-                                        pdeathsig: p.parentDeathSignal ?? 0, parent: getpid())
+                                        pdeathsig: p.parentDeathSignal ?? 0, parent: getpid(),
+                                        notify_fd: notifyFD?.target ?? -1, notify_source: notifyFD?.source ?? -1)
                                     return mn_spawn(&attr, &pid, &stage, &err)
                                 }
                             }

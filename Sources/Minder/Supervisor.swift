@@ -37,6 +37,8 @@ public final class Supervisor {
         /// ready=tcp:... until ready, health_check= from then on (Probes.swift), and what the
         /// health check says (nil without one).
         var readyProbe: ProbeState?
+        /// ready=fd:N: minderd's read end of the program's notification pipe (-1: none).
+        var readyPipe: Int32 = -1
         var healthProbe: ProbeState?
         var healthy: Bool?
 
@@ -176,6 +178,7 @@ public final class Supervisor {
                 case 3: handleControl()
                 case _ where token & NotifySockets.token != 0: notifyReadable(token)
                 case _ where token & Self.probeToken != 0: probeWritable(token)
+                case _ where token & Self.readyPipeToken != 0: readyPipeReadable(Int32(truncatingIfNeeded: token & 0xffff_ffff))
                 case _ where token & EventSubscribers.token != 0:
                     events?.subscribers?.watchedExited(token)
                 default: listenerReadable(Int32(truncatingIfNeeded: token & 0xffff_ffff))
@@ -250,6 +253,7 @@ public final class Supervisor {
             entries[i].stoppedAt = Self.wallClock()
             entries[i].watchdogDue = nil
             stopProbes(i)
+            closeReadyPipe(i)
             if entries[i].healthy != nil { entries[i].healthy = false }
             // What the dead process held goes first: feeding the exit may start its successor at once.
             detachListener(i)
@@ -343,8 +347,21 @@ public final class Supervisor {
             case .failure(let failure): return feed(i, .spawnFailed(failure.description))
             }
         }
+        // s6's notification descriptor: a pipe whose write end the child gets as descriptor N.
+        var notifyPipe: [Int32] = [-1, -1]
+        if case .fd(let n) = entry.machine.config.ready {
+            guard mn_pipe(&notifyPipe, 1) == 0 else { return feed(i, .spawnFailed("pipe for fd:\(n): \(errnoText())")) }
+        }
         let spawned = Spawner.spawn(entry.machine.config, group: entry.group, sinks: sinks, context: context,
-                                    protocolStdout: listener, stdinSocket: socket, notifySocket: notify)
+                                    protocolStdout: listener, stdinSocket: socket, notifySocket: notify,
+                                    notifyFD: notifyPipe[1] >= 0 ? (notifyPipe[1], readyDescriptor(entry.machine.config)) : nil)
+        if notifyPipe[1] >= 0 { close(notifyPipe[1]) }
+        if case .success = spawned, notifyPipe[0] >= 0 {
+            entries[i].readyPipe = notifyPipe[0]
+            _ = mn_epoll_add(epollFD, notifyPipe[0], Self.readyPipeToken | UInt64(notifyPipe[0]))
+        } else if notifyPipe[0] >= 0 {
+            close(notifyPipe[0])
+        }
         if case .failure = spawned, entries[i].holdsSocket {
             entries[i].holdsSocket = false
             releaseSocket(entry.group)

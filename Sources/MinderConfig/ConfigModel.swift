@@ -281,6 +281,8 @@ public struct Config: Sendable, Equatable {
 public enum ReadySource: Sendable, Equatable {
     /// systemd's protocol: READY=1 on the datagram socket named in NOTIFY_SOCKET.
     case notify
+    /// s6's notification descriptor: the program writes a newline to descriptor N (3 to 9).
+    case fd(Int32)
     /// A probe that succeeds `probe_successes` times in a row.
     case probe(Probe)
 }

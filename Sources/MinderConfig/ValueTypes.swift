@@ -101,8 +101,14 @@ enum Values {
     static func readySource(_ text: String) throws(ValueError) -> ReadySource {
         let t = text.pyStrip().lowercased()
         if t == "notify" { return .notify }
+        if t.hasPrefix("fd:") {
+            guard let n = Int32(t.dropFirst(3)), (3...9).contains(n) else {
+                throw ValueError("\(text.pyRepr): the descriptor must be 3 to 9 (0 to 2 are stdio)")
+            }
+            return .fd(n)
+        }
         guard t.hasPrefix("tcp:") || t.hasPrefix("http://") || t.hasPrefix("exec:") else {
-            throw ValueError("\(text.pyRepr) is not a readiness source this Minder knows (notify, tcp:ADDRESS:PORT, http://ADDRESS:PORT/PATH, exec:COMMAND)")
+            throw ValueError("\(text.pyRepr) is not a readiness source this Minder knows (notify, fd:N, tcp:ADDRESS:PORT, http://ADDRESS:PORT/PATH, exec:COMMAND)")
         }
         return .probe(try probe(text))
     }

@@ -272,11 +272,11 @@ import Testing
     @Test func readinessOptionsAreChecked() throws {
         let dir = try TemporaryDirectory()
         let path = dir.path + "/bad.conf"
-        try "[supervisord]\n[program:a]\ncommand=/bin/true\nready=fd:3\n[program:b]\ncommand=/bin/true\nwatchdog_sec=5\nready_timeout=0\nhealth_check=tcp:db.example:5432\nprobe_failures=0\n"
+        try "[supervisord]\n[program:a]\ncommand=/bin/true\nready=fd:2\n[program:b]\ncommand=/bin/true\nwatchdog_sec=5\nready_timeout=0\nhealth_check=tcp:db.example:5432\nprobe_failures=0\n"
             .write(toFile: path, atomically: true, encoding: .utf8)
         let r = try run(minderdPath, ["--check-config", "-c", path])
         #expect(r.status == 2)
-        #expect(r.stderr.contains("\(path):4: [program:a] ready: 'fd:3' is not a readiness source this Minder knows (notify, tcp:ADDRESS:PORT, http://ADDRESS:PORT/PATH, exec:COMMAND)"), "\(r.stderr)")
+        #expect(r.stderr.contains("\(path):4: [program:a] ready: 'fd:2': the descriptor must be 3 to 9 (0 to 2 are stdio)"), "\(r.stderr)")
         #expect(r.stderr.contains("\(path):9: [program:b] health_check: 'tcp:db.example:5432': db.example is not an IP address (or localhost); names are not resolved"), "\(r.stderr)")
         #expect(r.stderr.contains("\(path):10: [program:b] probe_failures: must be 1 or more, not 0"), "\(r.stderr)")
         #expect(r.stderr.contains("\(path):7: [program:b] watchdog_sec: needs ready=notify"), "\(r.stderr)")
@@ -403,5 +403,25 @@ import Testing
             Int32(name) != nil && (try? String(contentsOfFile: "/proc/\(name)/cmdline", encoding: .utf8)) == "sleep\u{0}31\u{0}"
         }
         #expect(left.isEmpty, "no probe outlives minderd: pids \(left)")
+    }
+
+    /// ready=fd:N, s6's protocol: the program writes a newline to descriptor N when it is ready.
+    @Test func aNewlineOnTheNotificationDescriptorMakesTheProgramReady() throws {
+        let dir = try TemporaryDirectory()
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:s6style]
+            command=/bin/sh -c 'while [ ! -e \(dir.path)/go ]; do sleep 0.05; done; echo >&5; exec 5>&-; exec sleep 1000'
+            startsecs=0
+            ready=fd:5
+            """)
+        try d.waitForLog("success: s6style entered RUNNING")
+        #expect(status(d, "s6style")?.ready == false)
+        _ = FileManager.default.createFile(atPath: dir.path + "/go", contents: nil)
+        try d.waitForLog("ready: s6style")
+        #expect(status(d, "s6style")?.ready == true)
+        #expect(try d.stop() == 0)
     }
 }

@@ -41,6 +41,9 @@ typedef struct {
     /// the child then checks that `parent` is still its parent.
     int pdeathsig;
     pid_t parent;
+    /// s6's notification descriptor: `notify_source` (minderd's pipe) as descriptor `notify_fd`
+    /// (3 to 9) in the child; -1: none.
+    int notify_fd, notify_source;
 } mn_spawn_attr;
 
 /// Built in the parent (it allocates); pass to mn_spawn, then free with mn_caps_free.
