@@ -190,6 +190,8 @@ final class ConnectionDeadlines: ChannelDuplexHandler {
     let peer: String
     private var readDeadline: Scheduled<Void>?
     private var writeDeadline: Scheduled<Void>?
+    /// The reply being written says `connection: close`.
+    private var closing = false
 
     init(limits: ConnectionLimits, warnings: RateLimitedLog, peer: String) {
         self.limits = limits
@@ -216,7 +218,13 @@ final class ConnectionDeadlines: ChannelDuplexHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { arm(context, seconds: limits.idleSeconds, "no request") }
+        switch unwrapOutboundIn(data) {
+        case .head(let head): closing = head.headers.first(name: "connection")?.lowercased() == "close"
+        // A connection that closes after this reply needs no idle deadline: a cancelled one would
+        // still wake the event loop once when it was due.
+        case .end: if !closing { arm(context, seconds: limits.idleSeconds, "no request") }
+        case .body: break
+        }
         context.write(data, promise: promise)
     }
 
@@ -236,6 +244,11 @@ final class ConnectionDeadlines: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         disarm()
         writeDeadline?.cancel()
+        // NIO leaves its timer armed for a cancelled deadline, so an idle minderd would wake once
+        // when it was due, up to 30 s after the client left. A task due in a millisecond re-arms
+        // the timer that soon (a task due now would run without it); after it runs the loop
+        // sleeps until a deadline that still exists.
+        _ = context.eventLoop.scheduleTask(in: .milliseconds(1)) {}
         context.fireChannelInactive()
     }
 
