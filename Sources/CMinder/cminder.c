@@ -657,12 +657,6 @@ long mn_mq_receive(int mqd, char *buffer, size_t capacity) {
     return (long)mq_receive((mqd_t)mqd, buffer, capacity, NULL);
 }
 
-long mn_mq_count(int mqd) {
-    struct mq_attr attr;
-    if (mq_getattr((mqd_t)mqd, &attr) != 0) return -1;
-    return attr.mq_curmsgs;
-}
-
 int mn_tcp_connect_start(const char *address, int port) {
     struct sockaddr_storage storage;
     memset(&storage, 0, sizeof storage);

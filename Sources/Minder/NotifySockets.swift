@@ -21,8 +21,6 @@ final class NotifySockets {
     private var byNamespec: [String: (id: Int, fd: Int32, path: String)] = [:]
     private var namespecs: [Int: String] = [:]
     private var nextID = 1
-    /// Messages dropped (too long, or without credentials), over minderd's life.
-    private(set) var dropped = 0
 
     /// nil when the directory cannot be had (then `ready=notify` programs cannot start).
     init?(instance: InstanceID) {
@@ -46,16 +44,17 @@ final class NotifySockets {
 
     struct Message {
         var pid: Int32
-        var uid: UInt32
         var fields: [String: String]
     }
 
-    /// What one socket holds now (at most `maxPerTurn` messages), and whose socket it is.
-    func receive(_ token: UInt64) -> (namespec: String, messages: [Message])? {
+    /// What one socket holds now (at most `maxPerTurn` messages), whose socket it is, and how
+    /// many messages were dropped (longer than systemd's limit, or without credentials).
+    func receive(_ token: UInt64) -> (namespec: String, messages: [Message], dropped: Int)? {
         let id = Int(token & 0xffff_ffff)
         guard let namespec = namespecs[id], let socket = byNamespec[namespec] else { return nil }
         var buffer = [CChar](repeating: 0, count: Self.maxMessage)
         var messages: [Message] = []
+        var dropped = 0
         for _ in 0..<Self.maxPerTurn {
             var pid: Int32 = 0, uid: UInt32 = 0
             let n = mn_notify_recv(socket.fd, &buffer, buffer.count, &pid, &uid)
@@ -65,9 +64,9 @@ final class NotifySockets {
             }
             guard n >= 0 else { break }
             let bytes = buffer.prefix(n).map { UInt8(bitPattern: $0) }
-            messages.append(Message(pid: pid, uid: uid, fields: NotifyMessage.parse(bytes)))
+            messages.append(Message(pid: pid, fields: NotifyMessage.parse(bytes)))
         }
-        return (namespec, messages)
+        return (namespec, messages, dropped)
     }
 
     /// Sockets of processes no longer in the table go (after a reload or update).

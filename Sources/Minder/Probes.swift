@@ -49,18 +49,21 @@ extension Supervisor {
     }
 
     /// `ready=fd:N`: a newline on the pipe means ready (s6's protocol); the pipe is then done with,
-    /// and so it is when the program closes its end without one.
+    /// and so it is when the program closes its end without one, or writes 4 KiB without one.
     func readyPipeReadable(_ fd: Int32) {
         guard let i = entries.firstIndex(where: { $0.readyPipe == fd }) else { return }
         var buffer = [UInt8](repeating: 0, count: 512)
         let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
         let newline = n > 0 && buffer.prefix(n).contains(10)
-        guard newline || n <= 0 else { return }
+        if !newline && n > 0 {
+            entries[i].readyPipeBytes += n
+            guard entries[i].readyPipeBytes >= 4096 else { return }
+            logger.warning("ready: \(entries[i].machine.name) wrote 4 KiB to its notification descriptor without a newline; no longer reading it")
+        }
         closeReadyPipe(i)
         if newline, entries[i].machine.ready == false, [.starting, .running].contains(entries[i].machine.state) {
             becameReady(i)
-            startHealthCheck(i)
         }
     }
 
@@ -69,6 +72,7 @@ extension Supervisor {
         _ = mn_epoll_del(epollFD, entries[i].readyPipe)
         close(entries[i].readyPipe)
         entries[i].readyPipe = -1
+        entries[i].readyPipeBytes = 0
     }
 
     /// At a spawn: the readiness probe, or (without ready=) the health check, from `probe_delay` on.
@@ -118,16 +122,14 @@ extension Supervisor {
         state.reply = []
     }
 
-    /// The earliest moment a probe needs the loop.
-    var nextProbeDue: Double? {
-        entries.flatMap { [$0.readyProbe?.due, $0.healthProbe?.due].compactMap { $0 } }.min()
-    }
+    /// Where an entry keeps one of its two probes.
+    static func slot(_ health: Bool) -> WritableKeyPath<Entry, ProbeState?> { health ? \.healthProbe : \.readyProbe }
 
     /// From the timer: attempts to start, and attempts that took longer than `probe_timeout`.
     func fireProbes(now: Double) {
         for i in entries.indices {
             for health in [false, true] {
-                guard let state = health ? entries[i].healthProbe : entries[i].readyProbe, state.due <= now + 0.0005 else { continue }
+                guard let state = entries[i][keyPath: Self.slot(health)], state.due <= now + 0.0005 else { continue }
                 if state.inFlight {
                     finish(i, health: health, passed: false, why: "no answer within \(state.settings.timeout) s")
                 } else {
@@ -138,23 +140,20 @@ extension Supervisor {
     }
 
     private func begin(_ i: Int, health: Bool, now: Double) {
-        guard var state = health ? entries[i].healthProbe : entries[i].readyProbe else { return }
+        let slot = Self.slot(health)
+        guard var state = entries[i][keyPath: slot] else { return }
+        state.nextAt = now + Double(state.settings.interval)
         switch state.probe {
         case .tcp(let host, let port), .http(let host, let port, _):
             let fd = mn_tcp_connect_start(host, Int32(port))
             guard fd >= 0 else {
                 // Refused at once (a local port nobody listens on, say): a failed attempt.
-                state.nextAt = now + Double(state.settings.interval)
-                if health { entries[i].healthProbe = state } else { entries[i].readyProbe = state }
+                entries[i][keyPath: slot] = state
                 return finish(i, health: health, passed: false, why: String(cString: strerror(errno)))
             }
-            nextProbeAttempt += 1
             state.fd = fd
-            state.attempt = nextProbeAttempt
-            state.attemptDeadline = now + Double(state.settings.timeout)
-            state.nextAt = now + Double(state.settings.interval)
-            probeAttempts[nextProbeAttempt] = (entries[i].namespec, health)
-            _ = mn_epoll_add_writable(epollFD, fd, Self.probeToken | nextProbeAttempt)
+            register(&state, i, health, now: now)
+            _ = mn_epoll_add_writable(epollFD, fd, Self.probeToken | state.attempt)
         case .exec(let command):
             // The program's own user, environment and limits; its output goes nowhere.
             var c = entries[i].machine.config
@@ -168,30 +167,39 @@ extension Supervisor {
             }
             switch Spawner.spawn(c, group: entries[i].group, sinks: (nil, nil), context: context) {
             case .failure(let failure):
-                state.nextAt = now + Double(state.settings.interval)
-                if health { entries[i].healthProbe = state } else { entries[i].readyProbe = state }
+                entries[i][keyPath: slot] = state
                 return finish(i, health: health, passed: false, why: failure.description)
             case .success(let child):
                 close(child.stdinFD)
                 for output in child.outputs { close(output.fd) }
-                nextProbeAttempt += 1
                 state.pid = child.pid
-                state.attempt = nextProbeAttempt
-                state.attemptDeadline = now + Double(state.settings.timeout)
-                state.nextAt = now + Double(state.settings.interval)
-                probeAttempts[nextProbeAttempt] = (entries[i].namespec, health)
-                probePIDs[child.pid] = nextProbeAttempt
+                register(&state, i, health, now: now)
+                probePIDs[child.pid] = state.attempt
             }
         }
-        if health { entries[i].healthProbe = state } else { entries[i].readyProbe = state }
+        entries[i][keyPath: slot] = state
+    }
+
+    /// An attempt in flight gets a number (its epoll token, its key in `probeAttempts`) and a deadline.
+    private func register(_ state: inout ProbeState, _ i: Int, _ health: Bool, now: Double) {
+        nextProbeAttempt += 1
+        state.attempt = nextProbeAttempt
+        state.attemptDeadline = now + Double(state.settings.timeout)
+        probeAttempts[nextProbeAttempt] = (entries[i].namespec, health)
+    }
+
+    /// The attempt `attempt` when it is still the one in flight: its entry and which probe.
+    private func inFlight(_ attempt: UInt64) -> (i: Int, health: Bool, state: ProbeState)? {
+        guard let (namespec, health) = probeAttempts[attempt], let i = index(of: namespec),
+              let state = entries[i][keyPath: Self.slot(health)], state.attempt == attempt, state.inFlight else { return nil }
+        return (i, health, state)
     }
 
     /// A probe socket polled: its connect is done, one way or the other; or, for HTTP, the reply
     /// has bytes to read.
     func probeWritable(_ token: UInt64) {
-        let attempt = token & ~Self.probeToken
-        guard let (namespec, health) = probeAttempts[attempt], let i = index(of: namespec),
-              var state = health ? entries[i].healthProbe : entries[i].readyProbe, state.attempt == attempt, state.fd >= 0 else { return }
+        guard let (i, health, found) = inFlight(token & ~Self.probeToken), found.fd >= 0 else { return }
+        var state = found
         if state.requested { return readReply(i, health: health, &state) }
         let error = mn_tcp_connect_result(state.fd)
         guard error == 0 else { return finish(i, health: health, passed: false, why: String(cString: strerror(error))) }
@@ -203,7 +211,7 @@ extension Supervisor {
         state.requested = true
         _ = mn_epoll_del(epollFD, state.fd)
         _ = mn_epoll_add(epollFD, state.fd, token)
-        if health { entries[i].healthProbe = state } else { entries[i].readyProbe = state }
+        entries[i][keyPath: Self.slot(health)] = state
     }
 
     /// Reads until the status line is whole (at most 1 KiB of it), then judges it: 200 to 399 pass.
@@ -212,31 +220,29 @@ extension Supervisor {
         let n = buffer.withUnsafeMutableBytes { recv(state.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
         if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
         if n > 0 { state.reply += buffer.prefix(n) }
+        entries[i][keyPath: Self.slot(health)] = state
         let line = state.reply.firstIndex(of: 10).map { Array(state.reply[..<$0]) }
-        guard line != nil || n <= 0 || state.reply.count >= 1024 else {
-            if health { entries[i].healthProbe = state } else { entries[i].readyProbe = state }
-            return
-        }
+        guard line != nil || n <= 0 || state.reply.count >= 1024 else { return }
         let words = String(decoding: line ?? state.reply, as: UTF8.self).split(separator: " ")
-        let code = words.count >= 2 && words[0].hasPrefix("HTTP/") ? Int(words[1]) : nil
-        if health { entries[i].healthProbe = state } else { entries[i].readyProbe = state }
-        guard let code else { return finish(i, health: health, passed: false, why: "no HTTP status line in the reply") }
+        guard words.count >= 2, words[0].hasPrefix("HTTP/"), let code = Int(words[1]) else {
+            return finish(i, health: health, passed: false, why: "no HTTP status line in the reply")
+        }
         finish(i, health: health, passed: (200..<400).contains(code), why: "HTTP \(code)")
     }
 
     /// An exec probe's process ended: exit 0 passes.
     func probeExited(_ pid: Int32, _ exit: ProcessExit) {
-        guard let attempt = probePIDs.removeValue(forKey: pid), let (namespec, health) = probeAttempts[attempt],
-              let i = index(of: namespec), var state = health ? entries[i].healthProbe : entries[i].readyProbe,
-              state.attempt == attempt else { return }
+        guard let attempt = probePIDs.removeValue(forKey: pid), let (i, health, found) = inFlight(attempt) else { return }
+        var state = found
         state.pid = 0
-        if health { entries[i].healthProbe = state } else { entries[i].readyProbe = state }
         probeAttempts[attempt] = nil
+        entries[i][keyPath: Self.slot(health)] = state
         finish(i, health: health, passed: exit == .exited(0), why: "\(exit)")
     }
 
     private func finish(_ i: Int, health: Bool, passed: Bool, why: String) {
-        guard var state = health ? entries[i].healthProbe : entries[i].readyProbe else { return }
+        let slot = Self.slot(health)
+        guard var state = entries[i][keyPath: slot] else { return }
         if state.inFlight { abandon(&state) }
         if passed {
             state.successes += 1
@@ -245,21 +251,16 @@ extension Supervisor {
             state.failures += 1
             state.successes = 0
         }
+        entries[i][keyPath: slot] = state
+        guard [.starting, .running].contains(entries[i].machine.state) else { return }
         let name = entries[i].machine.name
-        guard [.starting, .running].contains(entries[i].machine.state) else {
-            if health { entries[i].healthProbe = state } else { entries[i].readyProbe = state }
-            return
-        }
         if !health {
-            entries[i].readyProbe = state
             if !passed { logger.debug("probe: \(name) \(state.probe) not ready: \(why)") }
             guard state.successes >= state.settings.successes else { return }
             entries[i].readyProbe = nil
             becameReady(i)
-            startHealthCheck(i)
             return
         }
-        entries[i].healthProbe = state
         if passed {
             if entries[i].healthy != true { setHealthy(i, true) }
             return
@@ -278,7 +279,8 @@ extension Supervisor {
         writeStats(i)
     }
 
-    /// READY=1 or a readiness probe that passed: the machine, the views, the events.
+    /// READY=1, a newline on fd:N or a readiness probe that passed: the machine, the views, the
+    /// events; and the health check begins.
     func becameReady(_ i: Int) {
         feed(i, .ready)
         writeStats(i)
@@ -286,5 +288,6 @@ extension Supervisor {
         events?.post(group: entries[i].group, name: m.name, from: state, to: state, pid: m.pid, exitStatus: nil,
                      expected: nil, ready: true)
         notifyListeners("PROCESS_READY", "processname:\(m.name) groupname:\(entries[i].group) pid:\(m.pid ?? 0)")
+        startHealthCheck(i)
     }
 }

@@ -16,13 +16,8 @@ import MinderControl
 final class StatsRequests {
     let queueName: String
     let queueFD: Int32
-    private(set) var freshName: String
-    private var fresh: UnsafeMutableRawPointer
-    private var freshGuard: Int32
-    private var generation = 1
-    private let instance: InstanceID
-    private let mode: Int32
-    private let gid: Int64
+    private let fresh: GuardedSemaphore
+    var freshName: String { fresh.name }
     /// Requests read from the queue that no sample has answered yet.
     private(set) var waiting = 0
     /// Requests a sample answered whose numbers are not in the segment yet.
@@ -35,22 +30,17 @@ final class StatsRequests {
     var notices: [String] = []
 
     init?(instance: InstanceID, group: UInt32?) {
-        self.instance = instance
-        mode = group == nil ? 0o600 : 0o660
-        gid = group.map(Int64.init) ?? -1
+        let mode: Int32 = group == nil ? 0o600 : 0o660, gid = group.map(Int64.init) ?? -1
         queueName = instance.statsRequests
-        freshName = instance.statsFresh(1)
-        guard let sem = mn_sem_create(freshName, 0, mode, gid) else { return nil }
+        guard let sem = GuardedSemaphore(nameOf: instance.statsFresh, value: 0, mode: mode, gid: gid) else { return nil }
         // Ten messages fit the kernel's default msg_max for any user.
         let fd = mn_mq_create(queueName, 10, Self.messageSize, mode, gid)
         guard fd >= 0 else {
-            mn_sem_close(sem)
-            _ = mn_sem_unlink(freshName)
+            sem.close(unlink: true)
             return nil
         }
         queueFD = fd
         fresh = sem
-        freshGuard = mn_guard_add_semaphore(sem)
     }
 
     /// Reads what is queued, up to `maxPerTurn` messages; true when there were any.
@@ -75,7 +65,7 @@ final class StatsRequests {
         while answered > 0 {
             answered -= 1
             // EOVERFLOW: someone else posted it to the limit; the readers it wakes check the generation.
-            if mn_sem_post(fresh) != 0 { break }
+            if mn_sem_post(fresh.pointer) != 0 { break }
         }
         answered = 0
     }
@@ -83,23 +73,12 @@ final class StatsRequests {
     /// When the semaphore's file was truncated (its pages are private now, see the fault guard):
     /// a new one, before the header that names it is written.
     func replaceIfLost() {
-        guard mn_guard_lost(freshGuard) != 0 else { return }
-        let newName = instance.statsFresh(generation + 1)
-        guard let sem = mn_sem_create(newName, 0, mode, gid) else { return }
-        generation += 1
-        mn_guard_remove(freshGuard)
-        mn_sem_close(fresh)
-        _ = mn_sem_unlink(freshName)
-        fresh = sem
-        freshGuard = mn_guard_add_semaphore(sem)
-        freshName = newName
-        notices.append("stats: the fresh-sample semaphore's file was truncated by another process; replaced by \(newName)")
+        guard fresh.lost, fresh.replace() else { return }
+        notices.append("stats: the fresh-sample semaphore's file was truncated by another process; replaced by \(fresh.name)")
     }
 
     func close() {
-        mn_guard_remove(freshGuard)
-        mn_sem_close(fresh)
-        _ = mn_sem_unlink(freshName)
+        fresh.close(unlink: true)
         _ = mn_mq_close(queueFD)
         _ = mn_mq_unlink(queueName)
     }

@@ -14,15 +14,12 @@ import MinderControl
 
 final class StatsSegment {
     let name: String
-    private let instance: InstanceID
-    private(set) var semaphoreName: String
-    private var generation = 1
     /// nil after a replacement failed: writes are dropped (and the failure was reported).
     private var base: UnsafeMutableRawPointer?
     private var length: UInt64 = 0
     private var segmentGuard: Int32 = -1
-    private var semaphore: UnsafeMutableRawPointer
-    private var semaphoreGuard: Int32 = -1
+    private let semaphore: GuardedSemaphore
+    var semaphoreName: String { semaphore.name }
     /// When the semaphore was first found busy with no holder recorded.
     private var busySince: Double?
     let slots: Int
@@ -62,21 +59,16 @@ final class StatsSegment {
         self.requests = requests
         mode = group == nil ? 0o600 : 0o660
         gid = group.map(Int64.init) ?? -1
-        self.instance = instance
         name = instance.statsSegment
-        semaphoreName = instance.statsSemaphore(1)
         self.slots = slots
         sequences = Array(repeating: 0, count: slots)
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         startTime = Double(now.tv_sec)
-        guard let sem = mn_sem_create(semaphoreName, 1, mode, gid) else { return nil }
+        guard let sem = GuardedSemaphore(nameOf: instance.statsSemaphore, value: 1, mode: mode, gid: gid) else { return nil }
         semaphore = sem
-        semaphoreGuard = mn_guard_add_semaphore(sem)
         guard mapSegment() else {
-            mn_guard_remove(semaphoreGuard)
-            mn_sem_close(sem)
-            _ = mn_sem_unlink(semaphoreName)
+            sem.close(unlink: true)
             return nil
         }
     }
@@ -117,8 +109,8 @@ final class StatsSegment {
         for attempt in 0..<2 {
             replaceLostObjects()
             guard !pending.isEmpty || headerPending, let base else { return true }
-            if mn_sem_trywait(semaphore) != 0 {
-                guard recoverIfAbandoned(), mn_sem_trywait(semaphore) == 0 else { return false }
+            if mn_sem_trywait(semaphore.pointer) != 0 {
+                guard recoverIfAbandoned(), mn_sem_trywait(semaphore.pointer) == 0 else { return false }
             }
             busySince = nil
             for index in pending {
@@ -133,10 +125,10 @@ final class StatsSegment {
             writeHeader(base)
             pending.removeAll()
             headerPending = false
-            _ = mn_sem_post(semaphore)
+            _ = mn_sem_post(semaphore.pointer)
             requests?.published()
             // A fault during the writes sent them to private pages: write again into new objects, once.
-            guard mn_guard_lost(segmentGuard) != 0 || mn_guard_lost(semaphoreGuard) != 0, attempt == 0 else { return true }
+            guard mn_guard_lost(segmentGuard) != 0 || semaphore.lost, attempt == 0 else { return true }
             pending = Set(staged.keys)
         }
         return false
@@ -155,7 +147,7 @@ final class StatsSegment {
             notices += requests.notices
             requests.notices.removeAll()
         }
-        if mn_guard_lost(semaphoreGuard) != 0, replaceSemaphore() {
+        if semaphore.lost, replaceSemaphore() {
             notices.append("stats: the semaphore's file was truncated by another process; replaced by \(semaphoreName)")
         }
         guard mn_guard_lost(segmentGuard) != 0, let old = base else { return }
@@ -192,15 +184,7 @@ final class StatsSegment {
     }
 
     private func replaceSemaphore() -> Bool {
-        let newName = instance.statsSemaphore(generation + 1)
-        guard let fresh = mn_sem_create(newName, 1, mode, gid) else { return false }
-        generation += 1
-        mn_guard_remove(semaphoreGuard)
-        mn_sem_close(semaphore)
-        _ = mn_sem_unlink(semaphoreName)
-        semaphore = fresh
-        semaphoreGuard = mn_guard_add_semaphore(fresh)
-        semaphoreName = newName
+        guard semaphore.replace() else { return false }
         recoveries += 1
         if let base {
             mn_stats_clear_holder(base)
@@ -215,13 +199,13 @@ final class StatsSegment {
         // Marked while still guarded: the old object may have been truncated too.
         if let base { mn_stats_retire(base) }
         mn_guard_remove(segmentGuard)
-        mn_guard_remove(semaphoreGuard)
         if let base { mn_stats_unmap(base, length) }
         base = nil
-        mn_sem_close(semaphore)
+        semaphore.close(unlink: false)
     }
 
     func close() {
+        let semaphoreName = semaphore.name
         retire()
         _ = mn_stats_unlink(name)
         _ = mn_sem_unlink(semaphoreName)

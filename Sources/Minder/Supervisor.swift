@@ -37,8 +37,10 @@ public final class Supervisor {
         /// ready=tcp:... until ready, health_check= from then on (Probes.swift), and what the
         /// health check says (nil without one).
         var readyProbe: ProbeState?
-        /// ready=fd:N: minderd's read end of the program's notification pipe (-1: none).
+        /// ready=fd:N: minderd's read end of the program's notification pipe (-1: none), and the
+        /// bytes read from it without a newline.
         var readyPipe: Int32 = -1
+        var readyPipeBytes = 0
         var healthProbe: ProbeState?
         var healthy: Bool?
 
@@ -85,8 +87,10 @@ public final class Supervisor {
     /// `ready=notify` programs' sockets; nil without an instance (tests of the loop alone).
     let notifySockets: NotifySockets?
     let deferredSampleFD = mn_timerfd()
-    /// minderd's own sd_notify, when a service manager set NOTIFY_SOCKET, and its watchdog timer.
+    /// minderd's own sd_notify, when a service manager set NOTIFY_SOCKET, its watchdog timer, and
+    /// whether a process changed since it was last told (it is told at the end of such a turn).
     var selfNotify: SelfNotify?
+    var selfNotifyStale = true
     let watchdogFD = mn_timerfd()
     var sampleWaiters: [ControlBridge.Reply] = []
     /// Probe attempts in flight, by the number in their epoll token: whose, and which probe.
@@ -186,7 +190,11 @@ public final class Supervisor {
             }
             advanceStopSequence()
             checkWaiters()
-            if let selfNotify, case .running = mood { selfNotify.update(settled: autostartSettled, status: statusLine) }
+            if let selfNotify, selfNotifyStale, case .running = mood {
+                selfNotifyStale = false
+                let (settled, status) = autostartProgress()
+                selfNotify.update(settled: settled, status: status)
+            }
             if let subscribers = events?.subscribers, !subscribers.notices.isEmpty {
                 for notice in subscribers.notices { logger.info("\(notice)") }
                 subscribers.notices.removeAll()
@@ -285,9 +293,18 @@ public final class Supervisor {
         _ = restart(i, wait: false)
     }
 
+    /// The timer at the nearest deadline of any entry (its machine's, its watchdog's, its
+    /// probes'): one pass each loop turn, without building arrays.
     func armTimer() {
-        let next = (entries.compactMap(\.machine.deadline) + entries.compactMap(\.watchdogDue) + [nextProbeDue].compactMap { $0 }).min()
-        _ = mn_timerfd_set(timerFD, next.map { max(1, Int64($0 * 1e9)) } ?? 0)
+        var next = Double.infinity
+        func consider(_ due: Double?) { if let due, due < next { next = due } }
+        for e in entries {
+            consider(e.machine.deadline)
+            consider(e.watchdogDue)
+            consider(e.readyProbe?.due)
+            consider(e.healthProbe?.due)
+        }
+        _ = mn_timerfd_set(timerFD, next.isFinite ? max(1, Int64(next * 1e9)) : 0)
     }
 
     static func now() -> Double { Double(mn_monotonic_ns()) / 1e9 }
@@ -302,6 +319,7 @@ public final class Supervisor {
 
     func feed(_ i: Int, _ event: ProcessEvent) {
         let actions = entries[i].machine.handle(event, now: Self.now())
+        selfNotifyStale = true
         // Before anything else can be observed (a log line, an event, a reply), status queries see it.
         bridge.board.update(i, info(i), exits: entries[i].machine.exits)
         // A spawn publishes the transitions itself once the pid is known (its spawned or failed
@@ -432,8 +450,8 @@ public final class Supervisor {
     /// Notifications from `ready=notify` programs: READY=1 and STATUS= from the program's own
     /// process (any process with notify_access=all); everything else is ignored.
     func notifyReadable(_ token: UInt64) {
-        guard let (namespec, messages) = notifySockets?.receive(token),
-              let i = entries.firstIndex(where: { $0.namespec == namespec }) else { return }
+        guard let (namespec, messages, dropped) = notifySockets?.receive(token), let i = index(of: namespec) else { return }
+        if dropped > 0 { logger.debug("notify: dropped \(dropped) message(s) for \(namespec): longer than \(NotifySockets.maxMessage) bytes, or without credentials") }
         for message in messages {
             let m = entries[i].machine
             guard let pid = m.pid, m.config.notifyAccess == .all || message.pid == pid else {
@@ -449,10 +467,7 @@ public final class Supervisor {
                 // WATCHDOG=trigger asks for the restart at once, as under systemd.
                 entries[i].watchdogDue = ping == "trigger" ? Self.now() : Self.now() + Double(m.config.watchdogSec)
             }
-            if message.fields["READY"] == "1", entries[i].machine.ready == false {
-                becameReady(i)
-                startHealthCheck(i)
-            }
+            if message.fields["READY"] == "1", entries[i].machine.ready == false { becameReady(i) }
         }
     }
 
@@ -566,23 +581,22 @@ public final class Supervisor {
         }
     }
 
-    /// Every autostart program is up (and ready, where it has ready=) or no longer trying.
-    var autostartSettled: Bool {
-        entries.allSatisfy { e in
-            guard e.machine.config.autostart else { return true }
-            switch e.machine.state {
-            case .running: return e.machine.ready != false
-            case .fatal, .exited, .stopped, .unknown: return true
-            case .starting, .backoff, .stopping: return false
+    /// For minderd's own service manager: whether every autostart program is up (and ready, where
+    /// it has ready=) or no longer trying, and STATUS=: how many programs run, how many failed.
+    func autostartProgress() -> (settled: Bool, status: String) {
+        var settled = true, running = 0, fatal = 0
+        for e in entries {
+            let m = e.machine
+            if m.state == .running { running += 1 }
+            if m.state == .fatal { fatal += 1 }
+            guard m.config.autostart else { continue }
+            switch m.state {
+            case .running: if m.ready == false { settled = false }
+            case .fatal, .exited, .stopped, .unknown: break
+            case .starting, .backoff, .stopping: settled = false
             }
         }
-    }
-
-    /// STATUS= for minderd's own service manager: how many programs run, and how many failed.
-    var statusLine: String {
-        let running = entries.filter { $0.machine.state == .running }.count
-        let fatal = entries.filter { $0.machine.state == .fatal }.count
-        return "\(running) of \(entries.count) running" + (fatal > 0 ? ", \(fatal) FATAL" : "")
+        return (settled, "\(running) of \(entries.count) running" + (fatal > 0 ? ", \(fatal) FATAL" : ""))
     }
 
     func beginStopping(_ newMood: Mood) {

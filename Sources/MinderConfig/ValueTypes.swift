@@ -141,18 +141,20 @@ enum Values {
         return .tcp(host: host, port: port)
     }
 
+    /// `HOST:PORT`, or `[v6]:PORT` for an IPv6 address: the two parts, unchecked; nil without a port.
+    private static func splitHostPort(_ rest: Substring) -> (host: Substring, port: Substring)? {
+        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]"), rest[rest.index(after: close)...].hasPrefix(":") {
+            return (rest[rest.index(after: rest.startIndex)..<close], rest[rest.index(close, offsetBy: 2)...])
+        }
+        if let colon = rest.lastIndex(of: ":"), !rest[..<colon].contains(":") {
+            return (rest[..<colon], rest[rest.index(after: colon)...])
+        }
+        return nil
+    }
+
     /// `ADDRESS:PORT` or `[v6]:PORT` of a probe.
     private static func address(_ text: String, _ rest: Substring) throws(ValueError) -> (String, Int) {
-        var host: Substring, portText: Substring
-        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]"), rest[rest.index(after: close)...].hasPrefix(":") {
-            host = rest[rest.index(after: rest.startIndex)..<close]
-            portText = rest[rest.index(close, offsetBy: 2)...]
-        } else if let colon = rest.lastIndex(of: ":"), !rest[..<colon].contains(":") {
-            host = rest[..<colon]
-            portText = rest[rest.index(after: colon)...]
-        } else {
-            throw ValueError("\(text.pyRepr) has no port")
-        }
+        guard let (host, portText) = splitHostPort(rest) else { throw ValueError("\(text.pyRepr) has no port") }
         guard let port = Int(portText), (1...65535).contains(port) else { throw ValueError("\(text.pyRepr) has no valid port") }
         let address = host.lowercased() == "localhost" ? "127.0.0.1" : String(host)
         var v4 = in_addr(), v6 = in6_addr()
@@ -174,15 +176,7 @@ enum Values {
     static func syslogServer(_ text: String) throws(ValueError) -> SyslogServer {
         let t = text.pyStrip()
         guard t.hasPrefix("udp://") else { throw ValueError("\(text.pyRepr) is not udp://HOST:PORT") }
-        let rest = t.dropFirst("udp://".count)
-        var host: Substring, portText: Substring
-        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]"), rest[rest.index(after: close)...].hasPrefix(":") {
-            host = rest[rest.index(after: rest.startIndex)..<close]
-            portText = rest[rest.index(close, offsetBy: 2)...]
-        } else if let colon = rest.lastIndex(of: ":"), !rest[..<colon].contains(":") {
-            host = rest[..<colon]
-            portText = rest[rest.index(after: colon)...]
-        } else {
+        guard let (host, portText) = splitHostPort(t.dropFirst("udp://".count)) else {
             throw ValueError("\(text.pyRepr) has no port (udp://HOST:PORT)")
         }
         guard !host.isEmpty, let port = Int(portText), (1...65535).contains(port) else {

@@ -169,8 +169,9 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
-    /// minderd under a service manager that set NOTIFY_SOCKET (a Python receiver here): READY=1
-    /// only once its autostart programs are up and ready, STATUS= with counts, STOPPING=1 at the end.
+    /// minderd under a service manager that set NOTIFY_SOCKET and WATCHDOG_USEC (a Python receiver
+    /// here): READY=1 only once its autostart programs are up and ready, STATUS= with counts,
+    /// WATCHDOG=1 pings, RELOADING=1 and READY=1 again around a SIGHUP, STOPPING=1 at the end.
     @Test func minderdTellsItsOwnServiceManager() throws {
         let dir = try TemporaryDirectory()
         let received = dir.path + "/received"
@@ -193,7 +194,7 @@ import Testing
             command=sleep 1000
             startsecs=1
             """, start: false)
-        d.environment = ["NOTIFY_SOCKET": dir.path + "/n.sock"]
+        d.environment = ["NOTIFY_SOCKET": dir.path + "/n.sock", "WATCHDOG_USEC": "400000"]
         try d.launch()
         func messages() -> [String] { ((try? String(contentsOfFile: received, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
         try d.waitForLog("success: slow entered RUNNING")
@@ -203,6 +204,13 @@ import Testing
         try waitUntil("minderd's READY=1") { messages().contains { $0.hasPrefix("READY=1") } }
         #expect(status(d, "app")?.ready == true)
         #expect(messages().contains("READY=1|STATUS=2 of 2 running"), "\(messages())")
+        try waitUntil("WATCHDOG=1 pings") { messages().filter { $0 == "WATCHDOG=1" }.count >= 2 }
+        kill(d.pid, SIGHUP)
+        try waitUntil("RELOADING=1, then READY=1 again") {
+            let m = messages()
+            guard let reloading = m.firstIndex(where: { $0.hasPrefix("RELOADING=1|MONOTONIC_USEC=") }) else { return false }
+            return m[reloading...].contains { $0.hasPrefix("READY=1") }
+        }
         #expect(try d.stop() == 0)
         try waitUntil("STOPPING=1") { messages().contains("STOPPING=1") }
     }
@@ -416,12 +424,48 @@ import Testing
             command=/bin/sh -c 'while [ ! -e \(dir.path)/go ]; do sleep 0.05; done; echo >&5; exec 5>&-; exec sleep 1000'
             startsecs=0
             ready=fd:5
+
+            [program:chatty]
+            command=/bin/sh -c 'head -c 5000 /dev/zero | tr "\\0" x >&5; exec sleep 1000'
+            startsecs=0
+            ready=fd:5
             """)
         try d.waitForLog("success: s6style entered RUNNING")
         #expect(status(d, "s6style")?.ready == false)
         _ = FileManager.default.createFile(atPath: dir.path + "/go", contents: nil)
         try d.waitForLog("ready: s6style")
         #expect(status(d, "s6style")?.ready == true)
+        // Bytes without a newline: read up to 4 KiB, then the descriptor is let go.
+        try d.waitForLog("ready: chatty wrote 4 KiB to its notification descriptor without a newline; no longer reading it")
+        #expect(status(d, "chatty")?.ready == false && status(d, "chatty")?.statename == "RUNNING")
+        #expect(try d.stop() == 0)
+    }
+
+    /// systemd-notify run by a program as another user than root sends as itself, not as its
+    /// parent (the kernel lets only CAP_SYS_ADMIN name another pid): notify_access=main ignores it,
+    /// notify_access=all takes it, as docs/readiness.md says.
+    @Test(.enabled(if: geteuid() == 0, "running programs as another user needs root"))
+    func systemdNotifyAsAnotherUserNeedsNotifyAccessAll() throws {
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:strict]
+            command=/bin/sh -c '/usr/bin/systemd-notify --ready; exec sleep 1000'
+            user=nobody
+            startsecs=0
+            ready=notify
+
+            [program:lenient]
+            command=/bin/sh -c '/usr/bin/systemd-notify --ready; exec sleep 1000'
+            user=nobody
+            startsecs=0
+            ready=notify
+            notify_access=all
+            """)
+        try d.waitForLog("ready: lenient")
+        try d.waitForLog("notify: ignored a message for strict from pid")
+        #expect(status(d, "strict")?.ready == false)
         #expect(try d.stop() == 0)
     }
 }

@@ -166,8 +166,6 @@ int mn_mq_timedsend(int mqd, const char *bytes, size_t length, int ms);
 /// The message's length, or -1 with errno (EAGAIN: empty on a non-blocking queue).
 long mn_mq_receive(int mqd, char *buffer, size_t capacity);
 long mn_mq_msgsize(int mqd);
-/// Messages waiting on the queue, or -1 with errno.
-long mn_mq_count(int mqd);
 /// A private directory for sockets: made with mode 0711, or, if it exists, accepted only as a real
 /// directory (no symlink) owned by this user, then set to 0711. 0, or -1 with errno.
 int mn_private_dir(const char *path);
