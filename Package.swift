@@ -71,15 +71,17 @@ let package = Package(
         .executableTarget(name: "FuzzXMLRPC", dependencies: ["MinderXMLRPC", "FuzzSupport"], path: "Sources/Fuzz/XMLRPC"),
         .executableTarget(name: "FuzzNotify", dependencies: ["MinderControl", "FuzzSupport"], path: "Sources/Fuzz/Notify"),
         .testTarget(name: "MinderConfigTests", dependencies: ["MinderConfig"]),
+        // What the tests start, through minderd's own child path rather than Foundation's Process.
+        .target(name: "ChildProcess", dependencies: ["CMinder"], path: "Tests/ChildProcess"),
         // Includes round trips through the real Python xmlrpc.client.
-        .testTarget(name: "MinderXMLRPCTests", dependencies: ["MinderXMLRPC"]),
+        .testTarget(name: "MinderXMLRPCTests", dependencies: ["MinderXMLRPC", "ChildProcess"]),
         .testTarget(name: "MinderTests", dependencies: [
-            "Minder", "MinderConfig", "MinderControl", "CMinder",
+            "Minder", "MinderConfig", "MinderControl", "CMinder", "ChildProcess",
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "MinderdTests", dependencies: [
-            "Minder", "MinderConfig", "MinderControl", "CMinder",
+            "Minder", "MinderConfig", "MinderControl", "CMinder", "ChildProcess",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
     ],

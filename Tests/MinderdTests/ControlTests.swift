@@ -118,7 +118,7 @@ import Testing
         try waitUntil("30 streamed ticks") {
             ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").count > 30
         }
-        // SIGKILL: a child of Foundation.Process started from the test's thread pool has SIGTERM blocked.
+        // Stopped where it is, mid-line or not.
         kill(follower.processIdentifier, SIGKILL)
         follower.waitUntilExit()
         // Whole lines only: the follower may have been stopped in the middle of one.

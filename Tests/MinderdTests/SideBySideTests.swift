@@ -133,10 +133,6 @@ struct SideBySideTests {
         let minder = try DaemonHarness(Self.config(updated: false), loglevel: "info", start: false)
         let supervisord = try DaemonHarness(Self.config(updated: false), loglevel: "info", start: false)
         supervisord.daemonPath = venv + "/supervisord"
-        // The test runner's threads block most signals, and a child inherits that mask: supervisord
-        // (unlike minderd) never unblocks SIGTERM, so it starts with a clean mask.
-        supervisord.launcher = [venv + "/python", "-c",
-                                "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])"]
         for d in [minder, supervisord] {
             try d.launch()
             try d.waitForLog("success: pool_1 entered RUNNING")
@@ -270,8 +266,6 @@ extension SideBySideTests {
         let minder = try DaemonHarness(Self.config(updated: false), loglevel: "info", start: false)
         let supervisord = try DaemonHarness(Self.config(updated: false), loglevel: "info", start: false)
         supervisord.daemonPath = venv + "/supervisord"
-        supervisord.launcher = [venv + "/python", "-c",
-                                "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])"]
         var outputs: [[Substring]] = []
         for d in [minder, supervisord] {
             try d.launch()
