@@ -203,14 +203,12 @@ public struct ProcessMachine: Sendable {
                 return [.log(.info, "exited: \(name) (\(status); not expected)")] + enterBackoff(now: now)
             }
             // It outlived startsecs; the RUNNING transition just had not run yet.
-            return becomeRunning() + exitedFromRunning(status, now: now)
+            let running = becomeRunning()
+            return running + (ready == false ? exitedBeforeReady(status, now: now) : exitedFromRunning(status, now: now))
 
         case (.exited(let status), .running) where ready == false:
-            // Gone before it was ready: a failed start.
             recordExit(status)
-            exits.unexpected += 1
-            spawnError = "exited before it was ready"
-            return [.log(.info, "exited: \(name) (\(status); not ready yet)")] + enterBackoff(now: now)
+            return exitedBeforeReady(status, now: now)
 
         case (.exited(let status), .running):
             recordExit(status)
@@ -264,6 +262,13 @@ public struct ProcessMachine: Sendable {
         default:
             return []
         }
+    }
+
+    /// Gone before it was ready: a failed start.
+    private mutating func exitedBeforeReady(_ status: ProcessExit, now: Double) -> [ProcessAction] {
+        exits.unexpected += 1
+        spawnError = "exited before it was ready"
+        return [.log(.info, "exited: \(name) (\(status); not ready yet)")] + enterBackoff(now: now)
     }
 
     /// What every exit leaves behind, whatever it means for the state.

@@ -60,6 +60,16 @@ import MinderConfig
         #expect(m.state == .fatal)
     }
 
+    /// An exit noticed after startsecs, before the RUNNING transition ran, of a program not ready yet:
+    /// a failed start too, as an exit from RUNNING before readiness is.
+    @Test func anExitAfterStartsecsBeforeReadyIsAFailedStart() {
+        var m = machine { $0.ready = .notify; $0.startsecs = 1 }
+        _ = m.handle(.start, now: 0)
+        _ = m.handle(.spawned(pid: 42), now: 0)
+        _ = m.handle(.exited(.exited(0)), now: 2)
+        #expect(m.state == .backoff && m.spawnError == "exited before it was ready" && m.exits.unexpected == 1)
+    }
+
     @Test func startsecsZeroIsRunningAtOnce() {
         var m = machine { $0.startsecs = 0 }
         _ = m.handle(.start, now: 1)
