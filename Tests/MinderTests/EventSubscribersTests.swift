@@ -6,8 +6,10 @@ import Testing
 
 /// Subscribers' own event queues, on real POSIX message queues: the caps, who may watch what,
 /// drops of the oldest, and the removal of a queue nobody reads.
-@Suite(.serialized) struct EventSubscribersTests {
+@Suite(.serialized) final class EventSubscribersTests {
     let epollFD = mn_epoll_create()
+
+    deinit { close(epollFD) }
 
     func instance() -> InstanceID { InstanceID(configPath: "/nonexistent/subscribers-\(UUID().uuidString).conf") }
 
