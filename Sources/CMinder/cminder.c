@@ -532,12 +532,23 @@ int mn_syslog_send(int fd, const char *path, int priority, const char *message, 
 
 int mn_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
 
-int mn_daemonize(const char *directory, int keep_fd) {
+extern char **environ;
+
+int mn_spawn_self(char *const argv[], int ready_fd) {
     pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid > 0) _exit(0);
+    if (pid != 0) return pid;
+    /* Only async-signal-safe calls until the exec. */
+    int flags = fcntl(ready_fd, F_GETFD);
+    if (flags < 0 || fcntl(ready_fd, F_SETFD, flags & ~FD_CLOEXEC) < 0) _exit(127);
+    execve("/proc/self/exe", argv, environ);
+    _exit(127);
+}
+
+int mn_detach(const char *directory, int ready_fd, int keep_fd) {
     if (setsid() < 0) return -1;
     if (directory && chdir(directory) != 0) return -1;
+    ssize_t n;
+    do n = write(ready_fd, "1", 1); while (n < 0 && errno == EINTR);
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) {
         dup2(null, 0);

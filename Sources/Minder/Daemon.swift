@@ -55,8 +55,47 @@ public enum Daemon {
         return String(cString: resolved)
     }
 
-    /// Supervises `config` until told to stop; returns the exit status.
-    public static func run(config: Config, inputs: ConfigInputs, foreground: Bool,
+    /// The option that tells a minderd it is the daemon a `launch` started, and the descriptor on
+    /// which it says it has detached.
+    public static let readyOption = "--daemon-ready-fd"
+
+    /// minderd without -n: runs minderd anew as the daemon and returns once it has detached (0) or
+    /// with its exit status when it stopped before (its errors reached stderr, which it shares until
+    /// then). The daemon is a new program rather than a fork that goes on: the Swift runtime caches
+    /// each thread's id for its locks, so a forked child's main thread would hold them under its
+    /// parent's id, and the first thread to contend for one would spin forever.
+    public static func launch(arguments: [String]) -> Int32 {
+        var fds: [Int32] = [-1, -1]
+        guard mn_pipe(&fds, 0) == 0 else {
+            printError("minderd: could not daemonize: pipe: \(errnoText())")
+            return 2
+        }
+        let argv = arguments + [readyOption, String(fds[1])]
+        var cArgs = argv.map { strdup($0) }
+        cArgs.append(nil)
+        defer { for p in cArgs { free(p) } }
+        let pid = mn_spawn_self(cArgs, fds[1])
+        close(fds[1])
+        defer { close(fds[0]) }
+        guard pid > 0 else {
+            printError("minderd: could not daemonize: fork: \(errnoText())")
+            return 2
+        }
+        var byte: UInt8 = 0
+        var n: Int
+        repeat { n = read(fds[0], &byte, 1) } while n < 0 && errno == EINTR
+        if n == 1 { return 0 }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        if (status & 0x7f) != 0 { return 2 }
+        let code = (status >> 8) & 0xff
+        if code == 127 { printError("minderd: could not daemonize: cannot run /proc/self/exe") }
+        return code == 0 ? 2 : code
+    }
+
+    /// Supervises `config` until told to stop; returns the exit status. Without `foreground` this is
+    /// the daemon `launch` started, and `readyFD` the descriptor it reports detaching on.
+    public static func run(config: Config, inputs: ConfigInputs, foreground: Bool, readyFD: Int32? = nil,
                            reload: @escaping @Sendable () -> ConfigLoadResult) -> Int32 {
         let s = config.supervisord
         let cwd = inputs.workingDirectory
@@ -139,8 +178,9 @@ public enum Daemon {
         }
 
         if !foreground {
-            if mn_daemonize(s.directory, lockFD) != 0 {
-                printError("minderd: could not daemonize: \(errnoText())")
+            guard let readyFD, mn_detach(s.directory, readyFD, lockFD) == 0 else {
+                printError("minderd: could not daemonize: \(readyFD == nil ? "not started by minderd" : errnoText())")
+                unlink(pidfile)
                 return 2
             }
             umask(mode_t(s.umask))

@@ -61,6 +61,9 @@ struct Minderd: ParsableCommand {
     var stripAnsi = false
     @Flag(name: [.customShort("v"), .customLong("version")], help: "Print minderd's version and exit.")
     var version = false
+    /// Set by a minderd that starts the daemon (Daemon.launch), never by hand.
+    @Option(name: .customLong(String(Daemon.readyOption.dropFirst(2))), help: .private)
+    var daemonReadyFD: Int32?
 
     /// The command line's [supervisord] options, as the config loader takes them.
     var overrides: [(option: String, value: String)] {
@@ -99,6 +102,11 @@ struct Minderd: ParsableCommand {
             print(Verdict.json(result).serialized())
             throw ExitCode(result.config == nil ? 2 : 0)
         }
+        let foreground = nodaemon || (result.config?.supervisord.nodaemon ?? true)
+        // The daemon reads the config again and says what it finds.
+        if !checkConfig && !foreground && daemonReadyFD == nil {
+            throw ExitCode(Daemon.launch(arguments: CommandLine.arguments))
+        }
         for diagnostic in result.diagnostics where diagnostic.severity != .error {
             printError(diagnostic.description)
         }
@@ -112,7 +120,6 @@ struct Minderd: ParsableCommand {
             print("\(path): OK, \(config.processes.count) process(es) in \(config.groups.count) group(s)")
             return
         }
-        let foreground = nodaemon || config.supervisord.nodaemon
         let loader = ConfigLoader(inputs: inputs, overrides: overrides)
         let strict = self.strict
         // Re-read by reloads after a possible chdir into [supervisord] directory.
@@ -120,7 +127,8 @@ struct Minderd: ParsableCommand {
         // Relative paths are resolved against the start-up directory, once, for writes and reads alike.
         let cwd = inputs.workingDirectory
         // Accounts are looked up here too, never at spawn time on the supervisor's loop.
-        let status = Daemon.run(config: config.absolutized(cwd: cwd).resolvingAccounts().resolvingSyslogServers(), inputs: inputs, foreground: foreground) {
+        let status = Daemon.run(config: config.absolutized(cwd: cwd).resolvingAccounts().resolvingSyslogServers(), inputs: inputs, foreground: foreground,
+                                readyFD: daemonReadyFD) {
             let result = loader.load(path: absolutePath)
             return (strict ? result.strict() : result).prepared(cwd: cwd)
         }

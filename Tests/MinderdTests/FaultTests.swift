@@ -385,6 +385,39 @@ import Testing
         try waitUntil("minderd to exit") { !isAlive(pid) }
     }
 
+    /// Without -n the daemon is minderd run anew, not a fork of the command that started it: a
+    /// forked Swift program's main thread holds the runtime's locks under its parent's thread id,
+    /// and the first thread to contend for one spins forever (a daemon did, under load). The
+    /// command returns once the daemon has detached, with the daemon's errors until then on its
+    /// stderr and its exit status.
+    @Test func daemonizingRunsMinderdAnew() throws {
+        let dir = try TemporaryDirectory()
+        let config = dir.path + "/m.conf"
+        var text = "[supervisord]\nlogfile=%(here)s/main.log\npidfile=%(here)s/m.pid\n[unix_http_server]\nfile=%(here)s/m.sock\n"
+        for n in 0..<40 { text += "[program:p\(n)]\ncommand=sleep 1000\nstartsecs=0\n" }
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let launcher = try run(minderdPath, ["-c", config])
+        #expect(launcher.status == 0, "\(launcher.stderr)")
+        let pid = try pidWritten(to: dir.path + "/m.pid")
+        defer {
+            kill(pid, SIGKILL)
+            DaemonHarness.removeIPCObjects(configPath: config)
+        }
+        let cmdline = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+        #expect(cmdline.split(separator: "\0").contains("--daemon-ready-fd"), "\(cmdline)")
+        // Requests on the control server's threads while the main thread starts 40 programs.
+        let ctl = ["-c", config]
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in _ = try? run(minderctlPath, ctl + ["status"]) }
+        try waitUntil("every program running") {
+            ((try? run(minderctlPath, ctl + ["status"]))?.stdout ?? "").split(separator: "\n").filter { $0.contains(" RUNNING ") }.count == 40
+        }
+        let second = try run(minderdPath, ["-c", config])
+        #expect(second.status == 2 && second.stderr.contains("another minderd is already running with this config (pid \(pid)"),
+                "\(second.status) \(second.stderr)")
+        #expect(try run(minderctlPath, ctl + ["shutdown"]).status == 0)
+        try waitUntil("minderd to exit") { !isAlive(pid) }
+    }
+
     /// kill -9 of minderd: the next minderd on the same config stops what the first left running
     /// (SIGKILL for one that ignores its stopsignal) before it starts its own, so nothing runs twice.
     @Test func aKilledMinderdsChildrenAreStoppedByTheNext() throws {

@@ -135,9 +135,14 @@ int mn_listen_tcp(const char *host, int port, int backlog);
 /// Sends `message` to the syslog socket at `path` as `<priority>Mmm dd hh:mm:ss minderd[pid]: message`.
 /// Returns 0, or -1 with errno (EAGAIN: the daemon's queue is full; ENOENT: no syslog socket).
 int mn_syslog_send(int fd, const char *path, int priority, const char *message, size_t length);
-/// Detaches into the background as supervisord does: fork (parent exits 0), setsid, chdir, /dev/null on
-/// 0-2. Every other inherited descriptor but keep_fd is closed, so whoever started minderd sees it exit.
-int mn_daemonize(const char *directory, int keep_fd);
+/// Runs this executable anew (/proc/self/exe) with argv, keeping ready_fd open in it: the process
+/// that becomes the daemon. Returns its pid, or -1 with errno.
+int mn_spawn_self(char *const argv[], int ready_fd);
+/// The daemon's half of detaching, as supervisord's daemonize does it after its fork: setsid, chdir,
+/// then a byte on ready_fd (the starting minderd exits 0 on it), /dev/null on 0-2, and every other
+/// inherited descriptor but keep_fd closed, so whoever started minderd sees it exit. 0, or -1 with
+/// errno before anything was written (stderr still reaches whoever started minderd).
+int mn_detach(const char *directory, int ready_fd, int keep_fd);
 
 /// Room for SO_PEERGROUPS: a peer with more supplementary groups than this is not matched by group.
 typedef struct {
