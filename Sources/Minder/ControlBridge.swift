@@ -9,7 +9,8 @@ import MinderControl
 
 public enum ControlRequest: Sendable {
     case supervisorInfo
-    case start(NameSpec, wait: Bool)
+    /// `deps`: start what it depends on first (depends_on=); without, refuse when that is not up.
+    case start(NameSpec, wait: Bool, deps: Bool = true)
     case stop(NameSpec, wait: Bool)
     case restart(NameSpec, wait: Bool)
     case signal(NameSpec, String)

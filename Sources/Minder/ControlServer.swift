@@ -341,7 +341,7 @@ struct Router {
         switch route {
         case .supervisorInfo: submit(.supervisorInfo)
         case .statuses(let spec): send(board.statuses(spec))
-        case .start(let spec, let wait): submit(.start(spec, wait: wait))
+        case .start(let spec, let wait, let deps): submit(.start(spec, wait: wait, deps: deps))
         case .stop(let spec, let wait): submit(.stop(spec, wait: wait))
         case .restart(let spec, let wait): submit(.restart(spec, wait: wait))
         case .signal(let spec, let name): submit(.signal(spec, name))

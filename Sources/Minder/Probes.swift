@@ -275,6 +275,7 @@ extension Supervisor {
 
     func setHealthy(_ i: Int, _ healthy: Bool) {
         entries[i].healthy = healthy
+        dependenciesChanged = true
         bridge.board.update(i, info(i), exits: entries[i].machine.exits)
         writeStats(i)
     }

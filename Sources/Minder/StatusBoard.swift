@@ -122,6 +122,10 @@ extension ProcessStatus {
     func described(now: Double) -> ProcessStatus {
         var s = self
         s.now = now
+        if !waiting_for.isEmpty {
+            s.description = "waiting for " + waiting_for
+            return s
+        }
         switch ProcessState(rawValue: state) {
         case .running?:
             s.description = "pid \(pid), uptime \(Supervisor.uptime(max(0, now - start)))"

@@ -43,6 +43,8 @@ public final class Supervisor {
         var readyPipeBytes = 0
         var healthProbe: ProbeState?
         var healthy: Bool?
+        /// A start waits for depends_on (Dependencies.swift).
+        var waiting = false
 
         var namespec: String { group == machine.name ? group : "\(group):\(machine.name)" }
     }
@@ -108,6 +110,10 @@ public final class Supervisor {
     var lastTick: [Int: Int] = [:]
     /// [fcgi-program:x] pools' listening sockets, and how many of each pool's processes hold one.
     var fcgiSockets: [String: (fd: Int32, users: Int)] = [:]
+    /// depends_on= over the process table, and whether a process changed since waiting starts
+    /// were last looked at.
+    var graph = DependencyGraph([])
+    var dependenciesChanged = false
 
     /// The main log's targets and level, which a reload may change.
     let mainLog: MainLogSettings?
@@ -189,6 +195,7 @@ public final class Supervisor {
                 }
             }
             advanceStopSequence()
+            advanceWaiting()
             checkWaiters()
             if let selfNotify, selfNotifyStale, case .running = mood {
                 selfNotifyStale = false
@@ -206,9 +213,10 @@ public final class Supervisor {
     // MARK: events
 
     func startAll() {
-        // Priority order in one pass: a lower priority is spawned first.
+        // Priority order in one pass: a lower priority is spawned first, unless it waits for a
+        // dependency (which it starts, autostart or not).
         for i in entries.indices where entries[i].machine.config.autostart {
-            feed(i, .start)
+            requestStart(i, pull: true)
         }
     }
 
@@ -320,6 +328,7 @@ public final class Supervisor {
     func feed(_ i: Int, _ event: ProcessEvent) {
         let actions = entries[i].machine.handle(event, now: Self.now())
         selfNotifyStale = true
+        dependenciesChanged = true
         // Before anything else can be observed (a log line, an event, a reply), status queries see it.
         bridge.board.update(i, info(i), exits: entries[i].machine.exits)
         // A spawn publishes the transitions itself once the pid is known (its spawned or failed
@@ -474,6 +483,7 @@ public final class Supervisor {
     /// After the process table changed shape: a new status board, and a new stats segment
     /// sized for it (the old one is retired).
     func rebuildViews() {
+        rebuildGraph()
         bridge.board.replace(entries.indices.map(info), counters: entries.map(\.logCounters), exits: entries.map(\.machine.exits),
                              groups: config.groups.map(\.name))
         notifySockets?.keep(only: Set(entries.map(\.namespec)))
@@ -608,6 +618,7 @@ public final class Supervisor {
         }
         mood = newMood
         for i in entries.indices {
+            if entries[i].waiting { setWaiting(i, false) }
             entries[i].machine.autoRestartAllowed = false
             // Nothing runs in BACKOFF, and restarts held back by the rate limit are cancelled.
             let state = entries[i].machine.state
@@ -617,15 +628,20 @@ public final class Supervisor {
         }
     }
 
-    /// Stops in reverse priority: a lower priority only once every higher one is gone.
+    /// Stops in reverse priority: a lower priority only once every higher one is gone, and a
+    /// process only once nothing alive depends on it (depends_on= orders before priority).
     func advanceStopSequence() {
         if case .running = mood { return }
         let alive = entries.indices.filter { entries[$0].machine.state.isRunningState || entries[$0].machine.state == .stopping }
-        guard let top = alive.map({ entries[$0].machine.config.priority }).max() else {
+        let aliveSet = Set(alive)
+        var free = alive.filter { !holdsUpStop($0, alive: aliveSet) }
+        // Only a cycle (left by an update of some groups) leaves none free: priority alone then.
+        if free.isEmpty { free = alive }
+        guard let top = free.map({ entries[$0].machine.config.priority }).max() else {
             finishStopping()
             return
         }
-        for i in alive where entries[i].machine.config.priority == top && entries[i].machine.state != .stopping {
+        for i in free where entries[i].machine.config.priority == top && entries[i].machine.state != .stopping {
             feed(i, .stop)
         }
         let waiting = alive.filter { entries[$0].machine.state == .stopping }.map { entries[$0].machine.name }

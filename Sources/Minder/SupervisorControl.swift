@@ -123,11 +123,11 @@ extension Supervisor {
         }
         if isStopping { return .fault(.SHUTDOWN_STATE, "minderd is shutting down or reloading") }
         switch request {
-        case .start(let spec, let wait):
+        case .start(let spec, let wait, let deps):
             // For a group or all, what already runs is left out, as in supervisord.
-            return operate(spec, reply: reply, skip: { !$0.machine.state.isRunningState }) { i in self.start(i, wait: wait) }
+            return operate(spec, reply: reply, skip: { !$0.machine.state.isRunningState }) { i in self.start(i, wait: wait, deps: deps) }
         case .stop(let spec, let wait):
-            return operate(spec, reply: reply, skip: { $0.machine.state.isRunningState }) { i in self.stop(i, wait: wait) }
+            return operate(spec, reply: reply, skip: { $0.machine.state.isRunningState || $0.waiting }) { i in self.stop(i, wait: wait) }
         case .restart(let spec, let wait):
             return operate(spec, reply: reply) { i in self.restart(i, wait: wait) }
         case .signal(let spec, let name):
@@ -257,6 +257,7 @@ extension Supervisor {
         status.ready = m.ready
         status.healthy = e.healthy
         status.status_text = m.pid == nil ? "" : e.statusText
+        if e.waiting { status.waiting_for = waitReason(i) }
         return status
     }
 
@@ -325,17 +326,30 @@ extension Supervisor {
 
     func index(of namespec: String) -> Int? { entries.firstIndex { $0.namespec == namespec } }
 
-    func start(_ i: Int, wait: Bool) -> Outcome {
+    /// With `deps`, what the process depends on is started first where needed; without, a start
+    /// whose dependencies are not met is refused.
+    func start(_ i: Int, wait: Bool, deps: Bool = true) -> Outcome {
         let namespec = entries[i].namespec
         if entries[i].machine.state.isRunningState { return { _ in (.ALREADY_STARTED, "already started") } }
         if let problem = Spawner.precheck(entries[i].machine.config, environment: context.environment) {
             return { _ in problem }
         }
-        entries[i].machine.autoRestartAllowed = true
-        feed(i, .start)
-        guard wait else { return { _ in (.SUCCESS, "started") } }
+        if !deps, unmet(i) != nil {
+            let reason = waitReason(i)
+            return { _ in (.SPAWN_ERROR, "needs \(reason); nothing else was started (deps=false)") }
+        }
+        requestStart(i, pull: true)
+        guard wait else {
+            let text = entries[i].waiting ? "waiting for \(waitReason(i))" : "started"
+            return { _ in (.SUCCESS, text) }
+        }
         return { s in
             guard let j = s.index(of: namespec) else { return (.FAILED, "removed") }
+            if s.entries[j].waiting {
+                // Waits as long as its dependencies are on their way; one that is not fails the start.
+                guard let edge = s.unmet(j), s.isStuck(edge) else { return nil }
+                return (.SPAWN_ERROR, "waiting for \(s.waitReason(j))")
+            }
             let m = s.entries[j].machine
             if m.state == .running { return (.SUCCESS, "started") }
             // Held back by the rate limit: the spawn is coming, and its outcome is the answer.
@@ -348,6 +362,11 @@ extension Supervisor {
 
     func stop(_ i: Int, wait: Bool) -> Outcome {
         let namespec = entries[i].namespec
+        if entries[i].waiting {
+            setWaiting(i, false)
+            logger.info("stopped waiting: \(entries[i].machine.name)")
+            return { _ in (.SUCCESS, "stopped") }
+        }
         guard entries[i].machine.state.isRunningState else { return { _ in (.NOT_RUNNING, "not running") } }
         feed(i, .stop)
         guard wait else { return { _ in (.SUCCESS, "stopped") } }
@@ -467,7 +486,7 @@ extension Supervisor {
         for name in d.removed { logger.info("removed process group \(name)") }
         rebuildViews()
         for i in entries.indices where incoming.contains(entries[i].group) && entries[i].machine.config.autostart {
-            feed(i, .start)
+            requestStart(i, pull: true)
         }
         for name in d.changed { logger.info("updated process group \(name)") }
         for name in d.added { logger.info("added process group \(name)") }

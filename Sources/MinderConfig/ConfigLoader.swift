@@ -205,6 +205,7 @@ private struct LoadSession {
                 }
             }
         }
+        if readPrograms { checkDependencies(config.groups) }
         config.servers = readServers()
         config.control = readControlClient()
         if readPrograms { checkUnknown() }
@@ -417,6 +418,15 @@ private struct LoadSession {
         }
 
         return stableSorted(groups) { ($0.priority, $0.name) }
+    }
+
+    /// depends_on= names that name nothing, a process that waits for itself, and cycles: each
+    /// reported at the depends_on line of the section that says it.
+    mutating func checkDependencies(_ groups: [GroupConfig]) {
+        let processes = groups.flatMap { g in g.processes.map { (group: g.name, config: $0) } }
+        for problem in DependencyGraph(processes).problems {
+            error(processes[problem.process].config.section, "depends_on", problem.message)
+        }
     }
 
     mutating func sectionName(_ section: String) -> String? {
@@ -675,6 +685,7 @@ private struct LoadSession {
         p.watchdogSec = value(section, "watchdog_sec", 0, x, Values.integer)
         if p.watchdogSec < 0 { error(section, "watchdog_sec", "must be 0 (off) or more seconds, not \(p.watchdogSec)") }
         if p.watchdogSec > 0 && p.ready != .notify { error(section, "watchdog_sec", "needs ready=notify: the pings come on the notify socket") }
+        p.dependsOn = value(section, "depends_on", [], x, Values.dependencies)
         for name in ["nofile", "nproc", "core", "as", "cpu"] {
             if let limit = optionalValue(section, "rlimit_" + name, x, { text throws(ValueError) in try ResourceLimits.parse(name, text) }) {
                 p.rlimits.append(limit)

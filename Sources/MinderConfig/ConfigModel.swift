@@ -72,6 +72,8 @@ public struct ProcessConfig: Sendable, Equatable {
     /// Minder's `health_check=`: a probe whose failures restart the running program.
     public var healthCheck: Probe?
     public var probes = ProbeSettings()
+    /// Minder's `depends_on=`: what must hold before this process starts (docs/readiness.md).
+    public var dependsOn: [Dependency] = []
     /// The ids a process of `user=` (and `group=`) runs with, supplementary groups included,
     /// looked up when the config is read so that spawning never waits for NSS. Set by minderd.
     public var identity: ProcessIdentity?
@@ -305,6 +307,31 @@ public enum Probe: Sendable, Equatable, CustomStringConvertible {
     }
 
     public static func hostPort(_ host: String, _ port: Int) -> String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// One `depends_on=` entry: a group, a program or one `group:process`, and what it must reach.
+public struct Dependency: Sendable, Equatable, CustomStringConvertible {
+    public var name: String
+    public var condition: DependencyCondition
+
+    public init(name: String, condition: DependencyCondition) {
+        self.name = name
+        self.condition = condition
+    }
+
+    public var description: String { "\(name):\(condition.rawValue)" }
+}
+
+/// What a dependency must reach before its dependent starts.
+public enum DependencyCondition: String, Sendable, Equatable, CaseIterable {
+    /// Spawned (STARTING or RUNNING), whatever its readiness.
+    case started
+    /// RUNNING and, with ready=, ready.
+    case ready
+    /// Ready and, with health_check=, healthy.
+    case healthy
+    /// Exited with one of its exitcodes after it ran (a one-shot set-up program).
+    case completed
 }
 
 /// How often and how patiently a program's probes run (`probe_*=`), shared by readiness and health.

@@ -19,7 +19,7 @@ enum KnownOptions {
             "rlimit_cpu", "environment_file", "syslog_server",
             // Minder's own: readiness (docs/readiness.md).
             "ready", "ready_timeout", "notify_access", "watchdog_sec", "health_check", "probe_interval", "probe_timeout",
-            "probe_delay", "probe_failures", "probe_successes",
+            "probe_delay", "probe_failures", "probe_successes", "depends_on",
         ]
         for channel in ["stdout", "stderr"] {
             for suffix in ["logfile", "logfile_maxbytes", "logfile_backups", "capture_maxbytes", "events_enabled", "syslog"] {

@@ -164,6 +164,24 @@ enum Values {
         return (address, port)
     }
 
+    /// `NAME[:CONDITION], ...`: a condition is the part after the last colon when it is one of
+    /// the condition words, so `group:process` names one process and `group:process:ready` too.
+    static func dependencies(_ text: String) throws(ValueError) -> [Dependency] {
+        var out: [Dependency] = []
+        for item in text.split(separator: ",").map({ String($0).pyStrip() }) where !item.isEmpty {
+            var name = item, condition = DependencyCondition.ready
+            if let colon = item.lastIndex(of: ":"), let c = DependencyCondition(rawValue: item[item.index(after: colon)...].lowercased()) {
+                name = String(item[..<colon])
+                condition = c
+            }
+            guard !name.isEmpty, !name.contains(where: \.isWhitespace) else {
+                throw ValueError("\(item.pyRepr) is not NAME or NAME:CONDITION (started, ready, healthy, completed)")
+            }
+            out.append(Dependency(name: name, condition: condition))
+        }
+        return out
+    }
+
     /// `notify_access=main|all`.
     static func notifyAccess(_ text: String) throws(ValueError) -> NotifyAccess {
         guard let access = NotifyAccess(rawValue: text.pyStrip().lowercased()) else {

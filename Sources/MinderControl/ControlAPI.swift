@@ -105,6 +105,8 @@ public struct ProcessStatus: Codable, Sendable, Equatable {
     public var healthy: Bool?
     /// The last `STATUS=` it sent, shown in the description; empty when none.
     public var status_text: String = ""
+    /// A start that waits for depends_on=: what for (`db to be ready`); empty when not waiting.
+    public var waiting_for: String = ""
 
     public init(name: String, group: String, statename: String, state: Int, description: String, pid: Int32,
                 start: Double, stop: Double, now: Double, spawnerr: String, exitstatus: Int, restarts: Int,
@@ -151,6 +153,7 @@ public struct ProcessStatus: Codable, Sendable, Equatable {
         try c.encode(ready, forKey: .ready)
         try c.encode(healthy, forKey: .healthy)
         try c.encode(status_text, forKey: .status_text)
+        try c.encode(waiting_for, forKey: .waiting_for)
     }
 }
 

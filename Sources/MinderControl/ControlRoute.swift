@@ -9,7 +9,8 @@ public enum ControlRoute: Equatable, Sendable {
     case supervisorInfo
     /// nil: every process.
     case statuses(NameSpec?)
-    case start(NameSpec, wait: Bool)
+    /// `?deps=false`: do not start what it depends on (refused when that is not up).
+    case start(NameSpec, wait: Bool, deps: Bool = true)
     case stop(NameSpec, wait: Bool)
     case restart(NameSpec, wait: Bool)
     case signal(NameSpec, String)
@@ -95,7 +96,7 @@ public enum ControlRoute: Equatable, Sendable {
             let spec = NameSpec(parts[1])
             switch parts[2] {
             case "log": return only("DELETE", .clearLogs(spec))
-            case "start": return only("POST", .start(spec, wait: wait))
+            case "start": return only("POST", .start(spec, wait: wait, deps: flag(query["deps"], default: true)))
             case "stop": return only("POST", .stop(spec, wait: wait))
             case "restart": return only("POST", .restart(spec, wait: wait))
             case "signal":

@@ -41,6 +41,7 @@ extension ProcessStatus {
         w.string("stderr_logfile", stderr_logfile)
         w.string("stdout_logfile", stdout_logfile)
         w.number("stop", stop)
+        w.string("waiting_for", waiting_for)
         out = w.finish()
     }
 }

@@ -17,7 +17,7 @@ enum CommandHelp {
         "restart": "restart <name> [...]\tStop, then start processes (group:* for a group)\nrestart all\t\tRestart everything\n",
         "shutdown": "shutdown\tStop every process and minderd\n",
         "signal": "signal <signal> <name> [...]\tSend a signal (name or number) to processes (group:* for a group)\nsignal <signal> all\t\tTo every process\n",
-        "start": "start <name> [...]\tStart processes (group:* for a group)\nstart all\t\tStart everything\n",
+        "start": "start <name> [...]\tStart processes (group:* for a group), and first what they depend on\nstart all\t\tStart everything\nstart --no-deps <name> [...]\tStart only these; refused while what they depend on is not up\n",
         "status": "status\t\t\tEvery process's state\nstatus <name> [...]\tThose processes' (group:* for a group)\n",
         "stop": "stop <name> [...]\tStop processes (group:* for a group)\nstop all\t\tStop everything\n",
         "tail": "tail [-f|-<N>] <name> [stdout|stderr]\tThe last 1600 (or N) bytes of a process's log, or follow it with -f\n",

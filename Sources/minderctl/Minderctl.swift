@@ -256,7 +256,8 @@ struct Ctl {
         case .NO_FILE: "no such file"
         case .NOT_EXECUTABLE: "file is not executable"
         case .ALREADY_STARTED: "already started"
-        case .SPAWN_ERROR: "spawn error"
+        // With what went wrong (supervisorctl says only "spawn error").
+        case .SPAWN_ERROR: message.isEmpty ? "spawn error" : "spawn error: \(message)"
         case .ABNORMAL_TERMINATION: "abnormal termination"
         case .NOT_RUNNING: "not running"
         case .BAD_SIGNAL: "bad signal name"
@@ -280,7 +281,8 @@ struct Ctl {
             if json {
                 print(String(decoding: JSON.encode(f), as: UTF8.self))
             } else {
-                print("\(spec): ERROR (\(Self.words(f.error.code, f.error.message)))")
+                let message = f.error.message.hasPrefix("\(spec): ") ? String(f.error.message.dropFirst("\(spec): ".count)) : f.error.message
+                print("\(spec): ERROR (\(Self.words(f.error.code, message)))")
             }
             if case .group = spec, f.error.code == .BAD_NAME { return 2 }
             return f.error.code == ignored ? 0 : Self.exitCode(f.error.code) ?? 0
@@ -296,22 +298,26 @@ struct Ctl {
     }
 
     func operate(_ command: String, _ args: [String]) throws(CtlError) -> Int32 {
-        guard !args.isEmpty else {
+        // --no-deps: start only what is named, refused when what it depends on is not up.
+        let noDeps = command != "stop" && args.contains("--no-deps")
+        let names = args.filter { command == "stop" || $0 != "--no-deps" }
+        guard !names.isEmpty else {
             printError("Error: \(command) requires a process name")
             return 2
         }
+        let query = noDeps ? "?deps=false" : ""
         var exit: Int32 = 0
-        for arg in args {
+        for arg in names {
             let spec = NameSpec(arg)
             if command == "restart" {
                 for (step, done, ignored) in [("stop", "stopped", Fault.NOT_RUNNING), ("start", "started", Fault.ALREADY_STARTED)] {
-                    let code = try report(try call("POST", "/processes/\(spec.pathComponent)/\(step)"), spec: spec,
+                    let code = try report(try call("POST", "/processes/\(spec.pathComponent)/\(step)\(step == "start" ? query : "")"), spec: spec,
                                           done: done, ignoring: ignored)
                     if code != 0 { exit = code }
                 }
             } else {
                 let ignored: Fault = command == "start" ? .ALREADY_STARTED : .NOT_RUNNING
-                let code = try report(try call("POST", "/processes/\(spec.pathComponent)/\(command)"), spec: spec,
+                let code = try report(try call("POST", "/processes/\(spec.pathComponent)/\(command)\(query)"), spec: spec,
                                       done: command == "start" ? "started" : "stopped", ignoring: ignored)
                 if code != 0 { exit = code }
             }

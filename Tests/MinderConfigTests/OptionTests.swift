@@ -139,6 +139,51 @@ import Testing
                 "\(redirected.warnings)")
     }
 
+    @Test func dependsOn() throws {
+        let c = try config("""
+            [supervisord]
+            [program:db]
+            command=x
+            [program:migrate]
+            command=x
+            startsecs=0
+            depends_on = db
+            [group:web]
+            programs=app,worker
+            [program:app]
+            command=x
+            numprocs=2
+            process_name=app_%(process_num)s
+            depends_on = migrate:completed , db:HEALTHY
+            [program:worker]
+            command=x
+            depends_on=web:app_1:started, app
+            [program:cron]
+            command=x
+            depends_on=web
+            """)
+        #expect(c.process("migrate")?.dependsOn == [Dependency(name: "db", condition: .ready)], "ready by default")
+        #expect(c.process("app_0")?.dependsOn == [Dependency(name: "migrate", condition: .completed), Dependency(name: "db", condition: .healthy)])
+        #expect(c.process("worker")?.dependsOn == [Dependency(name: "web:app_1", condition: .started), Dependency(name: "app", condition: .ready)])
+        #expect(c.process("db")?.dependsOn == [])
+        // A group means its processes, a program every process its section makes, group:name one.
+        let processes = c.groups.flatMap { g in g.processes.map { (group: g.name, config: $0) } }
+        let graph = DependencyGraph(processes)
+        let index = { (name: String) in processes.firstIndex { $0.config.name == name }! }
+        let waitsFor = { (name: String) in Set(graph.edges[index(name)].map { processes[$0.process].config.name }) }
+        #expect(waitsFor("worker") == ["app_0", "app_1"])
+        #expect(waitsFor("cron") == ["app_0", "app_1", "worker"])
+        #expect(waitsFor("app_1") == ["migrate", "db"])
+        #expect(Set(graph.dependents[index("db")].map { processes[$0].config.name }) == ["migrate", "app_0", "app_1"])
+        #expect(graph.problems.isEmpty)
+        // A chain far longer than any stack a recursive walk would need.
+        var chain = "[supervisord]\n[program:p0]\ncommand=x\n"
+        for n in 1..<2000 { chain += "[program:p\(n)]\ncommand=x\ndepends_on=p\(n - 1)\n" }
+        #expect(load(chain + "[program:p0_]\ncommand=x\n").config != nil)
+        let looped = load(chain.replacingOccurrences(of: "[program:p0]\ncommand=x\n", with: "[program:p0]\ncommand=x\ndepends_on=p1999\n"))
+        #expect(looped.errors.map(\.description).contains { $0.hasSuffix("a dependency cycle: p0 -> p1999 -> p1998 -> p1997 -> p1996 -> p1995 -> ... (2000 in all) -> p1 -> p0") }, "\(looped.errors.prefix(2))")
+    }
+
     @Test func leftoverChildren() throws {
         #expect(try config("[supervisord]\n").supervisord.leftoverChildren == .stop)
         #expect(try config("[supervisord]\nleftover_children = Leave\n").supervisord.leftoverChildren == .leave)

@@ -96,6 +96,13 @@ final class DaemonHarness: @unchecked Sendable {
         }
     }
 
+    /// One process's status over the control socket `m.sock` in the test's folder; nil on failure.
+    func status(_ name: String) -> ProcessStatus? {
+        guard let r = try? ControlClient(socketPath: dir.path + "/m.sock").request("GET", "/api/v1/processes/\(name)"),
+              r.status == 200 else { return nil }
+        return (try? JSON.decode([ProcessStatus].self, r.body))?.first
+    }
+
     /// pid from the last "spawned: 'name' with pid N" line.
     func pid(of name: String) throws -> Int32 {
         let line = try waitForLog("spawned: '\(name)' with pid").last!

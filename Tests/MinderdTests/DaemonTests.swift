@@ -233,12 +233,20 @@ import Testing
             print(s.recv(100).split(b'\\r\\n')[0].decode())
             """, d.dir.path + "/m.sock", body])
         #expect(client.stdout == "HTTP/1.1 200 OK\n", "\(client.stdout)\(client.stderr)")
-        usleep(300_000)
-        let before = try voluntarySwitches(d.pid)
+        // Settled: a half second with no switch (at most 4 s of trying, so the window below still
+        // covers the moment 10 s on). A machine under load may finish the request's work late.
+        var before = try voluntarySwitches(d.pid)
+        for _ in 0..<8 {
+            usleep(500_000)
+            let now = try voluntarySwitches(d.pid)
+            defer { before = now }
+            if switchesBetween(before, now).made == 0 { break }
+        }
         sleep(12)
         let after = try voluntarySwitches(d.pid)
         let (made, ended) = switchesBetween(before, after)
-        #expect(made == 0, "an idle minderd woke up \(made) times in 12 s (and \(ended) threads ended)")
+        let threads = after.filter { $0.value != before[$0.key] }.map { "\(threadName(d.pid, $0.key)): \($0.value - (before[$0.key] ?? 0))" }
+        #expect(made == 0, "an idle minderd woke up \(made) times in 12 s (\(threads.joined(separator: ", ")); \(ended) threads ended)")
         #expect(try d.stop() == 0)
     }
 
@@ -283,6 +291,10 @@ func voluntarySwitches(_ pid: Int32) throws -> [String: Int] {
 /// pool retiring, whose last switches cannot be seen).
 func switchesBetween(_ before: [String: Int], _ after: [String: Int]) -> (made: Int, ended: Int) {
     (after.reduce(0) { $0 + $1.value - (before[$1.key] ?? 0) }, Set(before.keys).subtracting(after.keys).count)
+}
+
+func threadName(_ pid: Int32, _ task: String) -> String {
+    ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8)) ?? task).trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
 func openDescriptors(_ pid: Int32) throws -> Int {

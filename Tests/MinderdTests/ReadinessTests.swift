@@ -5,11 +5,7 @@ import Testing
 /// `ready=notify`: programs that say when they are ready, with systemd's protocol, from real
 /// senders (Debian's systemd-notify and a raw datagram from Python), and senders that lie.
 @Suite struct ReadinessTests {
-    func status(_ d: DaemonHarness, _ name: String) -> ProcessStatus? {
-        guard let r = try? ControlClient(socketPath: d.dir.path + "/m.sock").request("GET", "/api/v1/processes/\(name)"),
-              r.status == 200 else { return nil }
-        return (try? JSON.decode([ProcessStatus].self, r.body))?.first
-    }
+    func status(_ d: DaemonHarness, _ name: String) -> ProcessStatus? { d.status(name) }
 
     /// A program that sends STATUS= and then, once the test lets it, READY=1 over the socket in
     /// NOTIFY_SOCKET, from Python.

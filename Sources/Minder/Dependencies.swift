@@ -1,0 +1,125 @@
+// depends_on= at run time: a start waits until what the process depends on has reached its
+// condition, and starts what it needs first; shutdown stops dependents before what they need.
+// The graph is rebuilt whenever the process table changes shape (start, reload, update).
+
+import MinderConfig
+
+extension Supervisor {
+    func rebuildGraph() {
+        graph = DependencyGraph(entries.map { (group: $0.group, config: $0.machine.config) })
+        // A config's own problems were errors when it was read; these come only from an update of
+        // some groups, whose names can meet others that were never read together.
+        for problem in graph.problems {
+            logger.warning("depends_on of \(entries[problem.process].namespec): \(problem.message); the dependency is ignored")
+        }
+    }
+
+    /// Whether what `edge` waits for has reached its condition.
+    func met(_ edge: DependencyGraph.Edge) -> Bool {
+        let e = entries[edge.process], m = e.machine
+        switch edge.condition {
+        case .started: return m.state == .starting || m.state == .running
+        case .ready: return m.state == .running && m.ready != false
+        case .healthy: return m.state == .running && m.ready != false && e.healthy != false
+        case .completed: return m.state == .exited && m.lastExitExpected == true
+        }
+    }
+
+    /// The first dependency of `i` that is not met, if any.
+    func unmet(_ i: Int) -> DependencyGraph.Edge? { graph.edges[i].first { !met($0) } }
+
+    /// A start of `i`: at once when every dependency is met; otherwise `i` waits, and with `pull`
+    /// what it waits for is started too (and what that needs, first).
+    func requestStart(_ i: Int, pull: Bool) {
+        var visited = Set<Int>()
+        requestStart(i, pull: pull, visited: &visited)
+    }
+
+    private func requestStart(_ i: Int, pull: Bool, visited: inout Set<Int>) {
+        guard visited.insert(i).inserted else { return }
+        entries[i].machine.autoRestartAllowed = true
+        if pull {
+            for edge in graph.edges[i] where !met(edge) && !entries[edge.process].waiting {
+                let state = entries[edge.process].machine.state
+                // What is on its way up (or down, for a restart) is left to get there.
+                if state.isRunningState || state == .stopping { continue }
+                requestStart(edge.process, pull: true, visited: &visited)
+            }
+        }
+        if unmet(i) == nil {
+            if entries[i].waiting { setWaiting(i, false) }
+            feed(i, .start)
+        } else if !entries[i].waiting {
+            setWaiting(i, true)
+            logger.info("waiting: \(entries[i].machine.name) for \(waitReason(i))")
+        }
+    }
+
+    func setWaiting(_ i: Int, _ waiting: Bool) {
+        entries[i].waiting = waiting
+        bridge.board.update(i, info(i), exits: entries[i].machine.exits)
+    }
+
+    /// After a turn of the loop that changed a process: each waiting process whose dependencies
+    /// are all met starts (which may let others start in the same pass), and the rest show what
+    /// they wait for now.
+    func advanceWaiting() {
+        guard dependenciesChanged, case .running = mood else { return }
+        dependenciesChanged = false
+        var started = true
+        while started {
+            started = false
+            for i in entries.indices where entries[i].waiting && unmet(i) == nil {
+                setWaiting(i, false)
+                feed(i, .start)
+                started = true
+            }
+        }
+        for i in entries.indices where entries[i].waiting {
+            bridge.board.update(i, info(i), exits: entries[i].machine.exits)
+        }
+    }
+
+    /// What a waiting process waits for, for its status line and log: `db to be ready`, or, when
+    /// nothing is bringing it there, `db, which is FATAL`.
+    func waitReason(_ i: Int) -> String {
+        guard let edge = unmet(i) else { return "" }
+        let other = entries[edge.process]
+        if isStuck(edge) { return "\(other.namespec), which is \(other.machine.state)" }
+        let goal = switch edge.condition {
+        case .started: "to start"
+        case .ready: "to be ready"
+        case .healthy: "to be healthy"
+        case .completed: "to complete"
+        }
+        return "\(other.namespec) \(goal)"
+    }
+
+    /// A dependency that nothing will bring to its condition without someone's action: FATAL, or
+    /// stopped or exited (with the wrong code, for `completed`) and not itself waiting to start,
+    /// or waiting for one such.
+    func isStuck(_ edge: DependencyGraph.Edge, depth: Int = 0) -> Bool {
+        let e = entries[edge.process]
+        if e.waiting {
+            guard depth < entries.count, let next = unmet(edge.process) else { return false }
+            return isStuck(next, depth: depth + 1)
+        }
+        switch e.machine.state {
+        case .fatal, .stopped, .unknown: return true
+        case .exited: return edge.condition != .completed || e.machine.lastExitExpected != true
+        case .starting, .running, .backoff, .stopping: return false
+        }
+    }
+
+    /// Shutdown's order with dependencies: a process stops only once nothing alive depends on it,
+    /// directly or through others (app on db through a one-shot migrate that has exited).
+    func holdsUpStop(_ i: Int, alive: Set<Int>) -> Bool {
+        var seen: Set<Int> = [i], next = graph.dependents[i]
+        while let d = next.popLast() {
+            guard seen.insert(d).inserted else { continue }
+            if alive.contains(d) { return true }
+            next += graph.dependents[d]
+        }
+        return false
+    }
+}
