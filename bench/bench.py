@@ -8,16 +8,19 @@ restart latency of a crashing child, idle cost, log throughput, shutdown time, a
 """
 import argparse
 import datetime
+import http.server
 import json
 import os
 import platform
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 # supervisorctl from the supervisord folder, when the run has one: the same client for both daemons.
@@ -157,11 +160,7 @@ def single_status_request(kind, name):
 
 def rps_client(work):
     """bench/rps.c, built here: a client that costs far less than either server."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    compiler = shutil.which("clang") or shutil.which("cc")
-    client = os.path.join(work, "rps")
-    subprocess.run([compiler, "-O2", "-o", client, os.path.join(here, "rps.c")], check=True)
-    return client
+    return build(work, "rps.c")
 
 
 def requests_per_second(work, path, request, seconds, expect):
@@ -380,6 +379,108 @@ def scenario_idle(sv, n, seconds, supervisord_extra=""):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def build(work, source):
+    """A C helper from bench/, built into `work`."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    compiler = shutil.which("clang") or shutil.which("cc")
+    binary = os.path.join(work, os.path.splitext(source)[0])
+    subprocess.run([compiler, "-O2", "-o", binary, os.path.join(here, source)], check=True)
+    return binary
+
+
+def reference_notify_chain(n):
+    """Seconds for one process to start bench/notify_ready n times, one after the other, each
+    once the one before has sent READY=1: the programs' own start time in a chain, without a
+    supervisor."""
+    work = tempfile.mkdtemp(prefix="mb-")
+    tag = "1%05d" % os.getpid()
+    pids = []
+    try:
+        program = build(work, "notify_ready.c")
+        path = os.path.join(work, "n.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        env = dict(os.environ, NOTIFY_SOCKET=path)
+        t0 = time.monotonic()
+        for _ in range(n):
+            pids.append(os.posix_spawn(program, [program, tag], env))
+            sock.recv(64)
+        return time.monotonic() - t0
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def scenario_chain(sv, n):
+    """A chain of n `ready=notify` programs, each depending on the one before: seconds from the
+    first one's spawn to the last one's readiness, by the main log's clock (milliseconds)."""
+    work = tempfile.mkdtemp(prefix="mb-")
+    tag = "2%05d" % os.getpid()
+    proc = None
+    try:
+        program = build(work, "notify_ready.c")
+        programs = "".join("[program:c%d]\ncommand=%s %s\nstartsecs=0\nready=notify\nstdout_logfile=NONE\nstderr_logfile=NONE\n%s\n"
+                           % (i, program, tag, "depends_on=c%d" % (i - 1) if i else "") for i in range(n))
+        conf = sv.config(work, programs, "loglevel=info\n")
+        log = os.path.join(work, "daemon.log")
+        proc = sv.start(conf)
+        t0 = time.monotonic()
+        while (not os.path.exists(log) or log_times(log, "ready: c%d\n" % (n - 1)) == []) and time.monotonic() - t0 < 120:
+            time.sleep(0.05)
+        first, last = log_times(log, "spawned: 'c0'"), log_times(log, "ready: c%d\n" % (n - 1))
+        if not first or not last:
+            raise RuntimeError("the chain did not complete in 120 s")
+        stop(proc, tag)
+        return {"chain_s": last[0] - first[0]}
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+        cleanup(tag)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+class Page(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+def scenario_probes(sv, n, seconds):
+    """The daemon's CPU over `seconds` while n programs each have an HTTP health check every
+    second, against a page this script serves."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    extra = "health_check=http://127.0.0.1:%d/\nprobe_interval=1\n" % server.server_address[1]
+    work, tag, conf = sleepers(sv, n, 13)
+    with open(conf) as f:
+        text = f.read()
+    with open(conf, "w") as f:
+        f.write(text.replace("stdout_logfile=NONE\n", "stdout_logfile=NONE\n" + extra))
+    proc = None
+    try:
+        proc = sv.start(conf)
+        wait_running(sv, conf, n)
+        time.sleep(5)
+        cpu0, _ = proc_counts(proc.pid)
+        time.sleep(seconds)
+        cpu1, _ = proc_counts(proc.pid)
+        stop(proc, tag)
+        return {"probes_cpu_s": cpu1 - cpu0}
+    finally:
+        server.shutdown()
+        if proc and proc.poll() is None:
+            proc.kill()
+        cleanup(tag)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 FLOOD = r"""
 import resource, socket, sys, time
 resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
@@ -523,6 +624,14 @@ def main():
         if sv.kind == "minder":
             results[(sv.kind, "idle-sampling")] = scenario_idle(sv, idle_n, idle_s, "stats_interval=1")
             print(sv.kind, "idle, sampling every second", results[(sv.kind, "idle-sampling")], flush=True)
+            # Readiness and dependencies: what supervisord cannot do, against the machine's own time.
+            chain_n = 5 if a.smoke else 100
+            results[("notify", "chain")] = statistics.median(reference_notify_chain(chain_n) for _ in range(3))
+            print("notify_ready chain", chain_n, results[("notify", "chain")], flush=True)
+            results[(sv.kind, "chain")] = scenario_chain(sv, chain_n)
+            print(sv.kind, "chain", results[(sv.kind, "chain")], flush=True)
+            results[(sv.kind, "probes")] = scenario_probes(sv, idle_n, idle_s)
+            print(sv.kind, "HTTP probes", results[(sv.kind, "probes")], flush=True)
     if a.smoke:
         return
     write_report(a.out, results, sizes, status_sizes)
@@ -612,6 +721,12 @@ def write_report(out, r, sizes, status_sizes):
         % (switches(si), switches(mi), switches(ms), mi["idle_switches"] / si["idle_switches"] if si["idle_switches"] else float("nan")),
         "| then `minderctl stats` asking for fresh numbers (median of 5), and the sample's age when it has printed (worst) | 100 | - | %.3f s, %.1f ms old | - |"
         % (mi["fresh_call_s"], mi["fresh_age_max_s"] * 1000),
+        "| a chain of `ready=notify` programs, each `depends_on` the one before: first spawn to last ready (the same"
+        " programs started one after the other by one process, each once the one before said READY=1: %.3f s) | 100 | - |"
+        " %.3f s (%.0f ms more) | - |" % (r[("notify", "chain")], r[("minder", "chain")]["chain_s"],
+                                          (r[("minder", "chain")]["chain_s"] - r[("notify", "chain")]) * 1000),
+        "| 100 programs with an HTTP health check every second, 30 s: CPU (idle without: %.2f s) | 100 | - | %.2f s | - |"
+        % (mi["idle_cpu_s"], r[("minder", "probes")]["probes_cpu_s"]),
     ]
     lines += [
         "",

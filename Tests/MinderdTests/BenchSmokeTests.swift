@@ -10,5 +10,6 @@ import Testing
                         timeout: 300)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("minder 5 {") && r.stdout.contains("minder restart {'restart_ms'"))
+        #expect(r.stdout.contains("minder chain {'chain_s'") && r.stdout.contains("minder HTTP probes {'probes_cpu_s'"), "\(r.stdout)")
     }
 }
