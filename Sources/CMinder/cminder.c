@@ -174,6 +174,15 @@ __attribute__((no_sanitize("thread", "address"))) static int child_main(void *p)
     }
     // Last before exec: no setuid binary or file capability can raise privileges from here on.
     if (a->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(c->errpipe, MN_STAGE_NO_NEW_PRIVS);
+    if (a->watchdog_pid_env) {
+        /* The parent waits (CLONE_VFORK) and reads it no more: the child may write the digits. */
+        char digits[16];
+        int n = 0;
+        for (unsigned v = (unsigned)syscall(SYS_getpid); v > 0 || n == 0; v /= 10) digits[n++] = (char)('0' + v % 10);
+        char *out = a->watchdog_pid_env + sizeof "WATCHDOG_PID=" - 1;
+        while (n > 0) *out++ = digits[--n];
+        *out = 0;
+    }
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -531,6 +540,26 @@ int mn_syslog_send(int fd, const char *path, int priority, const char *message, 
 }
 
 int mn_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+int mn_is_descendant(pid_t pid, pid_t ancestor) {
+    for (int generation = 0; generation < 64 && pid > 1; generation++) {
+        char path[64], buffer[512];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return 0;
+        ssize_t n = read(fd, buffer, sizeof buffer - 1);
+        close(fd);
+        if (n <= 0) return 0;
+        buffer[n] = 0;
+        /* "pid (comm) state ppid ...": comm may hold anything, so from the last ')'. */
+        char *close_paren = strrchr(buffer, ')');
+        int parent;
+        if (!close_paren || sscanf(close_paren + 1, " %*c %d", &parent) != 1) return 0;
+        if (parent == ancestor) return 1;
+        pid = parent;
+    }
+    return 0;
+}
 
 extern char **environ;
 

@@ -289,6 +289,7 @@ extension Supervisor {
         events?.post(group: entries[i].group, name: m.name, from: state, to: state, pid: m.pid, exitStatus: nil,
                      expected: nil, ready: true)
         notifyListeners("PROCESS_READY", "processname:\(m.name) groupname:\(entries[i].group) pid:\(m.pid ?? 0)")
-        startHealthCheck(i)
+        // Ready again after RELOADING=1: the checks under way go on.
+        if entries[i].healthProbe == nil { startHealthCheck(i) }
     }
 }

@@ -77,6 +77,8 @@ public enum ProcessEvent: Sendable, Equatable {
     case deadline
     /// The process said it is ready (`ready=notify`: READY=1).
     case ready
+    /// The ready process said it no longer is (RELOADING=1, STOPPING=1) until it says READY=1.
+    case notReady
 }
 
 public enum ProcessAction: Sendable, Equatable {
@@ -119,6 +121,8 @@ public struct ProcessMachine: Sendable {
     public private(set) var ready: Bool?
     /// The stop under way is for a start that was not ready in time: its exit is a failed start.
     private var readyTimedOut = false
+    /// Ready once in this run: a later exit is judged as an exit from RUNNING, not a failed start.
+    private var readyOnce = false
     /// No automatic (re)start while minderd shuts down or reloads.
     public var autoRestartAllowed = true
     private var backoff = 0
@@ -161,11 +165,16 @@ public struct ProcessMachine: Sendable {
         case (.ready, .starting), (.ready, .running):
             guard ready == false else { return [] }
             ready = true
+            readyOnce = true
             if state == .running {
                 deadline = nil
                 backoff = 0
             }
             return [.log(.info, "ready: \(name)")]
+
+        case (.notReady, .starting), (.notReady, .running):
+            if ready == true { ready = false }
+            return []
 
         case (.deadline, .running):
             // Only the ready timeout sets a deadline in RUNNING.
@@ -204,9 +213,9 @@ public struct ProcessMachine: Sendable {
             }
             // It outlived startsecs; the RUNNING transition just had not run yet.
             let running = becomeRunning()
-            return running + (ready == false ? exitedBeforeReady(status, now: now) : exitedFromRunning(status, now: now))
+            return running + (ready == false && !readyOnce ? exitedBeforeReady(status, now: now) : exitedFromRunning(status, now: now))
 
-        case (.exited(let status), .running) where ready == false:
+        case (.exited(let status), .running) where ready == false && !readyOnce:
             recordExit(status)
             return exitedBeforeReady(status, now: now)
 
@@ -301,6 +310,7 @@ public struct ProcessMachine: Sendable {
         if hasStarted { restarts += 1 }
         hasStarted = true
         ready = config.ready == nil ? nil : false
+        readyOnce = false
         state = .starting
         lastStart = now
         deadline = nil
@@ -310,9 +320,9 @@ public struct ProcessMachine: Sendable {
     private mutating func becomeRunning() -> [ProcessAction] {
         state = .running
         // With ready=, the start succeeds when the program is ready.
-        if ready != false { backoff = 0 }
-        // Not ready yet: the ready timeout, counted from the spawn.
-        deadline = ready == false ? lastStart + Double(config.readyTimeout) : nil
+        if ready != false || readyOnce { backoff = 0 }
+        // Not ready yet: the ready timeout, counted from the spawn (not for a reload after READY=1).
+        deadline = ready == false && !readyOnce ? lastStart + Double(config.readyTimeout) : nil
         return [.log(.info, "success: \(name) entered RUNNING state, process has stayed up for > than \(config.startsecs) seconds (startsecs)")]
     }
 

@@ -55,7 +55,11 @@ enum Spawner {
         if let url = p.serverurl ?? context.serverURL { env["SUPERVISOR_SERVER_URL"] = url }
         for (key, value) in p.environment { env[key] = value }
         if let notifySocket { env["NOTIFY_SOCKET"] = notifySocket }
-        if p.watchdogSec > 0 { env["WATCHDOG_USEC"] = String(p.watchdogSec * 1_000_000) }
+        if p.watchdogSec > 0 {
+            env["WATCHDOG_USEC"] = String(p.watchdogSec * 1_000_000)
+            // Completed by the child with its own pid (mn_spawn_attr.watchdog_pid_env).
+            env["WATCHDOG_PID"] = "0000000000"
+        }
 
         guard let path = resolve(command, path: env["PATH"], directory: p.directory) else {
             return .failure(SpawnFailure("can't find command '\(command)'"))
@@ -121,7 +125,8 @@ enum Spawner {
         var pid: pid_t = 0, stage: Int32 = 0, err: Int32 = 0
         let rc = withCStrings(argv) { argvPtr in
             withCStrings(env.map { "\($0.key)=\($0.value)" }) { envPtr in
-                groups.withUnsafeBufferPointer { groupsPtr in
+                let watchdogPID = p.watchdogSec > 0 ? watchdogPIDEntry(envPtr) : nil
+                return groups.withUnsafeBufferPointer { groupsPtr in
                     caps.withUnsafeBufferPointer { capsPtr in
                         limits.withUnsafeBufferPointer { limitsPtr in
                             path.withCString { pathPtr in
@@ -138,7 +143,8 @@ enum Spawner {
                                         ncaps: Int32(caps.count), caps_state: capsState ?? nil,
                                         no_new_privs: p.noNewPrivs ? 1 : 0,
                                         pdeathsig: p.parentDeathSignal ?? 0, parent: getpid(),
-                                        notify_fd: notifyFD?.target ?? -1, notify_source: notifyFD?.source ?? -1)
+                                        notify_fd: notifyFD?.target ?? -1, notify_source: notifyFD?.source ?? -1,
+                                        watchdog_pid_env: watchdogPID)
                                     return mn_spawn(&attr, &pid, &stage, &err)
                                 }
                             }
@@ -261,6 +267,16 @@ func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePo
     let pointers = strings.map { strdup($0) } + [nil]
     defer { for p in pointers { free(p) } }
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+/// The `WATCHDOG_PID=` entry of a NULL-terminated environment.
+func watchdogPIDEntry(_ envp: UnsafePointer<UnsafeMutablePointer<CChar>?>) -> UnsafeMutablePointer<CChar>? {
+    var i = 0
+    while let entry = envp[i] {
+        if strncmp(entry, "WATCHDOG_PID=", 13) == 0 { return entry }
+        i += 1
+    }
+    return nil
 }
 
 func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {

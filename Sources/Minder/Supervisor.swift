@@ -30,8 +30,9 @@ public final class Supervisor {
         var sample = (user: 0.0, system: 0.0, rss: UInt64(0), fds: UInt32(0), threads: UInt32(0))
         /// Log bytes written and dropped, over every run of this process.
         let logCounters = LogCounters()
-        /// The last STATUS= of a `ready=notify` program's current run.
+        /// The last STATUS= of a `ready=notify` program's current run, and its last ERRNO=.
         var statusText = ""
+        var errnoNote = ""
         /// With watchdog_sec: when the next WATCHDOG=1 is due (monotonic seconds).
         var watchdogDue: Double?
         /// ready=tcp:... until ready, health_check= from then on (Probes.swift), and what the
@@ -397,6 +398,7 @@ public final class Supervisor {
         case .success(let child):
             entries[i].stdinFD = child.stdinFD
             entries[i].statusText = ""
+            entries[i].errnoNote = ""
             let watchdog = entries[i].machine.config.watchdogSec
             entries[i].watchdogDue = watchdog > 0 ? Self.now() + Double(watchdog) : nil
             startProbes(i)
@@ -456,14 +458,19 @@ public final class Supervisor {
         }
     }
 
-    /// Notifications from `ready=notify` programs: READY=1 and STATUS= from the program's own
-    /// process (any process with notify_access=all); everything else is ignored.
+    /// Notifications from `ready=notify` programs, from the program's own process (and its
+    /// descendants with notify_access=exec, any process with all); the rest are ignored.
     func notifyReadable(_ token: UInt64) {
         guard let (namespec, messages, dropped) = notifySockets?.receive(token), let i = index(of: namespec) else { return }
         if dropped > 0 { logger.debug("notify: dropped \(dropped) message(s) for \(namespec): longer than \(NotifySockets.maxMessage) bytes, or without credentials") }
         for message in messages {
             let m = entries[i].machine
-            guard let pid = m.pid, m.config.notifyAccess == .all || message.pid == pid else {
+            let allowed = switch m.config.notifyAccess {
+            case .main: message.pid == m.pid
+            case .exec: m.pid.map { message.pid == $0 || mn_is_descendant(message.pid, $0) == 1 } ?? false
+            case .all: true
+            }
+            guard m.pid != nil, allowed else {
                 logger.debug("notify: ignored a message for \(namespec) from pid \(message.pid) (notify_access=\(m.config.notifyAccess.rawValue))")
                 continue
             }
@@ -475,6 +482,18 @@ public final class Supervisor {
             if let ping = message.fields["WATCHDOG"], entries[i].watchdogDue != nil {
                 // WATCHDOG=trigger asks for the restart at once, as under systemd.
                 entries[i].watchdogDue = ping == "trigger" ? Self.now() : Self.now() + Double(m.config.watchdogSec)
+            }
+            if let code = message.fields["ERRNO"], let number = Int32(code), number >= 0, number < 4096 {
+                entries[i].errnoNote = "errno \(number) (\(String(cString: strerror(number))))"
+                bridge.board.update(i, info(i), exits: m.exits)
+            }
+            // Ready no more until READY=1 again: a reload under way, or a stop of its own.
+            for (key, what) in [("RELOADING", "reloading"), ("STOPPING", "stopping")] where message.fields[key] == "1" {
+                logger.info("\(what): \(m.name) says it is \(what)")
+                if entries[i].machine.ready == true {
+                    feed(i, .notReady)
+                    writeStats(i)
+                }
             }
             if message.fields["READY"] == "1", entries[i].machine.ready == false { becameReady(i) }
         }

@@ -256,7 +256,7 @@ extension Supervisor {
                                    stdout_logfile: sinks.stdout?.path ?? "", stderr_logfile: sinks.stderr?.path ?? "")
         status.ready = m.ready
         status.healthy = e.healthy
-        status.status_text = m.pid == nil ? "" : e.statusText
+        status.status_text = m.pid == nil ? "" : [e.statusText, e.errnoNote].filter { !$0.isEmpty }.joined(separator: ", ")
         if e.waiting { status.waiting_for = waitReason(i) }
         return status
     }

@@ -348,6 +348,8 @@ public struct ProbeSettings: Sendable, Equatable {
 public enum NotifyAccess: String, Sendable, Equatable, Codable {
     /// The program's own process only.
     case main
+    /// The program's process and its descendants (a script's `systemd-notify`, as any user).
+    case exec
     /// Any process that can reach its socket.
     case all
 }

@@ -182,10 +182,10 @@ enum Values {
         return out
     }
 
-    /// `notify_access=main|all`.
+    /// `notify_access=main|exec|all`.
     static func notifyAccess(_ text: String) throws(ValueError) -> NotifyAccess {
         guard let access = NotifyAccess(rawValue: text.pyStrip().lowercased()) else {
-            throw ValueError("\(text.pyRepr) is not main or all")
+            throw ValueError("\(text.pyRepr) is not main, exec or all")
         }
         return access
     }

@@ -76,7 +76,8 @@ public final class ChildProcess: @unchecked Sendable {
                             stdin_fd: stdin.child, stdout_fd: stdout.child, stderr_fd: stderr.child,
                             uid: -1, gid: -1, groups: nil, ngroups: 0, nofile_soft: -1, nofile_hard: -1,
                             rlimits: nil, nrlimits: 0, set_caps: 0, caps: nil, ncaps: 0, caps_state: nil,
-                            no_new_privs: 0, pdeathsig: 0, parent: getpid(), notify_fd: -1, notify_source: -1)
+                            no_new_privs: 0, pdeathsig: 0, parent: getpid(), notify_fd: -1, notify_source: -1,
+                            watchdog_pid_env: nil)
                         return mn_spawn(&attr, &child, &stage, &err)
                     }
                 }

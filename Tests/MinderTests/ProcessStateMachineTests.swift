@@ -70,6 +70,26 @@ import MinderConfig
         #expect(m.state == .backoff && m.spawnError == "exited before it was ready" && m.exits.unexpected == 1)
     }
 
+    /// RELOADING=1 after READY=1: not ready until READY=1 again, and an exit meanwhile is an exit
+    /// from RUNNING (it was ready once in this run), judged by exitcodes; a new spawn starts over.
+    @Test func notReadyAfterReadyIsNoFailedStart() {
+        var m = machine { $0.ready = .notify; $0.startsecs = 0; $0.autorestart = .never }
+        _ = m.handle(.start, now: 0)
+        _ = m.handle(.spawned(pid: 42), now: 0)
+        _ = m.handle(.ready, now: 1)
+        _ = m.handle(.notReady, now: 2)
+        #expect(m.state == .running && m.ready == false && m.deadline == nil, "no ready timeout for a reload")
+        _ = m.handle(.ready, now: 3)
+        #expect(m.ready == true)
+        _ = m.handle(.notReady, now: 4)
+        _ = m.handle(.exited(.exited(3)), now: 5)
+        #expect(m.state == .exited && m.exits.unexpected == 1 && m.spawnError == nil)
+        _ = m.handle(.start, now: 6)
+        _ = m.handle(.spawned(pid: 43), now: 6)
+        _ = m.handle(.exited(.exited(0)), now: 7)
+        #expect(m.state == .backoff && m.spawnError == "exited before it was ready", "the new run was never ready")
+    }
+
     @Test func startsecsZeroIsRunningAtOnce() {
         var m = machine { $0.startsecs = 0 }
         _ = m.handle(.start, now: 1)

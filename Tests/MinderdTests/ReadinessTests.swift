@@ -249,7 +249,7 @@ import Testing
             import os, socket, time
             s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             path = os.environ['NOTIFY_SOCKET']
-            print('usec', os.environ.get('WATCHDOG_USEC'), flush=True)
+            print('usec', os.environ.get('WATCHDOG_USEC'), 'pid', os.environ.get('WATCHDOG_PID') == str(os.getpid()), flush=True)
             s.sendto(b'READY=1', path)
             for n in range(1, 5):
                 s.sendto(b'WATCHDOG=1', path)
@@ -267,8 +267,63 @@ import Testing
             """)
         try d.waitForLog("watchdog: dog sent no WATCHDOG=1 within 1 seconds (watchdog_sec); restarting it")
         let out = try String(contentsOfFile: dir.path + "/dog.out", encoding: .utf8)
-        #expect(out.hasPrefix("usec 1000000\n") && out.contains("pinged 4\n"), "the pings held it off past 1 s: \(out)")
+        #expect(out.hasPrefix("usec 1000000 pid True\n") && out.contains("pinged 4\n"), "the pings held it off past 1 s: \(out)")
         try d.waitForLog("spawned: 'dog'", count: 2)
+        #expect(try d.stop() == 0)
+    }
+
+    /// After READY=1 a program may say RELOADING=1 (not ready until READY=1 again), ERRNO= (shown
+    /// with its status) and STOPPING=1; an exit after it was ready once is an exit from RUNNING,
+    /// not a failed start. notify_access=exec takes a descendant's message and ignores others'.
+    @Test func reloadingStoppingAndErrno() throws {
+        let dir = try TemporaryDirectory()
+        try """
+            import os, socket, subprocess, sys, time
+            path = os.environ['NOTIFY_SOCKET']
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            def step(name):
+                while not os.path.exists(os.path.join(sys.argv[1], name)):
+                    time.sleep(0.05)
+            # A child of the program (a descendant) says READY=1.
+            subprocess.run([sys.executable, '-c', 'import os, socket; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"READY=1", os.environ["NOTIFY_SOCKET"])'], check=True)
+            step('reload')
+            s.sendto(b'RELOADING=1\\nSTATUS=reloading config', path)
+            step('reloaded')
+            s.sendto(b'READY=1\\nSTATUS=serving\\nERRNO=5', path)
+            step('stop')
+            s.sendto(b'STOPPING=1', path)
+            sys.exit(3)
+            """.write(toFile: dir.path + "/svc.py", atomically: true, encoding: .utf8)
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:svc]
+            command=/usr/bin/python3 \(dir.path)/svc.py \(dir.path)
+            startsecs=0
+            ready=notify
+            notify_access=exec
+            autorestart=false
+            """)
+        try d.waitForLog("ready: svc")
+        // Another process (this test's) that reaches the socket is no descendant: ignored.
+        let pid = try #require(status(d, "svc")?.pid)
+        let socket = try #require(try String(contentsOfFile: "/proc/\(pid)/environ", encoding: .utf8)
+            .split(separator: "\0").first { $0.hasPrefix("NOTIFY_SOCKET=") }).dropFirst("NOTIFY_SOCKET=".count)
+        _ = try run("/usr/bin/python3", ["-c", "import socket, sys; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'STATUS=not yours', sys.argv[1])", String(socket)])
+        try d.waitForLog("notify: ignored a message for svc from pid")
+        _ = FileManager.default.createFile(atPath: dir.path + "/reload", contents: nil)
+        try d.waitForLog("reloading: svc says it is reloading")
+        try waitUntil("not ready while it reloads") { status(d, "svc")?.ready == false }
+        #expect(status(d, "svc")?.description.hasSuffix(", not ready, reloading config") == true, "\(status(d, "svc")?.description ?? "")")
+        _ = FileManager.default.createFile(atPath: dir.path + "/reloaded", contents: nil)
+        try d.waitForLog("ready: svc", count: 2)
+        try waitUntil("ready again, with the errno") { status(d, "svc")?.status_text == "serving, errno 5 (Input/output error)" }
+        #expect(status(d, "svc")?.ready == true && status(d, "svc")?.pid == pid)
+        _ = FileManager.default.createFile(atPath: dir.path + "/stop", contents: nil)
+        try d.waitForLog("stopping: svc says it is stopping")
+        try d.waitForLog("exited: svc (exit status 3; not expected)")
+        #expect(status(d, "svc")?.statename == "EXITED", "an exit from RUNNING, not a failed start")
         #expect(try d.stop() == 0)
     }
 
@@ -458,8 +513,16 @@ import Testing
             startsecs=0
             ready=notify
             notify_access=all
+
+            [program:descendant]
+            command=/bin/sh -c '/usr/bin/systemd-notify --ready; exec sleep 1000'
+            user=nobody
+            startsecs=0
+            ready=notify
+            notify_access=exec
             """)
         try d.waitForLog("ready: lenient")
+        try d.waitForLog("ready: descendant")
         try d.waitForLog("notify: ignored a message for strict from pid")
         #expect(status(d, "strict")?.ready == false)
         #expect(try d.stop() == 0)

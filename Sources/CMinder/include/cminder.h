@@ -44,6 +44,9 @@ typedef struct {
     /// s6's notification descriptor: `notify_source` (minderd's pipe) as descriptor `notify_fd`
     /// (3 to 9) in the child; -1: none.
     int notify_fd, notify_source;
+    /// An envp entry `WATCHDOG_PID=` with room for 10 digits (writable, the caller's), which the
+    /// child completes with its own pid, as systemd sets it; NULL: none.
+    char *watchdog_pid_env;
 } mn_spawn_attr;
 
 /// Built in the parent (it allocates); pass to mn_spawn, then free with mn_caps_free.
@@ -138,6 +141,9 @@ int mn_syslog_send(int fd, const char *path, int priority, const char *message, 
 /// Runs this executable anew (/proc/self/exe) with argv, keeping ready_fd open in it: the process
 /// that becomes the daemon. Returns its pid, or -1 with errno.
 int mn_spawn_self(char *const argv[], int ready_fd);
+/// 1 when `pid` descends from `ancestor` (its parent, or its parent's, up to 64 generations),
+/// by /proc; 0 otherwise or when it cannot be told.
+int mn_is_descendant(pid_t pid, pid_t ancestor);
 /// The daemon's half of detaching, as supervisord's daemonize does it after its fork: setsid, chdir,
 /// then a byte on ready_fd (the starting minderd exits 0 on it), /dev/null on 0-2, and every other
 /// inherited descriptor but keep_fd closed, so whoever started minderd sees it exit. 0, or -1 with
