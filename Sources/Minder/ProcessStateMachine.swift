@@ -36,12 +36,14 @@ public enum ProcessState: Int, Sendable, CustomStringConvertible {
 public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     case exited(Int32)
     case signaled(Int32)
+    /// A process named by MAINPID= that was not minderd's child: it is gone, how is not known.
+    case unknown
 
     /// supervisord's exit status: the code, or -1 after a signal.
     public var code: Int {
         switch self {
         case .exited(let code): Int(code)
-        case .signaled: -1
+        case .signaled, .unknown: -1
         }
     }
 
@@ -49,6 +51,7 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .exited(let code): "exit status \(code)"
         case .signaled(let sig): "terminated by SIG\(Signals.name(of: sig) ?? String(sig))"
+        case .unknown: "exit status unknown: not minderd's child"
         }
     }
 }
@@ -79,6 +82,8 @@ public enum ProcessEvent: Sendable, Equatable {
     case ready
     /// The ready process said it no longer is (RELOADING=1, STOPPING=1) until it says READY=1.
     case notReady
+    /// The program named another of its processes its main one (MAINPID=, checked by the supervisor).
+    case mainPID(Int32)
 }
 
 public enum ProcessAction: Sendable, Equatable {
@@ -175,6 +180,11 @@ public struct ProcessMachine: Sendable {
         case (.notReady, .starting), (.notReady, .running):
             if ready == true { ready = false }
             return []
+
+        case (.mainPID(let newPID), .starting), (.mainPID(let newPID), .running):
+            guard newPID != pid else { return [] }
+            pid = newPID
+            return [.log(.info, "main process: \(name) is now pid \(newPID) (MAINPID=)")]
 
         case (.deadline, .running):
             // Only the ready timeout sets a deadline in RUNNING.

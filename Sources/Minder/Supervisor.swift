@@ -44,6 +44,8 @@ public final class Supervisor {
         var readyPipeBytes = 0
         var healthProbe: ProbeState?
         var healthy: Bool?
+        /// A pidfd for the process MAINPID= named, whose exit may reach its own parent, not minderd.
+        var mainPIDFD: Int32 = -1
         /// A start waits for depends_on (Dependencies.swift).
         var waiting = false
 
@@ -190,6 +192,7 @@ public final class Supervisor {
                 case _ where token & NotifySockets.token != 0: notifyReadable(token)
                 case _ where token & Self.probeToken != 0: probeWritable(token)
                 case _ where token & Self.readyPipeToken != 0: readyPipeReadable(Int32(truncatingIfNeeded: token & 0xffff_ffff))
+                case _ where token & Self.mainPIDToken != 0: mainPIDExited(Int32(truncatingIfNeeded: token & 0xffff_ffff))
                 case _ where token & EventSubscribers.token != 0:
                     events?.subscribers?.watchedExited(token)
                 default: listenerReadable(Int32(truncatingIfNeeded: token & 0xffff_ffff))
@@ -258,28 +261,42 @@ public final class Supervisor {
                 probeExited(pid, (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f))
                 continue
             }
-            guard let i = byPID.removeValue(forKey: pid) else {
-                logger.debug("reaped unknown pid \(pid)")
-                continue
-            }
             let exit: ProcessExit = (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
-            if entries[i].stdinFD >= 0 {
-                close(entries[i].stdinFD)
-                entries[i].stdinFD = -1
-            }
-            entries[i].stoppedAt = Self.wallClock()
-            entries[i].watchdogDue = nil
-            stopProbes(i)
-            closeReadyPipe(i)
-            if entries[i].healthy != nil { entries[i].healthy = false }
-            // What the dead process held goes first: feeding the exit may start its successor at once.
-            detachListener(i)
-            if entries[i].holdsSocket {
-                entries[i].holdsSocket = false
-                releaseSocket(entries[i].group)
-            }
-            feed(i, .exited(exit))
+            processExited(pid, exit)
         }
+    }
+
+    /// A program's process is gone (reaped, or a MAINPID= process seen to go by its pidfd).
+    func processExited(_ pid: Int32, _ exit: ProcessExit) {
+        guard let i = byPID.removeValue(forKey: pid) else {
+            logger.debug("reaped unknown pid \(pid)")
+            return
+        }
+        // The process that named another its main one (MAINPID=) may exit: the program goes on.
+        if let current = entries[i].machine.pid, current != pid {
+            logger.debug("the former main process of \(entries[i].machine.name) (pid \(pid)) exited (\(exit))")
+            return
+        }
+        if entries[i].mainPIDFD >= 0 {
+            close(entries[i].mainPIDFD)
+            entries[i].mainPIDFD = -1
+        }
+        if entries[i].stdinFD >= 0 {
+            close(entries[i].stdinFD)
+            entries[i].stdinFD = -1
+        }
+        entries[i].stoppedAt = Self.wallClock()
+        entries[i].watchdogDue = nil
+        stopProbes(i)
+        closeReadyPipe(i)
+        if entries[i].healthy != nil { entries[i].healthy = false }
+        // What the dead process held goes first: feeding the exit may start its successor at once.
+        detachListener(i)
+        if entries[i].holdsSocket {
+            entries[i].holdsSocket = false
+            releaseSocket(entries[i].group)
+        }
+        feed(i, .exited(exit))
     }
 
     func fireDeadlines() {
@@ -340,9 +357,13 @@ public final class Supervisor {
             case .spawn: spawn(i)
             case .signal(let signal, let group):
                 guard let pid = entries[i].machine.pid else { continue }
-                if kill(group ? -pid : pid, signal) != 0 && errno != ESRCH {
+                // The group is the one the program was spawned in; a MAINPID= process that left it
+                // gets the signal too.
+                let leader = entries[i].lastPID ?? pid
+                if kill(group ? -leader : pid, signal) != 0 && errno != ESRCH {
                     logger.error("could not send SIG\(Signals.name(of: signal) ?? String(signal)) to \(entries[i].machine.name): \(errnoText())")
                 }
+                if group && pid != leader { _ = kill(pid, signal) }
             case .log(let level, let message):
                 logger.log(level: level.swiftLog, "\(message)")
             }
@@ -450,6 +471,7 @@ public final class Supervisor {
             let exit: Int? = switch (ended, m.lastExit) {
             case (true, .exited(let code)?): Int(code)
             case (true, .signaled(let sig)?): -Int(sig)
+            case (true, .unknown?): -1
             default: nil
             }
             let expected: Bool? = to == .exited ? m.lastExitExpected : nil
@@ -495,7 +517,47 @@ public final class Supervisor {
                     writeStats(i)
                 }
             }
+            if let text = message.fields["MAINPID"], let newPID = Int32(text) { adoptMainPID(i, newPID) }
             if message.fields["READY"] == "1", entries[i].machine.ready == false { becameReady(i) }
+        }
+    }
+
+    static let mainPIDToken: UInt64 = 1 << 38
+
+    /// MAINPID=N: taken only for a process of the program's own (a descendant of its main process,
+    /// or in the process group it was spawned in) that runs as the program's user, so that a
+    /// program cannot make minderd signal a process not its own. minderd then signals and waits
+    /// for N; the exit of the process that named it is not the program's.
+    func adoptMainPID(_ i: Int, _ newPID: Int32) {
+        let m = entries[i].machine
+        guard let current = m.pid, newPID != current else { return }
+        let ours = newPID > 1 && (mn_is_descendant(newPID, current) == 1 || (entries[i].lastPID.map { getpgid(newPID) == $0 } ?? false))
+        var owner = stat()
+        let user = m.config.identity?.uid ?? m.config.uid ?? geteuid()
+        guard ours, stat("/proc/\(newPID)", &owner) == 0, owner.st_uid == user else {
+            logger.warning("notify: \(m.name) sent MAINPID=\(newPID), which is not one of its processes running as its user; ignored")
+            return
+        }
+        let pidfd = mn_pidfd_open(newPID)
+        guard pidfd >= 0 else { return }
+        if entries[i].mainPIDFD >= 0 { close(entries[i].mainPIDFD) }
+        entries[i].mainPIDFD = pidfd
+        _ = mn_epoll_add(epollFD, pidfd, Self.mainPIDToken | UInt64(UInt32(bitPattern: newPID)))
+        byPID[newPID] = i
+        feed(i, .mainPID(newPID))
+        writeStats(i)
+    }
+
+    /// A MAINPID= process's pidfd is readable: it has exited. If it is minderd's child (its parent
+    /// exited first) it is reaped as any child; if not, its parent reaps it and the status is lost.
+    func mainPIDExited(_ pid: Int32) {
+        var status: Int32 = 0
+        let reaped = waitpid(pid, &status, WNOHANG)
+        if reaped == pid {
+            childRecords?.reaped(pid)
+            processExited(pid, (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f))
+        } else if reaped < 0 && errno == ECHILD {
+            processExited(pid, .unknown)
         }
     }
 
@@ -529,6 +591,7 @@ public final class Supervisor {
         let exit: Int32 = switch m.lastExit {
         case .exited(let code)?: code
         case .signaled(let sig)?: -sig
+        case .unknown?: -1
         case nil: 0
         }
         var values = StatsSegment.SlotValues(group: e.group, name: m.name, state: Int32(m.state.rawValue), pid: m.pid ?? 0,

@@ -327,6 +327,72 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    /// MAINPID=: a forking program names its child, then exits; minderd signals and waits for the
+    /// child from then on. A name that is not one of the program's processes is refused. A named
+    /// process that is not minderd's child (its parent lives on) is seen to go by its pidfd.
+    @Test func mainPIDHandsTheProgramToAnotherProcess() throws {
+        let dir = try TemporaryDirectory()
+        try """
+            import os, socket, sys, time
+            path, folder, mode = os.environ['NOTIFY_SOCKET'], sys.argv[1], sys.argv[2]
+            def wait_for(name):
+                while not os.path.exists(os.path.join(folder, name)):
+                    time.sleep(0.05)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            s.sendto(b'MAINPID=1', path)
+            s.sendto(b'MAINPID=%d' % int(open(os.path.join(folder, 'runner')).read()), path)
+            child = os.fork()
+            if child == 0:
+                wait_for(mode + '-named')
+                s.sendto(b'READY=1', path)
+                if mode == 'stays':
+                    wait_for('end')
+                    os._exit(3)
+                time.sleep(1000)
+            s.sendto(b'MAINPID=%d' % child, path)
+            wait_for(mode + '-named')
+            if mode == 'stays':
+                time.sleep(1000)
+            os._exit(0)
+            """.write(toFile: dir.path + "/fork.py", atomically: true, encoding: .utf8)
+        try "\(getpid())".write(toFile: dir.path + "/runner", atomically: true, encoding: .utf8)
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:leaves]
+            command=/usr/bin/python3 \(dir.path)/fork.py \(dir.path) leaves
+            startsecs=0
+            ready=notify
+
+            [program:stays]
+            command=/usr/bin/python3 \(dir.path)/fork.py \(dir.path) stays
+            startsecs=0
+            ready=notify
+            autorestart=false
+            """)
+        for mode in ["leaves", "stays"] {
+            let line = try d.waitForLog("main process: \(mode) is now pid").last!
+            let child = Int32(line.split(separator: " ").dropLast().last!)!
+            #expect(d.log.contains("notify: \(mode) sent MAINPID=1, which is not one of its processes running as its user; ignored"))
+            #expect(d.log.contains("notify: \(mode) sent MAINPID=\(getpid()), which is not one of its processes"))
+            _ = FileManager.default.createFile(atPath: dir.path + "/\(mode)-named", contents: nil)
+            try d.waitForLog("ready: \(mode)")
+            #expect(status(d, mode)?.pid == child && status(d, mode)?.statename == "RUNNING")
+        }
+        // The parent of `leaves` exited: the program runs on in its child, now minderd's.
+        try d.waitForLog("the former main process of leaves")
+        #expect(status(d, "leaves")?.statename == "RUNNING")
+        let ctl = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
+        #expect(try run(ctl, ["-c", d.configPath, "stop", "leaves"]).stdout == "leaves: stopped\n")
+        try d.waitForLog("stopped: leaves (terminated by SIGTERM)")
+        // The child of `stays` exits while its parent lives: minderd sees it go, not how.
+        _ = FileManager.default.createFile(atPath: dir.path + "/end", contents: nil)
+        try d.waitForLog("exited: stays (exit status unknown: not minderd's child; not expected)")
+        #expect(status(d, "stays")?.statename == "EXITED")
+        #expect(try d.stop() == 0)
+    }
+
     /// What this version cannot do is a config error with its file and line, never ignored.
     @Test func readinessOptionsAreChecked() throws {
         let dir = try TemporaryDirectory()
