@@ -561,6 +561,19 @@ int mn_is_descendant(pid_t pid, pid_t ancestor) {
     return 0;
 }
 
+int mn_resolve_first(const char *host, char *out, size_t length) {
+    struct addrinfo hints, *found = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG;
+    int rc = getaddrinfo(host, NULL, &hints, &found);
+    if (rc != 0) return rc;
+    rc = found ? getnameinfo(found->ai_addr, found->ai_addrlen, out, (socklen_t)length, NULL, 0, NI_NUMERICHOST) : EAI_NONAME;
+    freeaddrinfo(found);
+    return rc;
+}
+
 extern char **environ;
 
 int mn_spawn_self(char *const argv[], int ready_fd) {

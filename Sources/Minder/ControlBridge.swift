@@ -7,6 +7,10 @@ import CMinder
 import MinderConfig
 import MinderControl
 
+public struct LookupFailure: Error, Sendable {
+    public let message: String
+}
+
 public enum ControlRequest: Sendable {
     case supervisorInfo
     /// `deps`: start what it depends on first (depends_on=); without, refuse when that is not up.
@@ -27,6 +31,8 @@ public enum ControlRequest: Sendable {
     case reload(ConfigLoadResult)
     /// SIGHUP's config, read off the loop.
     case signalReload(ConfigLoadResult)
+    /// A probe's host name, looked up off the loop: an address, or why not.
+    case probeResolved(attempt: UInt64, key: String, Result<String, LookupFailure>)
     /// POST /events: a REMOTE_COMMUNICATION event.
     case remoteEvent(type: String, data: String)
     /// A chunk of a program's output, from the log thread, for PROCESS_LOG_x listeners; or, with

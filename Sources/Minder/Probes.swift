@@ -5,6 +5,7 @@
 // timer, so it never blocks the loop, and a program without probes costs nothing.
 
 import CMinder
+import Dispatch
 import Glibc
 import MinderConfig
 
@@ -20,6 +21,8 @@ struct ProbeState {
     var pid: Int32 = 0
     var attempt: UInt64 = 0
     var attemptDeadline = 0.0
+    /// A host name is being looked up (off the loop) for this attempt.
+    var resolving = false
     /// HTTP: the request went out, and what of the reply has come.
     var requested = false
     var reply: [UInt8] = []
@@ -31,7 +34,7 @@ struct ProbeState {
         nextAt = now + Double(settings.delay)
     }
 
-    var inFlight: Bool { fd >= 0 || pid > 0 }
+    var inFlight: Bool { fd >= 0 || pid > 0 || resolving }
 
     /// When the loop must look at it next.
     var due: Double { inFlight ? attemptDeadline : nextAt }
@@ -116,6 +119,8 @@ extension Supervisor {
             probePIDs[state.pid] = nil
         }
         probeAttempts[state.attempt] = nil
+        // A lookup under way finishes on its thread; its answer finds no attempt and is dropped.
+        state.resolving = false
         state.fd = -1
         state.pid = 0
         state.requested = false
@@ -145,15 +150,31 @@ extension Supervisor {
         state.nextAt = now + Double(state.settings.interval)
         switch state.probe {
         case .tcp(let host, let port), .http(let host, let port, _):
-            let fd = mn_tcp_connect_start(host, Int32(port))
-            guard fd >= 0 else {
-                // Refused at once (a local port nobody listens on, say): a failed attempt.
+            guard Probe.isAddress(host) else {
+                // A name: looked up on a thread of its own, never on the loop; one lookup per probe
+                // at a time, so a resolver that hangs cannot pile threads up.
+                let key = "\(entries[i].namespec)|\(health)"
+                guard !lookups.contains(key) else {
+                    entries[i][keyPath: slot] = state
+                    return finish(i, health: health, passed: false, why: "the lookup of \(host) has not returned yet")
+                }
+                lookups.insert(key)
+                state.resolving = true
+                register(&state, i, health, now: now)
+                let (attempt, bridge) = (state.attempt, bridge)
+                DispatchQueue.global().async {
+                    var text = [CChar](repeating: 0, count: 64)
+                    let rc = mn_resolve_first(host, &text, text.count)
+                    let address = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    let result: Result<String, LookupFailure> = rc == 0
+                        ? .success(address) : .failure(LookupFailure(message: "\(host): \(String(cString: gai_strerror(rc)))"))
+                    bridge.submit(.probeResolved(attempt: attempt, key: key, result)) { _ in }
+                }
                 entries[i][keyPath: slot] = state
-                return finish(i, health: health, passed: false, why: String(cString: strerror(errno)))
+                return
             }
-            state.fd = fd
-            register(&state, i, health, now: now)
-            _ = mn_epoll_add_writable(epollFD, fd, Self.probeToken | state.attempt)
+            // connect stores the state (or finishes the failed attempt).
+            return connect(&state, i, health, host: host, port: port, now: now)
         case .exec(let command):
             // The program's own user, environment and limits; its output goes nowhere.
             var c = entries[i].machine.config
@@ -178,6 +199,44 @@ extension Supervisor {
             }
         }
         entries[i][keyPath: slot] = state
+    }
+
+    /// Starts the attempt's connection to `address`; a refusal at once is a failed attempt.
+    private func connect(_ state: inout ProbeState, _ i: Int, _ health: Bool, host address: String, port: Int, now: Double) {
+        let fd = mn_tcp_connect_start(address, Int32(port))
+        guard fd >= 0 else {
+            // Refused at once (a local port nobody listens on, say).
+            let why = String(cString: strerror(errno))
+            if state.attempt != 0 { probeAttempts[state.attempt] = nil }
+            state.resolving = false
+            entries[i][keyPath: Self.slot(health)] = state
+            return finish(i, health: health, passed: false, why: why)
+        }
+        state.fd = fd
+        if !state.resolving { register(&state, i, health, now: now) }
+        state.resolving = false
+        _ = mn_epoll_add_writable(epollFD, fd, Self.probeToken | state.attempt)
+        entries[i][keyPath: Self.slot(health)] = state
+    }
+
+    /// A probe's host name was looked up: the attempt goes on with the address, or fails.
+    func probeResolved(_ attempt: UInt64, key: String, _ result: Result<String, LookupFailure>) {
+        lookups.remove(key)
+        guard let (i, health, found) = inFlight(attempt), found.resolving else { return }
+        var state = found
+        switch result {
+        case .success(let address):
+            let port = switch state.probe {
+            case .tcp(_, let port), .http(_, let port, _): port
+            case .exec: 0
+            }
+            connect(&state, i, health, host: address, port: port, now: Self.now())
+        case .failure(let failure):
+            probeAttempts[attempt] = nil
+            state.resolving = false
+            entries[i][keyPath: Self.slot(health)] = state
+            finish(i, health: health, passed: false, why: failure.message)
+        }
     }
 
     /// An attempt in flight gets a number (its epoll token, its key in `probeAttempts`) and a deadline.

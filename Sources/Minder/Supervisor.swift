@@ -101,6 +101,8 @@ public final class Supervisor {
     /// Probe attempts in flight, by the number in their epoll token: whose, and which probe.
     var probeAttempts: [UInt64: (namespec: String, health: Bool)] = [:]
     var nextProbeAttempt: UInt64 = 0
+    /// Probes whose host name is being looked up ("namespec|health"): one lookup each at a time.
+    var lookups: Set<String> = []
     /// exec probes' processes, by pid: their attempt.
     var probePIDs: [Int32: UInt64] = [:]
     var sampleDeferred = false

@@ -35,6 +35,9 @@ extension Supervisor {
     /// The reply now, or nil when a waiter will give it.
     func answer(_ request: ControlRequest, reply: @escaping ControlBridge.Reply) -> ControlReply? {
         switch request {
+        case .probeResolved(let attempt, let key, let result):
+            probeResolved(attempt, key: key, result)
+            return nil
         case .signalReload(let result):
             reloadPending = false
             guard case .running = mood else { return nil }

@@ -1,6 +1,8 @@
 // The effective configuration: what a parsed and expanded supervisord-style
 // file means, with supervisord's defaults filled in.
 
+import Glibc  // inet_pton, for probe addresses
+
 public enum LogTarget: Sendable, Equatable {
     /// No log file (NONE/OFF).
     case none
@@ -307,6 +309,12 @@ public enum Probe: Sendable, Equatable, CustomStringConvertible {
     }
 
     public static func hostPort(_ host: String, _ port: Int) -> String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// An IPv4 or IPv6 address, rather than a name to look up.
+    public static func isAddress(_ host: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
 }
 
 /// One `depends_on=` entry: a group, a program or one `group:process`, and what it must reach.

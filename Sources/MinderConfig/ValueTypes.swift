@@ -113,8 +113,8 @@ enum Values {
         return .probe(try probe(text))
     }
 
-    /// `tcp:ADDRESS:PORT` or `http://ADDRESS[:PORT]/PATH` (`[v6]` for IPv6): an IP address or
-    /// `localhost`, since a name would need DNS, which minderd does not do on its loop.
+    /// `tcp:HOST:PORT` or `http://HOST[:PORT]/PATH` (`[v6]` for IPv6): an IP address, `localhost`,
+    /// or a name, which minderd looks up off its loop at each attempt.
     static func probe(_ text: String) throws(ValueError) -> Probe {
         let t = text.pyStrip()
         if t.lowercased().hasPrefix("exec:") {
@@ -157,9 +157,11 @@ enum Values {
         guard let (host, portText) = splitHostPort(rest) else { throw ValueError("\(text.pyRepr) has no port") }
         guard let port = Int(portText), (1...65535).contains(port) else { throw ValueError("\(text.pyRepr) has no valid port") }
         let address = host.lowercased() == "localhost" ? "127.0.0.1" : String(host)
-        var v4 = in_addr(), v6 = in6_addr()
-        guard inet_pton(AF_INET, address, &v4) == 1 || inet_pton(AF_INET6, address, &v6) == 1 else {
-            throw ValueError("\(text.pyRepr): \(host) is not an IP address (or localhost); names are not resolved")
+        // A name: letters, digits, '-' and '.', as DNS and /etc/hosts have them.
+        let isName = !address.isEmpty && address.count <= 253 && !address.hasPrefix("-")
+            && address.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".") }
+        guard Probe.isAddress(address) || isName else {
+            throw ValueError("\(text.pyRepr): \(host) is neither an IP address nor a host name")
         }
         return (address, port)
     }

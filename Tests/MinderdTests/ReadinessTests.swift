@@ -397,12 +397,12 @@ import Testing
     @Test func readinessOptionsAreChecked() throws {
         let dir = try TemporaryDirectory()
         let path = dir.path + "/bad.conf"
-        try "[supervisord]\n[program:a]\ncommand=/bin/true\nready=fd:2\n[program:b]\ncommand=/bin/true\nwatchdog_sec=5\nready_timeout=0\nhealth_check=tcp:db.example:5432\nprobe_failures=0\n"
+        try "[supervisord]\n[program:a]\ncommand=/bin/true\nready=fd:2\n[program:b]\ncommand=/bin/true\nwatchdog_sec=5\nready_timeout=0\nhealth_check=tcp:db_example:5432\nprobe_failures=0\n"
             .write(toFile: path, atomically: true, encoding: .utf8)
         let r = try run(minderdPath, ["--check-config", "-c", path])
         #expect(r.status == 2)
         #expect(r.stderr.contains("\(path):4: [program:a] ready: 'fd:2': the descriptor must be 3 to 9 (0 to 2 are stdio)"), "\(r.stderr)")
-        #expect(r.stderr.contains("\(path):9: [program:b] health_check: 'tcp:db.example:5432': db.example is not an IP address (or localhost); names are not resolved"), "\(r.stderr)")
+        #expect(r.stderr.contains("\(path):9: [program:b] health_check: 'tcp:db_example:5432': db_example is neither an IP address nor a host name"), "\(r.stderr)")
         #expect(r.stderr.contains("\(path):10: [program:b] probe_failures: must be 1 or more, not 0"), "\(r.stderr)")
         #expect(r.stderr.contains("\(path):7: [program:b] watchdog_sec: needs ready=notify"), "\(r.stderr)")
         #expect(r.stderr.contains("\(path):8: [program:b] ready_timeout: must be 1 or more seconds, not 0"), "\(r.stderr)")
@@ -458,6 +458,38 @@ import Testing
         try d.waitForLog("health: web failed 2 checks in a row; restarting it")
         #expect(((try? String(contentsOfFile: dir.path + "/web.out", encoding: .utf8)) ?? "").contains("closed"))
         try d.waitForLog("spawned: 'web'", count: 2)
+        #expect(try d.stop() == 0)
+    }
+
+    /// A probe of a host name: looked up off the loop at each attempt (here the machine's own name,
+    /// which /etc/hosts maps to a loopback address), and a name that cannot be looked up fails
+    /// each attempt with the resolver's reason.
+    @Test(.enabled(if: hostnameIsLocal(), "the machine's name must resolve to a loopback address"))
+    func probesLookUpHostNames() throws {
+        let dir = try TemporaryDirectory()
+        try Self.listener.write(toFile: dir.path + "/listener.py", atomically: true, encoding: .utf8)
+        _ = FileManager.default.createFile(atPath: dir.path + "/go", contents: nil)
+        let port = InetServerTests.freePort()
+        let host = ProcessInfo.processInfo.hostName
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:named]
+            command=/usr/bin/python3 \(dir.path)/listener.py \(dir.path) \(port)
+            startsecs=0
+            ready=tcp:\(host):\(port)
+            health_check=http://\(host):\(port)/
+
+            [program:nameless]
+            command=sleep 1000
+            startsecs=0
+            ready=tcp:no-such-name.invalid:\(port)
+            """)
+        try d.waitForLog("ready: named")
+        // The health check reaches the listener by name too; it answers no HTTP, so the check fails.
+        try d.waitForLog("health: named http://\(host):\(port)/ failed (1 of 3)")
+        try d.waitForLog("probe: nameless tcp:no-such-name.invalid:\(port) not ready: no-such-name.invalid: ")
         #expect(try d.stop() == 0)
     }
 

@@ -1,3 +1,4 @@
+import CMinder
 import Foundation
 import MinderConfig
 
@@ -100,4 +101,13 @@ func run(_ executable: String, _ arguments: [String], cwd: String? = nil, timeou
 struct Failure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Whether this machine's name resolves to a loopback address (it does through /etc/hosts on
+/// Debian and in most containers).
+func hostnameIsLocal() -> Bool {
+    var text = [CChar](repeating: 0, count: 64)
+    guard mn_resolve_first(ProcessInfo.processInfo.hostName, &text, text.count) == 0 else { return false }
+    let address = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return address.hasPrefix("127.") || address == "::1"
 }

@@ -144,6 +144,9 @@ int mn_spawn_self(char *const argv[], int ready_fd);
 /// 1 when `pid` descends from `ancestor` (its parent, or its parent's, up to 64 generations),
 /// by /proc; 0 otherwise or when it cannot be told.
 int mn_is_descendant(pid_t pid, pid_t ancestor);
+/// getaddrinfo(host) for TCP, the first address as numeric text in `out`: 0, or an EAI_ code for
+/// gai_strerror. It may block (NSS, DNS): never on the supervisor's loop.
+int mn_resolve_first(const char *host, char *out, size_t length);
 /// The daemon's half of detaching, as supervisord's daemonize does it after its fork: setsid, chdir,
 /// then a byte on ready_fd (the starting minderd exits 0 on it), /dev/null on 0-2, and every other
 /// inherited descriptor but keep_fd closed, so whoever started minderd sees it exit. 0, or -1 with
