@@ -16,12 +16,13 @@ extension Supervisor {
 
     /// Whether what `edge` waits for has reached its condition.
     func met(_ edge: DependencyGraph.Edge) -> Bool {
-        let e = entries[edge.process], m = e.machine
+        // Read in place: a copy of the entry would retain and release all it holds.
+        let state = entries[edge.process].machine.state
         switch edge.condition {
-        case .started: return m.state == .starting || m.state == .running
-        case .ready: return m.state == .running && m.ready != false
-        case .healthy: return m.state == .running && m.ready != false && e.healthy != false
-        case .completed: return m.state == .exited && m.lastExitExpected == true
+        case .started: return state == .starting || state == .running
+        case .ready: return state == .running && entries[edge.process].machine.ready != false
+        case .healthy: return state == .running && entries[edge.process].machine.ready != false && entries[edge.process].healthy != false
+        case .completed: return state == .exited && entries[edge.process].machine.lastExitExpected == true
         }
     }
 
@@ -57,6 +58,7 @@ extension Supervisor {
 
     func setWaiting(_ i: Int, _ waiting: Bool) {
         entries[i].waiting = waiting
+        entries[i].waitingFor = waiting ? waitReason(i) : ""
         bridge.board.update(i, info(i), exits: entries[i].machine.exits)
     }
 
@@ -75,7 +77,12 @@ extension Supervisor {
                 started = true
             }
         }
+        // Only those whose reason changed: a long chain would otherwise redo every record per link.
+        var stuck: [Int: Bool] = [:]
         for i in entries.indices where entries[i].waiting {
+            let reason = waitReason(i, stuck: &stuck)
+            guard reason != entries[i].waitingFor else { continue }
+            entries[i].waitingFor = reason
             bridge.board.update(i, info(i), exits: entries[i].machine.exits)
         }
     }
@@ -83,32 +90,61 @@ extension Supervisor {
     /// What a waiting process waits for, for its status line and log: `db to be ready`, or, when
     /// nothing is bringing it there, `db, which is FATAL`.
     func waitReason(_ i: Int) -> String {
+        var stuck: [Int: Bool] = [:]
+        return waitReason(i, stuck: &stuck)
+    }
+
+    /// `stuck` remembers what isStuck found in one pass, so that a chain is walked once, not once
+    /// per link.
+    func waitReason(_ i: Int, stuck: inout [Int: Bool]) -> String {
         guard let edge = unmet(i) else { return "" }
-        let other = entries[edge.process]
-        if isStuck(edge) { return "\(other.namespec), which is \(other.machine.state)" }
+        let namespec = entries[edge.process].namespec
+        if isStuck(edge, memo: &stuck) { return "\(namespec), which is \(entries[edge.process].machine.state)" }
         let goal = switch edge.condition {
         case .started: "to start"
         case .ready: "to be ready"
         case .healthy: "to be healthy"
         case .completed: "to complete"
         }
-        return "\(other.namespec) \(goal)"
+        return "\(namespec) \(goal)"
     }
 
     /// A dependency that nothing will bring to its condition without someone's action: FATAL, or
     /// stopped or exited (with the wrong code, for `completed`) and not itself waiting to start,
     /// or waiting for one such.
-    func isStuck(_ edge: DependencyGraph.Edge, depth: Int = 0) -> Bool {
-        let e = entries[edge.process]
-        if e.waiting {
-            guard depth < entries.count, let next = unmet(edge.process) else { return false }
-            return isStuck(next, depth: depth + 1)
+    func isStuck(_ edge: DependencyGraph.Edge) -> Bool {
+        var memo: [Int: Bool] = [:]
+        return isStuck(edge, memo: &memo)
+    }
+
+    /// Walks down the chain of waiting processes without recursion (and without copying entries);
+    /// `memo` holds, for each waiting process met, whether what it waits for is stuck.
+    func isStuck(_ edge: DependencyGraph.Edge, memo: inout [Int: Bool]) -> Bool {
+        var path: [Int] = []
+        var current = edge
+        var answer = false
+        while true {
+            let p = current.process
+            if let known = memo[p] {
+                answer = known
+                break
+            }
+            if entries[p].waiting {
+                // A cycle (from an update of some groups) or a dependency met meanwhile: not stuck.
+                guard !path.contains(p), let next = unmet(p) else { break }
+                path.append(p)
+                current = next
+                continue
+            }
+            answer = switch entries[p].machine.state {
+            case .fatal, .stopped, .unknown: true
+            case .exited: current.condition != .completed || entries[p].machine.lastExitExpected != true
+            case .starting, .running, .backoff, .stopping: false
+            }
+            break
         }
-        switch e.machine.state {
-        case .fatal, .stopped, .unknown: return true
-        case .exited: return edge.condition != .completed || e.machine.lastExitExpected != true
-        case .starting, .running, .backoff, .stopping: return false
-        }
+        for p in path { memo[p] = answer }
+        return answer
     }
 
     /// Shutdown's order with dependencies: a process stops only once nothing alive depends on it,

@@ -207,7 +207,7 @@ extension Supervisor {
         guard fd >= 0 else {
             // Refused at once (a local port nobody listens on, say).
             let why = String(cString: strerror(errno))
-            if state.attempt != 0 { probeAttempts[state.attempt] = nil }
+            if state.resolving { probeAttempts[state.attempt] = nil }
             state.resolving = false
             entries[i][keyPath: Self.slot(health)] = state
             return finish(i, health: health, passed: false, why: why)

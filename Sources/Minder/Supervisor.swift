@@ -46,8 +46,9 @@ public final class Supervisor {
         var healthy: Bool?
         /// A pidfd for the process MAINPID= named, whose exit may reach its own parent, not minderd.
         var mainPIDFD: Int32 = -1
-        /// A start waits for depends_on (Dependencies.swift).
+        /// A start waits for depends_on (Dependencies.swift), and what for, as status shows it.
         var waiting = false
+        var waitingFor = ""
 
         var namespec: String { group == machine.name ? group : "\(group):\(machine.name)" }
     }

@@ -260,7 +260,7 @@ extension Supervisor {
         status.ready = m.ready
         status.healthy = e.healthy
         status.status_text = m.pid == nil ? "" : [e.statusText, e.errnoNote].filter { !$0.isEmpty }.joined(separator: ", ")
-        if e.waiting { status.waiting_for = waitReason(i) }
+        status.waiting_for = e.waitingFor
         return status
     }
 
