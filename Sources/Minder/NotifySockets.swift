@@ -45,11 +45,16 @@ final class NotifySockets {
     struct Message {
         var pid: Int32
         var fields: [String: String]
+        /// Whether the sender descended from the program's process when the message was read.
+        var descendant: Bool
     }
 
     /// What one socket holds now (at most `maxPerTurn` messages), whose socket it is, and how
     /// many messages were dropped (longer than systemd's limit, or without credentials).
-    func receive(_ token: UInt64) -> (namespec: String, messages: [Message], dropped: Int)? {
+    /// `descends` is asked about each sender as soon as its message is read, before the next read
+    /// closes the descriptors a later message passed: systemd-notify waits on such a descriptor
+    /// (its barrier) and exits once it is closed, after which its ancestry is gone from /proc.
+    func receive(_ token: UInt64, descends: (String, Int32) -> Bool) -> (namespec: String, messages: [Message], dropped: Int)? {
         let id = Int(token & 0xffff_ffff)
         guard let namespec = namespecs[id], let socket = byNamespec[namespec] else { return nil }
         var buffer = [CChar](repeating: 0, count: Self.maxMessage)
@@ -64,7 +69,7 @@ final class NotifySockets {
             }
             guard n >= 0 else { break }
             let bytes = buffer.prefix(n).map { UInt8(bitPattern: $0) }
-            messages.append(Message(pid: pid, fields: NotifyMessage.parse(bytes)))
+            messages.append(Message(pid: pid, fields: NotifyMessage.parse(bytes), descendant: descends(namespec, pid)))
         }
         return (namespec, messages, dropped)
     }

@@ -486,13 +486,18 @@ public final class Supervisor {
     /// Notifications from `ready=notify` programs, from the program's own process (and its
     /// descendants with notify_access=exec, any process with all); the rest are ignored.
     func notifyReadable(_ token: UInt64) {
-        guard let (namespec, messages, dropped) = notifySockets?.receive(token), let i = index(of: namespec) else { return }
+        let descends = { (namespec: String, sender: Int32) -> Bool in
+            guard let i = self.index(of: namespec), self.entries[i].machine.config.notifyAccess == .exec,
+                  let main = self.entries[i].machine.pid, sender != main else { return false }
+            return mn_is_descendant(sender, main) == 1
+        }
+        guard let (namespec, messages, dropped) = notifySockets?.receive(token, descends: descends), let i = index(of: namespec) else { return }
         if dropped > 0 { logger.debug("notify: dropped \(dropped) message(s) for \(namespec): longer than \(NotifySockets.maxMessage) bytes, or without credentials") }
         for message in messages {
             let m = entries[i].machine
             let allowed = switch m.config.notifyAccess {
             case .main: message.pid == m.pid
-            case .exec: m.pid.map { message.pid == $0 || mn_is_descendant(message.pid, $0) == 1 } ?? false
+            case .exec: message.pid == m.pid || message.descendant
             case .all: true
             }
             guard m.pid != nil, allowed else {
