@@ -101,13 +101,13 @@ def reference_spawn(n):
             os.waitpid(pid, 0)
 
 
-def sleepers(sv, n, scenario, supervisord_extra=""):
+def sleepers(sv, n, scenario, supervisord_extra="", program_extra=""):
     """A work folder and config with n long sleeps; their command line (unique to this run and
     scenario) lets the bench find and kill them."""
     work = tempfile.mkdtemp(prefix="mb-")
     tag = "sleep %d%05d" % (scenario, os.getpid())
     programs = "[program:s]\ncommand=%s\nprocess_name=%%(program_name)s_%%(process_num)d\nnumprocs=%d\nstartsecs=0\n" \
-               "stdout_logfile=NONE\nstderr_logfile=NONE\n" % (tag, n)
+               "stdout_logfile=NONE\nstderr_logfile=NONE\n%s" % (tag, n, program_extra)
     return work, tag, sv.config(work, programs, "minfds=%d\n%s" % (n * 4 + 256, supervisord_extra))
 
 
@@ -458,11 +458,7 @@ def scenario_probes(sv, n, seconds):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     extra = "health_check=http://127.0.0.1:%d/\nprobe_interval=1\n" % server.server_address[1]
-    work, tag, conf = sleepers(sv, n, 13)
-    with open(conf) as f:
-        text = f.read()
-    with open(conf, "w") as f:
-        f.write(text.replace("stdout_logfile=NONE\n", "stdout_logfile=NONE\n" + extra))
+    work, tag, conf = sleepers(sv, n, 13, program_extra=extra)
     proc = None
     try:
         proc = sv.start(conf)
