@@ -146,6 +146,44 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    /// SIGHUP reads the config anew: an edge added there orders the restart (web after cache,
+    /// against priority), and an edge removed lets its program start at once.
+    @Test func aReloadTakesAddedAndRemovedEdges() throws {
+        let programs = { (webDeps: String, appDeps: String) in """
+            [program:cache]
+            command=sleep 1000
+            startsecs=1
+            priority=1000
+
+            [program:web]
+            command=sleep 1000
+            startsecs=0
+            priority=1
+            \(webDeps)
+
+            [program:app]
+            command=sleep 1000
+            startsecs=0
+            \(appDeps)
+            """ }
+        let d = try DaemonHarness(programs("", "depends_on=cache"))
+        try d.waitForLog("success: app entered RUNNING")
+        #expect(try #require(line(d, "success: cache entered RUNNING")) < (try #require(line(d, "spawned: 'app'"))))
+        try DaemonHarness.config(programs("depends_on=cache", ""), loglevel: "debug").write(toFile: d.configPath, atomically: true, encoding: .utf8)
+        d.signal(SIGHUP)
+        try d.waitForLog("reloaded ")
+        try d.waitForLog("success: web entered RUNNING", count: 2)
+        try d.waitForLog("success: app entered RUNNING", count: 2)
+        let reloaded = try #require(line(d, "reloaded "))
+        let lines = d.log.split(separator: "\n").map(String.init)
+        let after = { (text: String) in lines.indices.first { $0 > reloaded && lines[$0].contains(text) } }
+        let cache = try #require(after("success: cache entered RUNNING")), web = try #require(after("spawned: 'web'"))
+        let app = try #require(after("spawned: 'app'"))
+        #expect(cache < web, "web now waits for cache")
+        #expect(app < cache, "app no longer does")
+        #expect(try d.stop() == 0)
+    }
+
     /// `update` adds a program whose dependency already runs (it starts) and one whose
     /// dependency is new too (both start, in order).
     @Test func updateHandlesNewEdges() throws {
