@@ -227,8 +227,13 @@ int mn_spawn(const mn_spawn_attr *attr, pid_t *pid, int *stage, int *err) {
     // ThreadSanitizer's clone interceptor handles a fork, not a child sharing our memory: glibc's
     // own clone is called past it.
     typedef int (*clone_fn)(int (*)(void *), void *, int, void *, ...);
-    static clone_fn real_clone;
-    if (!real_clone) real_clone = (clone_fn)dlsym(RTLD_NEXT, "clone");
+    // Looked up once, atomically: threads may spawn at the same moment.
+    static clone_fn cached;
+    clone_fn real_clone = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
+    if (!real_clone) {
+        real_clone = (clone_fn)dlsym(RTLD_NEXT, "clone");
+        __atomic_store_n(&cached, real_clone, __ATOMIC_RELEASE);
+    }
     pid_t child = real_clone(child_main, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
 #else
     pid_t child = clone(child_main, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
