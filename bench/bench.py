@@ -348,18 +348,24 @@ def switches_between(before, after):
     return made, len(set(before) - set(after))
 
 
+def settled_counts(sv, conf, proc, n, seconds):
+    """Once n programs run and 5 s have passed: the daemon's CPU seconds over the next `seconds`,
+    its threads' voluntary context switches, and how many threads ended meanwhile."""
+    wait_running(sv, conf, n)
+    time.sleep(5)
+    cpu0, sw0 = proc_counts(proc.pid)
+    time.sleep(seconds)
+    cpu1, sw1 = proc_counts(proc.pid)
+    return (cpu1 - cpu0,) + switches_between(sw0, sw1)
+
+
 def scenario_idle(sv, n, seconds, supervisord_extra=""):
     """CPU seconds and voluntary context switches of the idle daemon over `seconds`, with n programs."""
     work, tag, conf = sleepers(sv, n, 11, supervisord_extra)
     try:
         proc = sv.start(conf)
-        wait_running(sv, conf, n)
-        time.sleep(5)
-        cpu0, sw0 = proc_counts(proc.pid)
-        time.sleep(seconds)
-        cpu1, sw1 = proc_counts(proc.pid)
-        switches, ended = switches_between(sw0, sw1)
-        result = {"idle_cpu_s": cpu1 - cpu0, "idle_switches": switches, "idle_threads_ended": ended}
+        cpu, switches, ended = settled_counts(sv, conf, proc, n, seconds)
+        result = {"idle_cpu_s": cpu, "idle_switches": switches, "idle_threads_ended": ended}
         if sv.kind == "minder":
             # Then a reader asks for fresh numbers: how long `minderctl stats` takes, and how old
             # the sample is when it has printed them.
@@ -462,13 +468,9 @@ def scenario_probes(sv, n, seconds):
     proc = None
     try:
         proc = sv.start(conf)
-        wait_running(sv, conf, n)
-        time.sleep(5)
-        cpu0, _ = proc_counts(proc.pid)
-        time.sleep(seconds)
-        cpu1, _ = proc_counts(proc.pid)
+        cpu, _, _ = settled_counts(sv, conf, proc, n, seconds)
         stop(proc, tag)
-        return {"probes_cpu_s": cpu1 - cpu0}
+        return {"probes_cpu_s": cpu}
     finally:
         server.shutdown()
         if proc and proc.poll() is None:

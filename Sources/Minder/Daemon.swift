@@ -70,11 +70,7 @@ public enum Daemon {
             printError("minderd: could not daemonize: pipe: \(errnoText())")
             return 2
         }
-        let argv = arguments + [readyOption, String(fds[1])]
-        var cArgs = argv.map { strdup($0) }
-        cArgs.append(nil)
-        defer { for p in cArgs { free(p) } }
-        let pid = mn_spawn_self(cArgs, fds[1])
+        let pid = withCStrings(arguments + [readyOption, String(fds[1])]) { mn_spawn_self($0, fds[1]) }
         close(fds[1])
         defer { close(fds[0]) }
         guard pid > 0 else {
@@ -87,8 +83,7 @@ public enum Daemon {
         if n == 1 { return 0 }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        if (status & 0x7f) != 0 { return 2 }
-        let code = (status >> 8) & 0xff
+        guard case .exited(let code) = ProcessExit(waitStatus: status) else { return 2 }
         if code == 127 { printError("minderd: could not daemonize: cannot run /proc/self/exe") }
         return code == 0 ? 2 : code
     }

@@ -54,9 +54,8 @@ final class NotifySockets {
     /// `descends` is asked about each sender as soon as its message is read, before the next read
     /// closes the descriptors a later message passed: systemd-notify waits on such a descriptor
     /// (its barrier) and exits once it is closed, after which its ancestry is gone from /proc.
-    func receive(_ token: UInt64, descends: (String, Int32) -> Bool) -> (namespec: String, messages: [Message], dropped: Int)? {
-        let id = Int(token & 0xffff_ffff)
-        guard let namespec = namespecs[id], let socket = byNamespec[namespec] else { return nil }
+    func receive(_ token: UInt64, descends: (Int32) -> Bool) -> (messages: [Message], dropped: Int)? {
+        guard let namespec = namespec(of: token), let socket = byNamespec[namespec] else { return nil }
         var buffer = [CChar](repeating: 0, count: Self.maxMessage)
         var messages: [Message] = []
         var dropped = 0
@@ -69,10 +68,13 @@ final class NotifySockets {
             }
             guard n >= 0 else { break }
             let bytes = buffer.prefix(n).map { UInt8(bitPattern: $0) }
-            messages.append(Message(pid: pid, fields: NotifyMessage.parse(bytes), descendant: descends(namespec, pid)))
+            messages.append(Message(pid: pid, fields: NotifyMessage.parse(bytes), descendant: descends(pid)))
         }
-        return (namespec, messages, dropped)
+        return (messages, dropped)
     }
+
+    /// Whose socket an epoll token names.
+    func namespec(of token: UInt64) -> String? { namespecs[Int(token & 0xffff_ffff)] }
 
     /// Sockets of processes no longer in the table go (after a reload or update).
     func keep(only namespecs: Set<String>) {

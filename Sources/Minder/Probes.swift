@@ -148,6 +148,8 @@ extension Supervisor {
         let slot = Self.slot(health)
         guard var state = entries[i][keyPath: slot] else { return }
         state.nextAt = now + Double(state.settings.interval)
+        // Every attempt is registered first; one that fails at once is finished, which forgets it.
+        register(&state, i, health, now: now)
         switch state.probe {
         case .tcp(let host, let port), .http(let host, let port, _):
             guard Probe.isAddress(host) else {
@@ -160,7 +162,6 @@ extension Supervisor {
                 }
                 lookups.insert(key)
                 state.resolving = true
-                register(&state, i, health, now: now)
                 let (attempt, bridge) = (state.attempt, bridge)
                 DispatchQueue.global().async {
                     var text = [CChar](repeating: 0, count: 64)
@@ -174,7 +175,7 @@ extension Supervisor {
                 return
             }
             // connect stores the state (or finishes the failed attempt).
-            return connect(&state, i, health, host: host, port: port, now: now)
+            return connect(&state, i, health, host: host, port: port)
         case .exec(let command):
             // The program's own user, environment and limits; its output goes nowhere.
             var c = entries[i].machine.config
@@ -194,29 +195,22 @@ extension Supervisor {
                 close(child.stdinFD)
                 for output in child.outputs { close(output.fd) }
                 state.pid = child.pid
-                register(&state, i, health, now: now)
                 probePIDs[child.pid] = state.attempt
             }
         }
         entries[i][keyPath: slot] = state
     }
 
-    /// Starts the attempt's connection to `address`; a refusal at once is a failed attempt.
-    private func connect(_ state: inout ProbeState, _ i: Int, _ health: Bool, host address: String, port: Int, now: Double) {
+    /// Starts the registered attempt's connection to `address`; a refusal at once (a local port
+    /// nobody listens on, say) is a failed attempt.
+    private func connect(_ state: inout ProbeState, _ i: Int, _ health: Bool, host address: String, port: Int) {
         let fd = mn_tcp_connect_start(address, Int32(port))
-        guard fd >= 0 else {
-            // Refused at once (a local port nobody listens on, say).
-            let why = String(cString: strerror(errno))
-            if state.resolving { probeAttempts[state.attempt] = nil }
-            state.resolving = false
-            entries[i][keyPath: Self.slot(health)] = state
-            return finish(i, health: health, passed: false, why: why)
-        }
-        state.fd = fd
-        if !state.resolving { register(&state, i, health, now: now) }
+        let why = fd < 0 ? String(cString: strerror(errno)) : ""
         state.resolving = false
-        _ = mn_epoll_add_writable(epollFD, fd, Self.probeToken | state.attempt)
+        state.fd = fd
         entries[i][keyPath: Self.slot(health)] = state
+        guard fd >= 0 else { return finish(i, health: health, passed: false, why: why) }
+        _ = mn_epoll_add_writable(epollFD, fd, Self.probeToken | state.attempt)
     }
 
     /// A probe's host name was looked up: the attempt goes on with the address, or fails.
@@ -224,18 +218,13 @@ extension Supervisor {
         lookups.remove(key)
         guard let (i, health, found) = inFlight(attempt), found.resolving else { return }
         var state = found
-        switch result {
-        case .success(let address):
-            let port = switch state.probe {
-            case .tcp(_, let port), .http(_, let port, _): port
-            case .exec: 0
-            }
-            connect(&state, i, health, host: address, port: port, now: Self.now())
-        case .failure(let failure):
-            probeAttempts[attempt] = nil
-            state.resolving = false
-            entries[i][keyPath: Self.slot(health)] = state
+        switch (result, state.probe) {
+        case (.success(let address), .tcp(_, let port)), (.success(let address), .http(_, let port, _)):
+            connect(&state, i, health, host: address, port: port)
+        case (.failure(let failure), _):
             finish(i, health: health, passed: false, why: failure.message)
+        case (.success, .exec):
+            break  // an exec probe looks nothing up
         }
     }
 
@@ -302,7 +291,7 @@ extension Supervisor {
     private func finish(_ i: Int, health: Bool, passed: Bool, why: String) {
         let slot = Self.slot(health)
         guard var state = entries[i][keyPath: slot] else { return }
-        if state.inFlight { abandon(&state) }
+        abandon(&state)
         if passed {
             state.successes += 1
             state.failures = 0

@@ -39,6 +39,11 @@ public enum ProcessExit: Sendable, Equatable, CustomStringConvertible {
     /// A process named by MAINPID= that was not minderd's child: it is gone, how is not known.
     case unknown
 
+    /// What waitpid's status word says.
+    public init(waitStatus status: Int32) {
+        self = (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
+    }
+
     /// supervisord's exit status: the code, or -1 after a signal.
     public var code: Int {
         switch self {

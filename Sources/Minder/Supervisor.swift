@@ -261,11 +261,10 @@ public final class Supervisor {
             guard pid > 0 else { return }
             childRecords?.reaped(pid)
             if probePIDs[pid] != nil {
-                probeExited(pid, (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f))
+                probeExited(pid, ProcessExit(waitStatus: status))
                 continue
             }
-            let exit: ProcessExit = (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
-            processExited(pid, exit)
+            processExited(pid, ProcessExit(waitStatus: status))
         }
     }
 
@@ -486,12 +485,20 @@ public final class Supervisor {
     /// Notifications from `ready=notify` programs, from the program's own process (and its
     /// descendants with notify_access=exec, any process with all); the rest are ignored.
     func notifyReadable(_ token: UInt64) {
-        let descends = { (namespec: String, sender: Int32) -> Bool in
-            guard let i = self.index(of: namespec), self.entries[i].machine.config.notifyAccess == .exec,
-                  let main = self.entries[i].machine.pid, sender != main else { return false }
-            return mn_is_descendant(sender, main) == 1
+        guard let sockets = notifySockets, let namespec = sockets.namespec(of: token), let i = index(of: namespec) else { return }
+        // notify_access=exec: the sender's ancestry, judged as each message is read.
+        let main = entries[i].machine.pid
+        let exec = entries[i].machine.config.notifyAccess == .exec
+        // Each sender's /proc chain is walked once per batch, however many messages it sent.
+        var judged: [Int32: Bool] = [:]
+        let descends = { (sender: Int32) -> Bool in
+            guard exec, let main, sender != main else { return false }
+            if let known = judged[sender] { return known }
+            let answer = mn_is_descendant(sender, main) == 1
+            judged[sender] = answer
+            return answer
         }
-        guard let (namespec, messages, dropped) = notifySockets?.receive(token, descends: descends), let i = index(of: namespec) else { return }
+        guard let (messages, dropped) = sockets.receive(token, descends: descends) else { return }
         if dropped > 0 { logger.debug("notify: dropped \(dropped) message(s) for \(namespec): longer than \(NotifySockets.maxMessage) bytes, or without credentials") }
         for message in messages {
             let m = entries[i].machine
@@ -549,6 +556,9 @@ public final class Supervisor {
         let pidfd = mn_pidfd_open(newPID)
         guard pidfd >= 0 else { return }
         if entries[i].mainPIDFD >= 0 { close(entries[i].mainPIDFD) }
+        // A MAINPID= that replaces another forgets it: a program naming process after process must
+        // not grow the table (if it was minderd's child, its exit is then reaped as unknown).
+        if current != entries[i].lastPID { byPID[current] = nil }
         entries[i].mainPIDFD = pidfd
         _ = mn_epoll_add(epollFD, pidfd, Self.mainPIDToken | UInt64(UInt32(bitPattern: newPID)))
         byPID[newPID] = i
@@ -563,7 +573,7 @@ public final class Supervisor {
         let reaped = waitpid(pid, &status, WNOHANG)
         if reaped == pid {
             childRecords?.reaped(pid)
-            processExited(pid, (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f))
+            processExited(pid, ProcessExit(waitStatus: status))
         } else if reaped < 0 && errno == ECHILD {
             processExited(pid, .unknown)
         }

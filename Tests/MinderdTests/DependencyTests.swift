@@ -134,7 +134,8 @@ import Testing
         let refused = try run(ctl, ["-c", d.configPath, "start", "--no-deps", "user"])
         #expect(refused.status != 0 && refused.stdout == "user: ERROR (spawn error: needs lazy, which is STOPPED; nothing else was started (deps=false))\n", "\(refused.stdout)")
         #expect(status(d, "lazy")?.statename == "STOPPED" && status(d, "user")?.statename == "STOPPED")
-        let started = try run(ctl, ["-c", d.configPath, "start", "user"])
+        // A group start (user:*) pulls dependencies as a single start does.
+        let started = try run(ctl, ["-c", d.configPath, "start", "user:*"])
         #expect(started.status == 0 && started.stdout == "user: started\n", "\(started.stdout)")
         #expect(status(d, "lazy")?.statename == "RUNNING" && status(d, "user")?.statename == "RUNNING")
         let lazy = try #require(line(d, "success: lazy entered RUNNING")), user = try #require(line(d, "spawned: 'user'"))
@@ -146,20 +147,27 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    /// cache (priority 1000, RUNNING after a second) and web (priority 1, so first unless it
+    /// waits), with `webOptions` for web.
+    static func cacheAndWeb(_ webOptions: String) -> String {
+        """
+        [program:cache]
+        command=sleep 1000
+        startsecs=1
+        priority=1000
+
+        [program:web]
+        command=sleep 1000
+        startsecs=0
+        priority=1
+        \(webOptions)
+        """
+    }
+
     /// SIGHUP reads the config anew: an edge added there orders the restart (web after cache,
     /// against priority), and an edge removed lets its program start at once.
     @Test func aReloadTakesAddedAndRemovedEdges() throws {
-        let programs = { (webDeps: String, appDeps: String) in """
-            [program:cache]
-            command=sleep 1000
-            startsecs=1
-            priority=1000
-
-            [program:web]
-            command=sleep 1000
-            startsecs=0
-            priority=1
-            \(webDeps)
+        let programs = { (webDeps: String, appDeps: String) in Self.cacheAndWeb(webDeps) + """
 
             [program:app]
             command=sleep 1000
@@ -204,17 +212,7 @@ import Testing
             startsecs=0
             depends_on=db
 
-            [program:cache]
-            command=sleep 1000
-            startsecs=1
-            priority=1000
-
-            [program:web]
-            command=sleep 1000
-            startsecs=0
-            priority=1
-            depends_on=cache
-            """).write(toFile: d.configPath, atomically: true, encoding: .utf8)
+            """ + Self.cacheAndWeb("depends_on=cache")).write(toFile: d.configPath, atomically: true, encoding: .utf8)
         let update = try run(ctl, ["-c", d.configPath, "update"])
         #expect(update.status == 0, "\(update.stdout)")
         try d.waitForLog("success: web entered RUNNING")

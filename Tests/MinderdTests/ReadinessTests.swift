@@ -7,6 +7,13 @@ import Testing
 @Suite struct ReadinessTests {
     func status(_ d: DaemonHarness, _ name: String) -> ProcessStatus? { d.status(name) }
 
+    /// The NOTIFY_SOCKET minderd gave a running process, from its environment.
+    static func notifySocket(of pid: Int32) throws -> String {
+        let environment = try String(contentsOfFile: "/proc/\(pid)/environ", encoding: .utf8)
+        let entry = try #require(environment.split(separator: "\0").first { $0.hasPrefix("NOTIFY_SOCKET=") })
+        return String(entry.dropFirst("NOTIFY_SOCKET=".count))
+    }
+
     /// A program that sends STATUS= and then, once the test lets it, READY=1 over the socket in
     /// NOTIFY_SOCKET, from Python.
     static let rawSender = """
@@ -79,7 +86,7 @@ import Testing
 
     /// systemd-notify sends as its parent, the program's shell: the kernel allows that pid in the
     /// credentials to root (CAP_SYS_ADMIN); for other users it sends as itself, which only
-    /// notify_access=all accepts (docs/readiness.md).
+    /// notify_access=exec or all accept (docs/readiness.md).
     @Test(.enabled(if: geteuid() == 0, "systemd-notify can send as its parent only with CAP_SYS_ADMIN"))
     func systemdNotifyFromAShellScriptWorks() throws {
         let d = try DaemonHarness("""
@@ -126,8 +133,7 @@ import Testing
             \(try Self.app(dir))
             """)
         try waitUntil("the program's STATUS=") { status(d, "app")?.status_text == "warming up" }
-        let socket = try #require(try String(contentsOfFile: "/proc/\(status(d, "app")!.pid)/environ", encoding: .utf8)
-            .split(separator: "\0").first { $0.hasPrefix("NOTIFY_SOCKET=") }).dropFirst("NOTIFY_SOCKET=".count)
+        let socket = try Self.notifySocket(of: try #require(status(d, "app")?.pid))
         let fdsBefore = try openDescriptors(d.pid)
         let liar = try run("/usr/bin/python3", ["-c", """
             import array, os, socket, sys
@@ -308,8 +314,7 @@ import Testing
         try d.waitForLog("ready: svc")
         // Another process (this test's) that reaches the socket is no descendant: ignored.
         let pid = try #require(status(d, "svc")?.pid)
-        let socket = try #require(try String(contentsOfFile: "/proc/\(pid)/environ", encoding: .utf8)
-            .split(separator: "\0").first { $0.hasPrefix("NOTIFY_SOCKET=") }).dropFirst("NOTIFY_SOCKET=".count)
+        let socket = try Self.notifySocket(of: pid)
         _ = try run("/usr/bin/python3", ["-c", "import socket, sys; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'STATUS=not yours', sys.argv[1])", String(socket)])
         try d.waitForLog("notify: ignored a message for svc from pid")
         _ = FileManager.default.createFile(atPath: dir.path + "/reload", contents: nil)
@@ -592,9 +597,9 @@ import Testing
 
     /// systemd-notify run by a program as another user than root sends as itself, not as its
     /// parent (the kernel lets only CAP_SYS_ADMIN name another pid): notify_access=main ignores it,
-    /// notify_access=all takes it, as docs/readiness.md says.
+    /// notify_access=exec (it descends from the program) and all take it, as docs/readiness.md says.
     @Test(.enabled(if: geteuid() == 0, "running programs as another user needs root"))
-    func systemdNotifyAsAnotherUserNeedsNotifyAccessAll() throws {
+    func systemdNotifyAsAnotherUserNeedsNotifyAccessExecOrAll() throws {
         let d = try DaemonHarness("""
             [unix_http_server]
             file=%(here)s/m.sock
