@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 # supervisorctl from the supervisord folder, when the run has one: the same client for both daemons.
 SUPERVISORCTL = None
@@ -479,6 +480,80 @@ def scenario_probes(sv, n, seconds):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scenario_page(sv, n, loads):
+    """The status page in headless Chromium with n programs: seconds from asking for it to a
+    complete table (median of `loads`), and for Minder, how long a state change takes to show
+    on an open page (median of 10 stops and 10 starts, from the API request to the row's change)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    port = free_port()
+    work, tag, conf = sleepers(sv, n, 14)
+    with open(conf) as f:
+        text = f.read()
+    with open(conf, "w") as f:
+        f.write("[inet_http_server]\nport=127.0.0.1:%d\n\n" % port + text)
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    proc = driver = None
+    url = "http://127.0.0.1:%d/" % port
+    rows = "tr[data-namespec]" if sv.kind == "minder" else "table tbody tr"
+    try:
+        proc = sv.start(conf)
+        wait_running(sv, conf, n)
+        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        driver.get(url)  # warms the browser
+        times = []
+        for _ in range(loads):
+            driver.get("about:blank")
+            t0 = time.monotonic()
+            driver.get(url)
+            while driver.execute_script("return document.querySelectorAll(arguments[0]).length", rows) < n:
+                time.sleep(0.005)
+            times.append(time.monotonic() - t0)
+        result = {"page_load_s": statistics.median(times)}
+        if sv.kind == "minder":
+            while driver.find_element("id", "live").text != "live":
+                time.sleep(0.01)
+            delays = []
+            for i in range(20):
+                action, before = ("stop", "RUNNING") if i % 2 == 0 else ("start", "STOPPED")
+                driver.execute_script("""
+                    const cell = document.querySelector('tr[data-namespec="s_0"] td.state');
+                    window.seenAt = 0;
+                    new MutationObserver((_, o) => { if (cell.textContent !== arguments[0]) { window.seenAt = Date.now(); o.disconnect(); } })
+                        .observe(cell, {childList: true, characterData: true, subtree: true});""", before)
+                t0 = time.time() * 1000
+                request = urllib.request.Request(url + "api/v1/processes/s_0/%s?wait=false" % action, method="POST", data=b"",
+                                                 headers={"Content-Type": "application/json"})
+                urllib.request.urlopen(request, timeout=30).read()
+                deadline = time.monotonic() + 30
+                while not driver.execute_script("return window.seenAt"):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the page did not show %s of s_0" % action)
+                    time.sleep(0.002)
+                delays.append(driver.execute_script("return window.seenAt") - t0)
+                while driver.find_element("css selector", 'tr[data-namespec="s_0"] td.state').text not in ("RUNNING", "STOPPED"):
+                    time.sleep(0.01)
+            result["page_change_ms"] = statistics.median(delays)
+        stop(proc, tag)
+        return result
+    finally:
+        if driver:
+            driver.quit()
+        if proc and proc.poll() is None:
+            proc.kill()
+        cleanup(tag)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 FLOOD = r"""
 import resource, socket, sys, time
 resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
@@ -619,6 +694,13 @@ def main():
         idle_n, idle_s = (5, 1) if a.smoke else (100, 30)
         results[(sv.kind, "idle")] = scenario_idle(sv, idle_n, idle_s)
         print(sv.kind, "idle", results[(sv.kind, "idle")], flush=True)
+        try:
+            import selenium  # noqa: F401
+            page_n = 5 if a.smoke else 1000
+            results[(sv.kind, "page")] = scenario_page(sv, page_n, 1 if a.smoke else 5)
+            print(sv.kind, "page", page_n, results[(sv.kind, "page")], flush=True)
+        except ImportError:
+            print("the web page: skipped, selenium is not installed (bench/run installs it)", flush=True)
         if sv.kind == "minder":
             results[(sv.kind, "idle-sampling")] = scenario_idle(sv, idle_n, idle_s, "stats_interval=1")
             print(sv.kind, "idle, sampling every second", results[(sv.kind, "idle-sampling")], flush=True)
@@ -726,6 +808,14 @@ def write_report(out, r, sizes, status_sizes):
         "| 100 programs with an HTTP health check every second, 30 s: CPU (idle without: %.2f s) | 100 | - | %.2f s | - |"
         % (mi["idle_cpu_s"], r[("minder", "probes")]["probes_cpu_s"]),
     ]
+    sp, mp = r.get(("supervisord", "page")), r.get(("minder", "page"))
+    if sp and mp:
+        lines += [
+            "| the status page in headless Chromium: from asking for it to a complete table (median of 5) | 1000 | %.3f s | %.3f s | %.3f |"
+            % (sp["page_load_s"], mp["page_load_s"], mp["page_load_s"] / sp["page_load_s"]),
+            "| a state change on an open page: from the API request to the row showing it (median of 20) | 1000 |"
+            " never, without a reload | %.1f ms | - |" % mp["page_change_ms"],
+        ]
     lines += [
         "",
         "Reproduce with `bench/run` (it installs supervisor 4.3.0 in `.build/bench-venv` and builds Minder in"

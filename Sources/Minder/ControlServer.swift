@@ -92,7 +92,7 @@ public final class ControlServer: Sendable {
                     let allowed = peer.map { allowedUIDsFinal.contains($0.uid) } == true || inGroup
                     let who = "pid \(peer?.pid ?? 0), uid \(peer.map { String($0.uid) } ?? "?")"
                     return serve(channel, client: .user(peer?.uid ?? UInt32.max), peer: peer, allowed: allowed, who: who,
-                                 admission: admission, context: context, credentials: credentials, crossSite: nil)
+                                 admission: admission, context: context, credentials: credentials, crossSite: CrossSiteGuard(names: nil))
                 }
             }
             .childChannelOption(.allowRemoteHalfClosure, value: false)
@@ -236,6 +236,17 @@ final class ControlDispatcher: ChannelInboundHandler, RemovableChannelHandler {
                                     headers: [("allow", "POST")]))
             }
             return XMLRPCService(context: context).handle(request.body, reply: reply)
+        }
+        // The web page, at supervisord's URLs.
+        let headers = request.head.headers
+        let fromBrowser = headers.contains(name: "sec-fetch-site") || headers.contains(name: "sec-fetch-mode")
+        if let page = WebRoute.parse(method: request.head.method.rawValue, target: uri, body: request.body, fromBrowser: fromBrowser) {
+            switch page {
+            case .failure(let refusal): return send(.fault(refusal.fault, refusal.message).with(status: refusal.status))
+            case .success(let route):
+                let wantsJSON = headers.first(name: "accept")?.contains("application/json") ?? false
+                return WebPage(context: context).handle(route, channel: ctx.channel, wantsJSON: wantsJSON, reply: reply)
+            }
         }
         if request.head.method == .GET, uri == "/metrics" || uri.hasPrefix("/metrics?") {
             let open = Metrics.wantsOpenMetrics(request.head.headers.first(name: "accept"))

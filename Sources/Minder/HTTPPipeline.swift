@@ -176,15 +176,19 @@ final class BasicAuth: ChannelInboundHandler, RemovableChannelHandler {
 /// address, `localhost`, the configured host or the machine's name), must not come from another
 /// site (`Origin`, `Sec-Fetch-Site`), and a request that changes anything must carry its
 /// protocol's content type, which a cross-site form cannot send without the browser asking first.
+/// The one form minderd takes is the web page's action POST to index.html, and only with a
+/// browser's word that it comes from this origin. On the Unix socket, which a browser reaches
+/// only through a reverse proxy, the same checks apply to requests that carry a browser's headers.
 final class CrossSiteGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequest
     typealias InboundOut = HTTPRequest
     typealias OutboundOut = HTTPReply
 
-    /// Host names (lowercase, no port) this server answers to, besides addresses.
-    let names: Set<String>
+    /// Host names (lowercase, no port) this server answers to, besides addresses; nil on the
+    /// Unix socket, whose clients name no host.
+    let names: Set<String>?
 
-    init(names: Set<String>) {
+    init(names: Set<String>?) {
         self.names = names
     }
 
@@ -207,22 +211,38 @@ final class CrossSiteGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Why the request is refused, or nil.
     func refusal(_ head: HTTPRequestHead) -> String? {
-        guard let host = head.headers.first(name: "host") else { return "a request over TCP must name the server in Host" }
-        let name = Self.hostName(host)
-        guard Self.isAddress(name) || names.contains(name) else {
-            return "Host \(host) is not a name of this server"
+        let host = head.headers.first(name: "host") ?? ""
+        let site = head.headers.first(name: "sec-fetch-site")?.lowercased()
+        let origin = head.headers.first(name: "origin")
+        if let names {
+            guard head.headers.contains(name: "host") else { return "a request over TCP must name the server in Host" }
+            let name = Self.hostName(host)
+            guard Self.isAddress(name) || names.contains(name) else {
+                return "Host \(host) is not a name of this server"
+            }
+        } else if site == nil && origin == nil {
+            return nil  // not from a browser
         }
-        if let site = head.headers.first(name: "sec-fetch-site")?.lowercased(), site != "same-origin", site != "none" {
+        if let site, site != "same-origin", site != "none" {
             return "a request from another site is refused"
         }
-        if let origin = head.headers.first(name: "origin"), origin.lowercased() != "http://" + host.lowercased() {
-            return "a request from another origin (\(origin)) is refused"
+        // Behind a reverse proxy the browser's origin is the proxy's, which it names in
+        // X-Forwarded-Host (a header that no cross-site request can add without asking first).
+        if let origin {
+            let ours = [host, head.headers.first(name: "x-forwarded-host") ?? ""].filter { !$0.isEmpty }.map { $0.lowercased() }
+            guard ours.contains(where: { origin.lowercased() == "http://" + $0 || origin.lowercased() == "https://" + $0 }) else {
+                return "a request from another origin (\(origin)) is refused"
+            }
         }
         if head.method != .GET && head.method != .HEAD {
-            let wanted = head.uri.hasPrefix("/RPC2") ? "text/xml" : "application/json"
             let type = head.headers.first(name: "content-type")?.split(separator: ";").first?
                 .trimmingCharacters(in: .whitespaces).lowercased()
-            guard type == wanted else { return "a \(head.method.rawValue) over TCP must be sent as \(wanted)" }
+            let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
+            if path == "/index.html", type == "application/x-www-form-urlencoded" {
+                return site == "same-origin" || origin != nil ? nil : "the page's actions are taken only from the page itself"
+            }
+            let wanted = head.uri.hasPrefix("/RPC2") ? "text/xml" : "application/json"
+            guard type == wanted else { return "a \(head.method.rawValue) over \(names == nil ? "a proxy" : "TCP") must be sent as \(wanted)" }
         }
         return nil
     }

@@ -39,7 +39,28 @@ public final class StatusBoard: Sendable {
     /// The event counts as of the last sample (the loop owns the queues).
     private let eventCounts = Locked(EventCounts())
 
+    /// Open web pages' wake-ups, called after every change of a process (docs/web.md).
+    private let watchers = Locked((next: 0, all: [Int: @Sendable () -> Void]()))
+
     public init() {}
+
+    /// `wake` runs on the supervisor's loop after each change, so it must only note that one came.
+    func watch(_ wake: @escaping @Sendable () -> Void) -> Int {
+        watchers.withLock { w in
+            w.next += 1
+            w.all[w.next] = wake
+            return w.next
+        }
+    }
+
+    func unwatch(_ id: Int) {
+        _ = watchers.withLock { $0.all.removeValue(forKey: id) }
+    }
+
+    private func changed() {
+        let wakes = watchers.withLock { $0.all.isEmpty ? [] : Array($0.all.values) }
+        for wake in wakes { wake() }
+    }
 
     func record(_ events: EventCounts) { eventCounts.withLock { $0 = events } }
     var events: EventCounts { eventCounts.withLock { $0 } }
@@ -53,6 +74,7 @@ public final class StatusBoard: Sendable {
                           exits: exits, spawnFailures: $0.spawnFailures, displayOrder: order, byNamespec: names,
                           groups: Set(groups))
         }
+        changed()
     }
 
     func update(_ i: Int, _ status: ProcessStatus, exits: ExitCounts) {
@@ -60,6 +82,7 @@ public final class StatusBoard: Sendable {
             if c.processes.indices.contains(i) { c.processes[i] = status }
             if c.exits.indices.contains(i) { c.exits[i] = exits }
         }
+        changed()
     }
 
     func countSpawnFailure() {
@@ -122,23 +145,26 @@ extension ProcessStatus {
     func described(now: Double) -> ProcessStatus {
         var s = self
         s.now = now
-        if !waiting_for.isEmpty {
-            s.description = "waiting for " + waiting_for
-            return s
-        }
-        switch ProcessState(rawValue: state) {
-        case .running?:
-            s.description = "pid \(pid), uptime \(Supervisor.uptime(max(0, now - start)))"
-            if ready == false { s.description += ", not ready" }
-            if !status_text.isEmpty { s.description += ", " + status_text }
-        case .backoff?, .fatal?:
-            s.description = spawnerr.isEmpty ? "unknown error (try \"tail \(namespec)\")" : spawnerr
-        case .stopped?, .exited?:
-            s.description = start == 0 ? "Not started" : Supervisor.stopTime(stop)
-        default:
-            s.description = ""
+        s.description = note
+        if waiting_for.isEmpty, ProcessState(rawValue: state) == .running {
+            s.description = "pid \(pid), uptime \(Supervisor.uptime(max(0, now - start)))" + (note.isEmpty ? "" : ", " + note)
         }
         return s
+    }
+
+    /// The description but for a running process's pid and uptime, which change by the second.
+    var note: String {
+        if !waiting_for.isEmpty { return "waiting for " + waiting_for }
+        switch ProcessState(rawValue: state) {
+        case .running?:
+            return ((ready == false ? ["not ready"] : []) + (status_text.isEmpty ? [] : [status_text])).joined(separator: ", ")
+        case .backoff?, .fatal?:
+            return spawnerr.isEmpty ? "unknown error (try \"tail \(namespec)\")" : spawnerr
+        case .stopped?, .exited?:
+            return start == 0 ? "Not started" : Supervisor.stopTime(stop)
+        default:
+            return ""
+        }
     }
 }
 

@@ -176,8 +176,12 @@ public enum ControlRoute: Equatable, Sendable {
 
     /// The path and the query's parameters. A parameter with no name (`?=`, `?&`) is ignored,
     /// one with no `=` has an empty value, and the last of repeated ones wins.
-    static func split(_ target: String) -> (String, [String: String]) {
+    /// `plusIsSpace`: a `+` is a space, as in HTML forms and supervisord's query parsing.
+    static func split(_ target: String, plusIsSpace: Bool = false) -> (String, [String: String]) {
         guard let q = target.firstIndex(of: "?") else { return (target, [:]) }
+        func decoded(_ text: Substring) -> String {
+            ControlRoute.decoded(plusIsSpace && text.contains("+") ? Substring(String(text.map { $0 == "+" ? " " : $0 })) : text)
+        }
         var query: [String: String] = [:]
         for pair in target[target.index(after: q)...].split(separator: "&") {
             let name: Substring, value: Substring

@@ -46,6 +46,39 @@ extension ProcessStatus {
     }
 }
 
+extension ProcessStatus {
+    /// The web page's record of a process: what its row shows. `note` is the description without
+    /// what changes by the second (a running process's pid and uptime, which the page fills in
+    /// from `pid` and `start`), so that a record changes only when the process does.
+    /// `cpuPercent`: of one core, since the page's last sample.
+    public func pageJSON(note: String, cpuPercent: Double?, residentBytes: UInt64?) -> [UInt8] {
+        var w = JSONRecordWriter(out: [])
+        if let cpuPercent { w.number("cpu", (cpuPercent * 10).rounded() / 10) }
+        w.string("group", group)
+        w.bool("healthy", healthy)
+        w.string("name", name)
+        w.string("namespec", namespec)
+        w.string("note", note)
+        w.number("pid", Int(pid))
+        w.bool("ready", ready)
+        w.number("restarts", restarts)
+        if let residentBytes { w.number("rss", Int(clamping: residentBytes)) }
+        w.number("start", start.rounded())
+        w.string("state", statename)
+        return w.finish()
+    }
+}
+
+/// One server-sent event of the web page's stream: the records that changed, the namespecs that
+/// are gone, and minderd's clock.
+public func pageUpdateFrame(set: [[UInt8]], gone: [String], now: Double) -> [UInt8] {
+    var w = JSONRecordWriter(out: Array("event: update\ndata: ".utf8))
+    w.strings("gone", gone)
+    w.number("now", now.rounded())
+    w.raw("set", set)
+    return w.finish() + Array("\n\n".utf8)
+}
+
 extension StateEvent {
     /// Every key, with null where a value does not apply (`truncated` and `ready` only when set).
     public func json() -> [UInt8] {
@@ -111,6 +144,27 @@ struct JSONRecordWriter {
     mutating func bool(_ name: String, _ value: Bool?) {
         key(name)
         out.append(contentsOf: (value.map { $0 ? "true" : "false" } ?? "null").utf8)
+    }
+
+    mutating func strings(_ name: String, _ values: [String]) {
+        key(name)
+        out.append(UInt8(ascii: "["))
+        for (n, value) in values.enumerated() {
+            if n > 0 { out.append(UInt8(ascii: ",")) }
+            quoted(value)
+        }
+        out.append(UInt8(ascii: "]"))
+    }
+
+    /// An array of JSON values written already.
+    mutating func raw(_ name: String, _ values: [[UInt8]]) {
+        key(name)
+        out.append(UInt8(ascii: "["))
+        for (n, value) in values.enumerated() {
+            if n > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: value)
+        }
+        out.append(UInt8(ascii: "]"))
     }
 
     private mutating func null(_ name: String) {

@@ -28,6 +28,34 @@ import Testing
                                          .init(tail: 10, offset: nil, length: 1600, follow: true))))
     }
 
+    /// The web page's URLs (WebRoute): supervisord's, with a browser's GET action asking first.
+    @Test func webRoutes() {
+        func web(_ method: String, _ target: String, _ body: String = "", browser: Bool = false) -> Result<WebRoute, ControlRoute.Refusal>? {
+            WebRoute.parse(method: method, target: target, body: Array(body.utf8), fromBrowser: browser)
+        }
+        #expect(web("GET", "/") == .success(.status(message: nil)))
+        #expect(web("GET", "/index.html?message=Process+a+stopped") == .success(.status(message: "Process a stopped")))
+        #expect(web("GET", "/index.html?processname=a&action=refresh") == .success(.status(message: nil)))
+        let stop = WebAction(kind: .stop, processname: "g:a")
+        #expect(web("GET", "/index.html?processname=g%3Aa&action=stop") == .success(.action(stop, confirm: false)))
+        #expect(web("GET", "/index.html?processname=g%3Aa&action=stop", browser: true) == .success(.action(stop, confirm: true)))
+        #expect(web("POST", "/index.html", "processname=g%3Aa&action=stop", browser: true) == .success(.action(stop, confirm: false)))
+        #expect(web("GET", "/index.html?action=stopall") == .success(.action(WebAction(kind: .stopall, processname: ""), confirm: false)))
+        #expect(web("POST", "/index.html", "processname=a&action=signal&signal=USR1")
+            == .success(.action(WebAction(kind: .signal, processname: "a", signal: "USR1"), confirm: false)))
+        #expect(web("GET", "/tail.html?processname=a&limit=99999999999999") == .success(.tail(WebTail(processname: "a", channel: "stdout", limit: ControlAPI.maxLogReadBytes))))
+        #expect(web("GET", "/tail.html?channel=stderr&limit=-5") == .success(.tail(WebTail(processname: nil, channel: "stderr", limit: 0))))
+        #expect(web("GET", "/page.js") == .success(.asset("page.js")))
+        #expect(web("GET", "/page.events") == .success(.stream))
+        #expect(web("GET", "/api/v1/processes") == nil && web("GET", "/RPC2") == nil && web("GET", "/logtail/a") == nil)
+        for refused in [web("POST", "/index.html", "action=stop"), web("POST", "/index.html", "processname=a&action=signal"),
+                        web("POST", "/"), web("DELETE", "/tail.html"), web("POST", "/page.events")] {
+            guard case .failure? = refused else { Issue.record("\(String(describing: refused))"); continue }
+        }
+        #expect(htmlEscaped("<a href='x'>&\"</a>") == "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;")
+        #expect(urlQueryEscaped("g:a b/é") == "g%3Aa%20b%2F%C3%A9")
+    }
+
     @Test func errorReplies() throws {
         func refusal(_ r: Result<ControlRoute, ControlRoute.Refusal>) -> (Fault, Int)? {
             if case .failure(let f) = r { return (f.fault, f.status) }

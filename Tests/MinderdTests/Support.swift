@@ -74,7 +74,9 @@ struct RunResult {
 }
 
 /// Runs a program to completion; a hang is killed after `timeout` seconds and fails the caller.
-func run(_ executable: String, _ arguments: [String], cwd: String? = nil, timeout: Double = 60) throws -> RunResult {
+/// `ownGroup`: the command's process group (Foundation starts each child in one of its own) is
+/// killed when it ends or times out: for a command that starts others (a browser).
+func run(_ executable: String, _ arguments: [String], cwd: String? = nil, timeout: Double = 60, ownGroup: Bool = false) throws -> RunResult {
     let dir = try TemporaryDirectory()
     let outPath = dir.path + "/out", errPath = dir.path + "/err"
     _ = FileManager.default.createFile(atPath: outPath, contents: nil)
@@ -88,6 +90,7 @@ func run(_ executable: String, _ arguments: [String], cwd: String? = nil, timeou
     let done = DispatchSemaphore(value: 0)
     process.terminationHandler = { _ in done.signal() }
     try process.run()
+    defer { if ownGroup { kill(-process.processIdentifier, SIGKILL) } }
     if done.wait(timeout: .now() + timeout) == .timedOut {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()

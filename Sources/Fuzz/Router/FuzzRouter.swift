@@ -1,4 +1,4 @@
-// Fuzz target for the control API's router (ControlRoute.parse), which sees
+// Fuzz target for the control API's router (ControlRoute.parse) and the web page's (WebRoute.parse), which see
 // whatever a client on the socket sends. Built with -DFUZZING it is a
 // libFuzzer target; otherwise it replays corpus files, so every seed and
 // every crash reproducer stays a regression test (scripts/fuzz --replay).
@@ -22,6 +22,11 @@ func fuzzOne(_ data: [UInt8]) {
         precondition(query.length <= ControlAPI.maxLogReadBytes && (query.tail ?? 0) <= ControlAPI.maxLogReadBytes)
     case .success, .failure:
         break
+    }
+    // The web page's router sees the same requests, from a browser or not.
+    switch WebRoute.parse(method: method, target: target, body: body, fromBrowser: body.count % 2 == 0) {
+    case .success(.tail(let tail))?: precondition(tail.limit >= 0 && tail.limit <= ControlAPI.maxLogReadBytes)
+    default: break
     }
 }
 
