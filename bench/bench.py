@@ -526,21 +526,21 @@ def scenario_page(sv, n, loads):
             for i in range(20):
                 action, before = ("stop", "RUNNING") if i % 2 == 0 else ("start", "STOPPED")
                 driver.execute_script("""
-                    const cell = document.querySelector('tr[data-namespec="s_0"] td.state');
+                    const cell = document.querySelector('tr[data-namespec="s:s_0"] td.state');
                     window.seenAt = 0;
                     new MutationObserver((_, o) => { if (cell.textContent !== arguments[0]) { window.seenAt = Date.now(); o.disconnect(); } })
                         .observe(cell, {childList: true, characterData: true, subtree: true});""", before)
                 t0 = time.time() * 1000
-                request = urllib.request.Request(url + "api/v1/processes/s_0/%s?wait=false" % action, method="POST", data=b"",
+                request = urllib.request.Request(url + "api/v1/processes/s%%3As_0/%s?wait=false" % action, method="POST", data=b"",
                                                  headers={"Content-Type": "application/json"})
                 urllib.request.urlopen(request, timeout=30).read()
                 deadline = time.monotonic() + 30
                 while not driver.execute_script("return window.seenAt"):
                     if time.monotonic() > deadline:
-                        raise RuntimeError("the page did not show %s of s_0" % action)
+                        raise RuntimeError("the page did not show %s of s:s_0" % action)
                     time.sleep(0.002)
                 delays.append(driver.execute_script("return window.seenAt") - t0)
-                while driver.find_element("css selector", 'tr[data-namespec="s_0"] td.state').text not in ("RUNNING", "STOPPED"):
+                while driver.find_element("css selector", 'tr[data-namespec="s:s_0"] td.state').text not in ("RUNNING", "STOPPED"):
                     time.sleep(0.01)
             result["page_change_ms"] = statistics.median(delays)
         stop(proc, tag)

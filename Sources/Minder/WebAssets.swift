@@ -20,15 +20,22 @@ enum WebAssets {
     .live.on { color: var(--ok); }
     table { border-collapse: collapse; width: 100%; }
     th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
-    tr.group th { background: #8881; padding-top: .7rem; }
+    tr.group th, tr.group td { background: #8881; padding-top: .7rem; }
     td.cpu, td.mem, td.restarts { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
     td.state { font-weight: 600; white-space: nowrap; }
     .running { color: var(--ok); }
     .fatal, .backoff, .exited, .unknown { color: var(--bad); }
     .starting, .stopping { color: var(--wait); }
     .stopped { color: var(--dim); }
-    td.desc { word-break: break-word; }
+    td.desc { word-break: break-word; min-width: 16rem; }
     td.actions { white-space: nowrap; }
+    html:not(.js) button.menu { display: none; }
+    button.menu { font: inherit; padding: .1rem .5rem; }
+    #menu { position: absolute; z-index: 10; display: flex; flex-direction: column; min-width: 10rem; background: Canvas;
+            border: 1px solid var(--line); border-radius: 4px; box-shadow: 0 4px 12px #0003; padding: .25rem 0; }
+    #menu[hidden] { display: none; }
+    #menu button, #menu a { font: inherit; text-align: left; padding: .45rem .9rem; background: none; border: 0; color: inherit; text-decoration: none; margin: 0; cursor: pointer; }
+    #menu button:hover, #menu a:hover, #menu button:focus, #menu a:focus { background: #8882; }
     pre#log { white-space: pre-wrap; word-break: break-all; font: 13px/1.35 ui-monospace, monospace; background: #8881; padding: .6rem; min-height: 10rem; }
     form.confirm { margin: 2rem 0; }
     form.confirm button { font: inherit; padding: .4rem 1rem; }
@@ -36,8 +43,6 @@ enum WebAssets {
     footer { color: var(--dim); margin-top: 1rem; font-size: .85em; }
     @media (max-width: 44rem) {
       th:nth-child(4), td.cpu, th:nth-child(5), td.mem, th:nth-child(6), td.restarts { display: none; }
-      td.actions { white-space: normal; }
-      td.actions a { display: inline-block; padding: .25rem 0; }
     }
     """#
 
@@ -48,17 +53,98 @@ enum WebAssets {
       const message = $("#message");
       const say = (text) => { if (message) message.textContent = text; };
 
-      // Actions go as same-origin POSTs of the link's own query; the stream shows what they do.
-      document.addEventListener("click", (event) => {
-        const link = event.target.closest ? event.target.closest("a[data-action]") : null;
-        if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
-        event.preventDefault();
-        const form = new URLSearchParams(new URL(link.getAttribute("href"), location.href).search);
-        if (form.get("action") === "signal") form.set("signal", $("#signal").value);
+      document.documentElement.classList.add("js");
+
+      // Actions go as same-origin POSTs; the stream shows what they do.
+      function act(form) {
         say(form.get("action") + " " + (form.get("processname") || "all") + " ...");
         fetch("index.html", { method: "POST", body: form, headers: { Accept: "application/json" }, credentials: "same-origin" })
           .then((reply) => reply.ok ? reply.json() : reply.text().then((text) => ({ message: "ERROR: " + text })))
           .then((answer) => say(answer.message), (error) => say("ERROR: " + error));
+      }
+
+      // One menu for every row, filled for the row whose button opened it.
+      const menu = document.createElement("div");
+      menu.id = "menu";
+      menu.setAttribute("role", "menu");
+      menu.hidden = true;
+      document.body.append(menu);
+      let opener = null;
+
+      function openMenu(button) {
+        const row = button.closest("tr");
+        const name = row.dataset.namespec;
+        const up = ["RUNNING", "STARTING", "BACKOFF", "STOPPING"].includes(row.dataset.state);
+        const items = up ? [["stop", "Stop"], ["restart", "Restart"], ["signal", "Send SIG" + $("#signal").value]]
+                         : [["start", "Start"], ["restart", "Restart"]];
+        menu.replaceChildren();
+        for (const [action, label] of items.concat([["clearlog", "Clear log"]])) {
+          const item = document.createElement("button");
+          item.type = "button";
+          item.setAttribute("role", "menuitem");
+          item.dataset.action = action;
+          item.textContent = label;
+          menu.append(item);
+        }
+        for (const [channel, label] of [["stdout", "Output"], ["stderr", "Errors"]]) {
+          const item = document.createElement("a");
+          item.setAttribute("role", "menuitem");
+          item.href = "tail.html?" + new URLSearchParams({ processname: name, channel });
+          item.textContent = label;
+          menu.append(item);
+        }
+        menu.dataset.namespec = name;
+        const box = button.getBoundingClientRect();
+        menu.style.top = window.scrollY + box.bottom + 2 + "px";
+        menu.style.left = Math.max(4, window.scrollX + box.right - 176) + "px";
+        menu.hidden = false;
+        opener = button;
+        button.setAttribute("aria-expanded", "true");
+        menu.firstChild.focus();
+      }
+
+      function closeMenu(refocus) {
+        if (menu.hidden) return;
+        menu.hidden = true;
+        if (opener) {
+          opener.removeAttribute("aria-expanded");
+          if (refocus) opener.focus();
+        }
+        opener = null;
+      }
+
+      document.addEventListener("click", (event) => {
+        const target = event.target.closest ? event.target : null;
+        if (!target) return;
+        const button = target.closest("button.menu");
+        if (button) {
+          const same = button === opener;
+          closeMenu(false);
+          if (!same) openMenu(button);
+          return;
+        }
+        const item = target.closest("#menu button[data-action]");
+        if (item) {
+          const form = new URLSearchParams({ processname: menu.dataset.namespec, action: item.dataset.action });
+          if (item.dataset.action === "signal") form.set("signal", $("#signal").value);
+          closeMenu(true);
+          return act(form);
+        }
+        if (!target.closest("#menu")) closeMenu(false);
+        const link = target.closest("a[data-action]");
+        if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+        event.preventDefault();
+        act(new URLSearchParams(new URL(link.getAttribute("href"), location.href).search));
+      });
+      document.addEventListener("keydown", (event) => {
+        if (menu.hidden) return;
+        const items = Array.from(menu.children);
+        const at = items.indexOf(document.activeElement);
+        if (event.key === "Escape") closeMenu(true);
+        else if (event.key === "ArrowDown") items[(at + 1) % items.length].focus();
+        else if (event.key === "ArrowUp") items[(at + items.length - 1) % items.length].focus();
+        else return;
+        event.preventDefault();
       });
 
       const table = $("#processes");
@@ -93,8 +179,9 @@ enum WebAssets {
             rows.delete(name);
             records.delete(name);
           }
+          const added = update.set.some((record) => !rows.has(record.namespec));
           for (const record of update.set) show(record);
-          filter();
+          if (added || box.value.trim() !== "") filter();
         });
         box.addEventListener("input", filter);
         setInterval(() => { if (!document.hidden) for (const record of records.values()) describe(record); }, 1000);
@@ -105,6 +192,7 @@ enum WebAssets {
           const state = row.cells[0];
           state.textContent = record.state;
           state.className = "state " + record.state.toLowerCase();
+          row.dataset.state = record.state;
           row.cells[3].textContent = record.cpu === undefined || record.pid === 0 ? "" : record.cpu.toFixed(1) + "%";
           row.cells[4].textContent = record.rss === undefined || record.pid === 0 ? "" : (record.rss / 1048576).toFixed(1) + " MB";
           row.cells[5].textContent = String(record.restarts);
@@ -141,17 +229,12 @@ enum WebAssets {
           tail.href = "tail.html?" + new URLSearchParams({ processname: record.namespec });
           tail.textContent = record.name;
           row.cells[1].append(tail);
-          for (const action of ["start", "stop", "restart", "signal", "clearlog"]) {
-            const link = document.createElement("a");
-            link.href = "index.html?" + new URLSearchParams({ processname: record.namespec, action });
-            link.dataset.action = action;
-            link.textContent = action;
-            row.cells[6].append(link, " ");
-          }
-          const stderr = document.createElement("a");
-          stderr.href = "tail.html?" + new URLSearchParams({ processname: record.namespec, channel: "stderr" });
-          stderr.textContent = "stderr";
-          row.cells[6].append(stderr);
+          const button = document.createElement("button");
+          button.type = "button";
+          button.className = "menu";
+          button.setAttribute("aria-haspopup", "menu");
+          button.textContent = "actions";
+          row.cells[6].append(button);
           rows.set(record.namespec, row);
           return row;
         }

@@ -71,9 +71,12 @@ def row_state(driver, name):
 
 
 def click(driver, name, action):
+    """The row's actions menu, then the action in it."""
     for row in driver.find_elements(By.CSS_SELECTOR, "tr[data-namespec]"):
         if row.get_attribute("data-namespec") == name:
-            row.find_element(By.CSS_SELECTOR, 'a[data-action="%s"]' % action).click()
+            row.find_element(By.CSS_SELECTOR, "button.menu").click()
+            driver.find_element(By.CSS_SELECTOR, '#menu button[data-action="%s"]' % action).click()
+            assert not driver.find_element(By.ID, "menu").is_displayed(), "the menu stayed open"
             return
     raise AssertionError("no row for " + name)
 
