@@ -260,6 +260,6 @@ public enum Daemon {
         capture.stop()
         unlink(pidfile)
         close(lockFD)
-        return 0
+        return supervisor.exitStatus
     }
 }

@@ -16,12 +16,16 @@ public struct LogSink: Sendable, Hashable {
     public var backups: Int
     /// `*_log_timestamps=true`: each line written here starts with the main log's timestamp.
     public var timestamps: Bool
+    /// `*_prefix=`: what each of the program's lines starts with here (its own lines, however
+    /// they interleave with others' on a shared target such as /dev/stdout).
+    public var prefix: [UInt8]
 
-    public init(path: String, maxBytes: Int, backups: Int, timestamps: Bool = false) {
+    public init(path: String, maxBytes: Int, backups: Int, timestamps: Bool = false, prefix: [UInt8] = []) {
         self.path = path
         self.maxBytes = maxBytes
         self.backups = backups
         self.timestamps = timestamps
+        self.prefix = prefix
     }
 
     /// The main log with `logfile=syslog`: every line a syslog message.
@@ -91,6 +95,8 @@ public final class LogCapture: @unchecked Sendable {
         var observer: Observer?
         var communication: (mode: CaptureMode, emit: Observer)?
         var counters: LogCounters?
+        /// Whether the program's next byte starts a line, for its prefix.
+        var atLineStart = true
     }
     private var buffer = [UInt8](repeating: 0, count: 128 * 1024)
     /// Where a stream target says that it drops output, and when it takes output again.
@@ -254,7 +260,13 @@ public final class LogCapture: @unchecked Sendable {
         let counters = captures[fd]?.counters
         func keep(_ bytes: ArraySlice<UInt8>) {
             guard !bytes.isEmpty else { return }
-            if let sink { put(bytes, into: sink, counters: counters) }
+            if let sink, !sink.prefix.isEmpty {
+                let prefixed = LineStamps.stamp(bytes, atLineStart: captures[fd]?.atLineStart ?? true, prefix: { sink.prefix })
+                captures[fd]?.atLineStart = bytes.last == 10
+                put(prefixed[...], into: sink, counters: counters)
+            } else if let sink {
+                put(bytes, into: sink, counters: counters)
+            }
             if captures[fd]?.syslog != nil {
                 for line in captures[fd]!.syslog!.lines(bytes) { toSyslog(line, captures[fd]?.origin, counters) }
             }

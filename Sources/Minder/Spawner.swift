@@ -204,11 +204,11 @@ enum Spawner {
         case .none:
             return nil
         case .path(let path):
-            return LogSink(path: path, maxBytes: log.maxBytes, backups: log.backups, timestamps: log.timestamps)
+            return LogSink(path: path, maxBytes: log.maxBytes, backups: log.backups, timestamps: log.timestamps, prefix: Array(log.prefix.utf8))
         case .auto:
             let suffix = String(UInt64.random(in: 0..<UInt64.max), radix: 36)
             let path = "\(context.childLogDirectory)/\(p.name)-\(channel)---\(context.identifier)-\(suffix).log"
-            return LogSink(path: path, maxBytes: log.maxBytes, backups: log.backups, timestamps: log.timestamps)
+            return LogSink(path: path, maxBytes: log.maxBytes, backups: log.backups, timestamps: log.timestamps, prefix: Array(log.prefix.utf8))
         }
     }
 

@@ -60,6 +60,8 @@ public final class Supervisor {
     var byPID: [Int32: Int] = [:]
     var mood = Mood.running
     var finished = false
+    /// minderd's exit status: 0, or what a `shutdown_when=` program's end made it.
+    public private(set) var exitStatus: Int32 = 0
     let logger: Logger
     let capture: LogCapture
     var context: SpawnContext
@@ -463,6 +465,7 @@ public final class Supervisor {
         for (from, to) in changes {
             notifyListeners("PROCESS_STATE_\(to.description)", processStatePayload(i, from: from, to: to))
         }
+        if entries[i].machine.config.shutdownWhen != .never { shutDownIfItEnded(i, changes.map(\.1)) }
         // A listener that reaches RUNNING takes what its pool buffered meanwhile (events that came
         // during its startsecs), not only the next event's.
         if changes.last?.1 == .running, let pool = pools[entries[i].group] { dispatch(pool) }
@@ -480,6 +483,27 @@ public final class Supervisor {
             events.post(group: entries[i].group, name: m.name, from: from.description, to: to.description,
                         pid: m.pid ?? entries[i].lastPID, exitStatus: exit, expected: expected)
         }
+    }
+
+    /// `shutdown_when=`: a container's main program ended, so minderd stops everything and exits
+    /// with a status that says how it ended (its exit status, 128 + a signal's number, 1 for FATAL).
+    func shutDownIfItEnded(_ i: Int, _ states: [ProcessState]) {
+        guard case .running = mood else { return }
+        let m = entries[i].machine
+        let how: String
+        if states.contains(.fatal) {
+            (exitStatus, how) = (1, "is FATAL")
+        } else if m.config.shutdownWhen == .exited, states.contains(.exited) {
+            switch m.lastExit {
+            case .exited(let code)?: (exitStatus, how) = (Int32(code), "exited with status \(code)")
+            case .signaled(let signal)?: (exitStatus, how) = (128 + signal, "was killed by SIG\(Signals.name(of: signal) ?? String(signal))")
+            default: (exitStatus, how) = (1, "exited")
+            }
+        } else {
+            return
+        }
+        logger.critical("\(entries[i].namespec) \(how) (shutdown_when=\(m.config.shutdownWhen.rawValue)): shutting down, exit status \(exitStatus)")
+        beginStopping(.shuttingDown)
     }
 
     /// Notifications from `ready=notify` programs, from the program's own process (and its

@@ -551,6 +551,9 @@ private struct LoadSession {
         base.stderr.eventsEnabled = value(section, "stderr_events_enabled", false, common, Values.boolean)
         base.stdout.timestamps = value(section, "stdout_log_timestamps", false, common, Values.boolean)
         base.stderr.timestamps = value(section, "stderr_log_timestamps", false, common, Values.boolean)
+        if base.redirectStderr && doc.entry(section, "stderr_prefix") != nil {
+            warning(section, "stderr_prefix", "ignored: redirect_stderr=true sends stderr to the stdout log, which stdout_prefix governs")
+        }
         if base.redirectStderr && base.stderr.timestamps {
             warning(section, "stderr_log_timestamps",
                     "ignored: redirect_stderr=true sends stderr to the stdout log, which stdout_log_timestamps governs")
@@ -627,6 +630,9 @@ private struct LoadSession {
             p.directory = string(section, "directory", x)
             readChannel(section, "stdout", &p.stdout, x)
             readChannel(section, "stderr", &p.stderr, x)
+            // A prefix and its separating space (INI values lose their trailing spaces).
+            p.stdout.prefix = string(section, "stdout_prefix", x).map { $0.isEmpty ? "" : $0 + " " } ?? ""
+            p.stderr.prefix = p.redirectStderr ? "" : string(section, "stderr_prefix", x).map { $0.isEmpty ? "" : $0 + " " } ?? ""
             if p.redirectStderr {
                 if case .path = p.stderr.target {
                     warning(section, "stderr_logfile", "ignored: redirect_stderr=true sends stderr to the stdout log")
@@ -686,6 +692,7 @@ private struct LoadSession {
         if p.watchdogSec < 0 { error(section, "watchdog_sec", "must be 0 (off) or more seconds, not \(p.watchdogSec)") }
         if p.watchdogSec > 0 && p.ready != .notify { error(section, "watchdog_sec", "needs ready=notify: the pings come on the notify socket") }
         p.dependsOn = value(section, "depends_on", [], x, Values.dependencies)
+        p.shutdownWhen = value(section, "shutdown_when", p.shutdownWhen, x, Values.shutdownWhen)
         for name in ["nofile", "nproc", "core", "as", "cpu"] {
             if let limit = optionalValue(section, "rlimit_" + name, x, { text throws(ValueError) in try ResourceLimits.parse(name, text) }) {
                 p.rlimits.append(limit)

@@ -21,6 +21,9 @@ public struct ChannelLog: Sendable, Equatable {
     /// Minder's `stdout_log_timestamps=` / `stderr_log_timestamps=`: each line written to the log
     /// file starts with the main log's timestamp.
     public var timestamps = false
+    /// Minder's `stdout_prefix=` / `stderr_prefix=`: what each line written to the log target
+    /// starts with (the text given and a space); empty for none.
+    public var prefix = ""
 }
 
 /// One process: a program section expands to numprocs of these.
@@ -76,6 +79,8 @@ public struct ProcessConfig: Sendable, Equatable {
     public var probes = ProbeSettings()
     /// Minder's `depends_on=`: what must hold before this process starts (docs/readiness.md).
     public var dependsOn: [Dependency] = []
+    /// Minder's `shutdown_when=`: whether this process ending shuts minderd down (docs/deploy.md).
+    public var shutdownWhen = ShutdownWhen.never
     /// The ids a process of `user=` (and `group=`) runs with, supplementary groups included,
     /// looked up when the config is read so that spawning never waits for NSS. Set by minderd.
     public var identity: ProcessIdentity?
@@ -353,6 +358,15 @@ public struct ProbeSettings: Sendable, Equatable {
 }
 
 /// Which processes may send a program's notifications (systemd's NotifyAccess=).
+/// `shutdown_when=`: for a container whose reason to exist is one program.
+public enum ShutdownWhen: String, Sendable, Equatable, Codable {
+    case never
+    /// The process ended by itself (EXITED, whatever the status) or gave up (FATAL).
+    case exited
+    /// The process is FATAL: it could not be started, or kept dying during its start.
+    case fatal
+}
+
 public enum NotifyAccess: String, Sendable, Equatable, Codable {
     /// The program's own process only.
     case main

@@ -20,6 +20,8 @@ enum KnownOptions {
             // Minder's own: readiness (docs/readiness.md).
             "ready", "ready_timeout", "notify_access", "watchdog_sec", "health_check", "probe_interval", "probe_timeout",
             "probe_delay", "probe_failures", "probe_successes", "depends_on",
+            // Minder's own: a container's main program (docs/deploy.md).
+            "shutdown_when",
         ]
         for channel in ["stdout", "stderr"] {
             for suffix in ["logfile", "logfile_maxbytes", "logfile_backups", "capture_maxbytes", "events_enabled", "syslog"] {
@@ -27,6 +29,8 @@ enum KnownOptions {
             }
             // Minder's own: a timestamp at the start of each line of the log file.
             options.insert("\(channel)_log_timestamps")
+            // Minder's own: a prefix on each line, for programs that share minderd's stdout.
+            options.insert("\(channel)_prefix")
         }
         return options
     }()

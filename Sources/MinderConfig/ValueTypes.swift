@@ -185,6 +185,13 @@ enum Values {
     }
 
     /// `notify_access=main|exec|all`.
+    static func shutdownWhen(_ text: String) throws(ValueError) -> ShutdownWhen {
+        guard let when = ShutdownWhen(rawValue: text.pyStrip().lowercased()) else {
+            throw ValueError("\(text.pyRepr) is not never, exited or fatal")
+        }
+        return when
+    }
+
     static func notifyAccess(_ text: String) throws(ValueError) -> NotifyAccess {
         guard let access = NotifyAccess(rawValue: text.pyStrip().lowercased()) else {
             throw ValueError("\(text.pyRepr) is not main, exec or all")

@@ -36,8 +36,20 @@ struct Minderctl: ParsableCommand {
     @Flag(name: [.customShort("v"), .customLong("version")], help: "Print minderctl's version and exit.")
     var version = false
 
-    @Argument(parsing: .captureForPassthrough, help: "A command and its arguments; none starts a shell.")
+    // The shell completions offer the commands, for the first word and the ones after it alike.
+    @Argument(parsing: .captureForPassthrough, help: "A command and its arguments; none starts a shell.",
+              completion: .list(CommandHelp.topics.keys.sorted()))
     var words: [String] = []
+
+    /// The command words take every argument after the options, so the parser's own `--help`, and
+    /// the help data that scripts/install makes the man page from, are answered here first.
+    static func main() {
+        switch CommandLine.arguments.dropFirst().first {
+        case "-h", "--help": print(helpMessage())
+        case "--experimental-dump-help": print(_dumpHelp())
+        default: main(nil)
+        }
+    }
 
     mutating func run() throws {
         if version {

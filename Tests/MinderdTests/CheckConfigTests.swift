@@ -9,6 +9,21 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("backend  worker_02  20        /bin/sh -c"))
         #expect(r.stdout.contains("OK, 5 process(es) in 2 group(s)"))
+        // The container example (examples/Dockerfile) too, with --strict: no warning either.
+        let container = try run(minderdPath, ["--check-config", "--strict", "-c", packageRoot.path + "/examples/container.conf"])
+        #expect(container.status == 0 && container.stdout.contains("OK, 2 process(es) in 2 group(s)"), "\(container.stdout)\(container.stderr)")
+    }
+
+    /// The container options: their values checked, with file and line.
+    @Test func shutdownWhenAndPrefixes() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path + "/c.conf"
+        try "[supervisord]\n[program:web]\ncommand=/bin/true\nshutdown_when=sometimes\nredirect_stderr=true\nstderr_prefix=x\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try run(minderdPath, ["--check-config", "-c", path])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("\(path):4: [program:web] shutdown_when: 'sometimes' is not never, exited or fatal"), "\(r.stderr)")
+        #expect(r.stderr.contains("\(path):6: [program:web] stderr_prefix: warning: ignored: redirect_stderr=true"), "\(r.stderr)")
     }
 
     @Test func errorsNameFileLineSectionOptionAndExit2() throws {

@@ -52,6 +52,9 @@ final class DaemonHarness: @unchecked Sendable {
     var daemonPath = minderdPath
     /// More command-line options for the daemon.
     var arguments: [String] = []
+    /// Whether the pids in the log are this machine's (not when minderd runs in a PID namespace of
+    /// its own, whose processes die with it): the ones still alive are killed at the end.
+    var logPIDsAreOurs = true
 
     func launch() throws {
         let command = launcher + [daemonPath, "-n", "-c", configPath] + arguments
@@ -137,7 +140,7 @@ final class DaemonHarness: @unchecked Sendable {
             kill(pid, SIGTERM)
             if exited.wait(timeout: .now() + 15) == .timedOut { kill(pid, SIGKILL) }
         }
-        for child in spawnedPIDs where isAlive(child) { kill(child, SIGKILL) }
+        if logPIDsAreOurs { for child in spawnedPIDs where isAlive(child) { kill(child, SIGKILL) } }
         // A minderd that was killed (by the test, or here) leaves its IPC objects, which outlive
         // every test folder: its queues would soon fill this user's RLIMIT_MSGQUEUE.
         Self.removeIPCObjects(configPath: configPath)
