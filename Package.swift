@@ -13,7 +13,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // supervisord's config dialect: pure, every outside fact comes in through ConfigInputs.
@@ -28,8 +27,6 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-            // SHA-1 for supervisord's {SHA} passwords.
-            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(
             name: "minderd",
@@ -54,10 +51,7 @@ let package = Package(
         // The shell's line editing and history (libedit).
         .target(name: "CLineEdit", linkerSettings: [.linkedLibrary("edit")]),
         // What minderd and minderctl share about the control API: names, faults, JSON shapes.
-        .target(name: "MinderControl", dependencies: [
-            "MinderConfig", "CMinder",
-            .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        .target(name: "MinderControl", dependencies: ["MinderConfig", "CMinder"]),
         // libxml2, which parses XML-RPC request bodies (its reader, from memory, no DTDs).
         .systemLibrary(name: "CXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         // supervisord's XML-RPC wire format: request parsing and response encoding, no I/O.

@@ -545,6 +545,7 @@ int mn_syslog_send(int fd, const char *path, int priority, const char *message, 
 }
 
 int mn_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+int mn_set_thread_name(const char *name) { return prctl(PR_SET_NAME, name, 0, 0, 0); }
 
 int mn_is_descendant(pid_t pid, pid_t ancestor) {
     for (int generation = 0; generation < 64 && pid > 1; generation++) {

@@ -8,7 +8,8 @@
 
 import CMinder
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import MinderConfig
 import MinderControl
@@ -52,7 +53,7 @@ final class ChildRecords {
 
     static func bootID() -> String {
         ((try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? "")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+            .trimmed()
     }
 
     func spawned(_ pid: Int32, namespec: String, config p: ProcessConfigSummary) {

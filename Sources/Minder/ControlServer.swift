@@ -5,7 +5,8 @@
 
 import CMinder
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import MinderConfig
 import MinderControl
@@ -132,7 +133,7 @@ public final class ControlServer: Sendable {
                              crossSite: CrossSiteGuard(names: names))
             }
             .childChannelOption(.allowRemoteHalfClosure, value: false)
-        let host = server.host.isEmpty ? "0.0.0.0" : server.host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let host = server.host.isEmpty ? "0.0.0.0" : server.host.trimmed { $0 == "[" || $0 == "]" }
         do {
             return try bootstrap.bind(host: host, port: server.port).wait()
         } catch {
@@ -273,7 +274,7 @@ final class ControlDispatcher: ChannelInboundHandler, RemovableChannelHandler {
         }
         if request.head.method == .GET, uri == ControlAPI.prefix + "/events" || uri.hasPrefix(ControlAPI.prefix + "/events?"),
            let events = context.events {
-            let last = request.head.headers.first(name: "last-event-id").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            let last = request.head.headers.first(name: "last-event-id").flatMap { Int($0.trimmed()) }
             return events.serve(ctx.channel, lastEventID: last)
         }
         Router(context: context, peer: peer).route(request.head, request.body, send, stream)
@@ -285,7 +286,7 @@ final class ControlDispatcher: ChannelInboundHandler, RemovableChannelHandler {
         if path == "/mainlogtail" { return .mainLogPath }
         guard path.hasPrefix("/logtail/") else { return nil }
         var parts = path.dropFirst("/logtail/".count).split(separator: "/", omittingEmptySubsequences: false).map {
-            String($0).removingPercentEncoding ?? String($0)
+            percentDecoded($0) ?? String($0)
         }
         var channel = "stdout"
         if parts.count == 2, parts[1] == "stdout" || parts[1] == "stderr" { channel = parts.removeLast() }

@@ -2,7 +2,8 @@
 // signals the loop reads, and only then start a thread.
 
 import CMinder
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import MinderConfig
 import MinderControl
@@ -22,9 +23,9 @@ public enum Daemon {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
         let marker = "---\(identifier)-"
         for name in names {
-            guard let range = name.range(of: marker), range.lowerBound > name.startIndex else { continue }
+            guard let range = name.firstRange(of: marker), range.lowerBound > name.startIndex else { continue }
             let rest = name[range.upperBound...]
-            guard let ext = rest.range(of: ".log") else { continue }
+            guard let ext = rest.firstRange(of: ".log") else { continue }
             let random = rest[..<ext.lowerBound], suffix = rest[ext.upperBound...]
             let backup = suffix.isEmpty || (suffix.hasPrefix(".") && suffix.count <= 5 && suffix.dropFirst().allSatisfy(\.isNumber))
             if !random.isEmpty, !random.contains(where: \.isWhitespace), backup {
@@ -140,7 +141,7 @@ public enum Daemon {
         if mn_try_lock(lockFD) != 0 {
             var buffer = [UInt8](repeating: 0, count: 32)
             let n = pread(lockFD, &buffer, 31, 0)
-            let pid = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+            let pid = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self).trimmed() : "?"
             let ours = realPath(Paths.absolute(config.path, cwd: cwd))
             if let other = Int32(pid).flatMap(configOf), realPath(other) != ours {
                 printError("minderd: the pidfile \(pidfile) is held by another minderd (pid \(pid)) running \(other); give each config its own pidfile")

@@ -7,7 +7,8 @@
 // loop: listener output is read there, never blocking (non-blocking pipes).
 
 import CMinder
-import Foundation
+import FoundationEssentials
+import Glibc
 import MinderConfig
 
 /// One event on its way to the pools that subscribe to it.
@@ -91,7 +92,7 @@ struct ListenerProtocol {
                     let line = pending[..<end]
                     pending.removeFirst(end + 1)
                     // As supervisord: the length is what follows the 7 bytes of "RESULT ".
-                    let text = String(decoding: line.dropFirst(7), as: UTF8.self).trimmingCharacters(in: .whitespaces)
+                    let text = String(decoding: line.dropFirst(7), as: UTF8.self).trimmed()
                     guard let length = Int(text), length >= 0 else {
                         state = .unknown
                         pending = []

@@ -2,7 +2,8 @@
 // is full the oldest message is taken off and counted as dropped.
 
 import CMinder
-import Foundation
+import FoundationEssentials
+import Glibc
 import MinderControl
 
 public final class EventQueue {

@@ -3,8 +3,9 @@
 // and replies into response parts; BasicAuth lets only the configured user through; the
 // dispatcher (ControlServer.swift) routes. Peer credentials are checked before any of them exist.
 
-import Crypto
-import Foundation
+import FoundationEssentials
+import MinderControl
+import Glibc
 import NIOCore
 import NIOHTTP1
 
@@ -163,7 +164,7 @@ final class BasicAuth: ChannelInboundHandler, RemovableChannelHandler {
         let given = pair[pair.index(after: colon)...]
         // supervisord's {SHA}<hex> form keeps the SHA-1 of the password instead of the password.
         if password.hasPrefix("{SHA}") {
-            let digest = Insecure.SHA1.hash(data: Array(given.utf8)).map { String(format: "%02x", $0) }.joined()
+            let digest = Digest.hex(Digest.sha1(Array(given.utf8)))
             return digest == password.dropFirst(5).lowercased()
         }
         return given == password
@@ -236,7 +237,7 @@ final class CrossSiteGuard: ChannelInboundHandler, RemovableChannelHandler {
         }
         if head.method != .GET && head.method != .HEAD {
             let type = head.headers.first(name: "content-type")?.split(separator: ";").first?
-                .trimmingCharacters(in: .whitespaces).lowercased()
+                .trimmed().lowercased()
             let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
             if path == "/index.html", type == "application/x-www-form-urlencoded" {
                 return site == "same-origin" || origin != nil ? nil : "the page's actions are taken only from the page itself"
@@ -249,7 +250,7 @@ final class CrossSiteGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     /// `name`, `name:port`, `[v6]`, `[v6]:port`: the name or address alone, lowercase.
     static func hostName(_ host: String) -> String {
-        let h = host.trimmingCharacters(in: .whitespaces).lowercased()
+        let h = host.trimmed().lowercased()
         if h.hasPrefix("["), let close = h.firstIndex(of: "]") { return String(h[h.index(after: h.startIndex)..<close]) }
         if h.filter({ $0 == ":" }).count == 1, let colon = h.firstIndex(of: ":") { return String(h[..<colon]) }
         return h

@@ -6,7 +6,10 @@
 
 import CMinder
 import MinderConfig
-import Foundation
+import MinderControl
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// Where a stream of bytes goes and how it rotates.
 public struct LogSink: Sendable, Hashable {
@@ -110,9 +113,7 @@ public final class LogCapture: @unchecked Sendable {
     }
 
     public func start() {
-        let thread = Thread { [self] in self.loop() }
-        thread.name = "minder-log"
-        thread.start()
+        startThread(named: "minder-log") { [self] in self.loop() }
     }
 
     /// Where to say that a log target that is not a regular file stopped taking output (minderd's
@@ -513,9 +514,7 @@ final class StreamTarget: LogTarget, @unchecked Sendable {
     init(path: String, warn: @escaping @Sendable (String) -> Void) {
         self.path = path
         self.warn = warn
-        let thread = Thread { [self] in self.run() }
-        thread.name = "minder-log-stream"
-        thread.start()
+        startThread(named: "minder-log-out") { [self] in self.run() }
     }
 
     func write(_ bytes: ArraySlice<UInt8>, counters: LogCounters?) {

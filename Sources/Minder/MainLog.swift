@@ -2,7 +2,8 @@
 // (`2026-11-26 06:46:11,484 INFO spawned: 'x' with pid 12`), written by the
 // log thread to `logfile` (rotated) and, in the foreground, to stderr.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import MinderConfig
 

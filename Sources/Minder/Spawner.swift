@@ -2,7 +2,8 @@
 // credentials in the parent, then hand everything to the C child path.
 
 import CMinder
-import Foundation
+import FoundationEssentials
+import Glibc
 import MinderConfig
 import MinderControl
 

@@ -9,7 +9,8 @@
 // flag, and the object is replaced on the next write.
 
 import CMinder
-import Foundation
+import FoundationEssentials
+import Glibc
 import MinderControl
 
 final class StatsSegment {

@@ -3,7 +3,9 @@
 // the nearest deadline); with nothing pending it sleeps without a timeout.
 
 import CMinder
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Logging
 import MinderConfig
 import MinderControl

@@ -2,7 +2,8 @@
 // loop that owns the process table; operations that wait (start, stop,
 // update) park a waiter that is checked after every turn of the loop.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 import MinderConfig
 import MinderControl
 

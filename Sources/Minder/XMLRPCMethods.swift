@@ -1,7 +1,8 @@
 // The methods of supervisord 4.3's `supervisor` and `system` namespaces, aliases included, each
 // as a mapping onto the control requests (XMLRPCService.swift has the helpers).
 
-import Foundation
+import FoundationEssentials
+import Glibc
 import MinderConfig
 import MinderControl
 import MinderXMLRPC

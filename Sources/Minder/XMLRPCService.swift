@@ -5,7 +5,8 @@
 // methods and where Minder differs.
 
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
 import MinderConfig
 import MinderControl
 import MinderXMLRPC
@@ -83,7 +84,7 @@ struct XMLRPCService: Sendable {
             guard i < values.count else { throw XMLRPCFault(.INCORRECT_PARAMETERS) }
             switch values[i] {
             case .int(let n): return Int(n)
-            case .string(let s): if let n = Int32(s.trimmingCharacters(in: .whitespaces)) { return Int(n) }
+            case .string(let s): if let n = Int32(s.trimmed()) { return Int(n) }
             default: break
             }
             throw XMLRPCFault(.INCORRECT_PARAMETERS)
@@ -133,7 +134,7 @@ struct XMLRPCService: Sendable {
     /// (`NO_FILE: can't find command '/bin/x'`), not the process.
     static func commandProblem(_ fault: Fault, _ message: String) -> String? {
         guard fault == .NO_FILE || fault == .NOT_EXECUTABLE,
-              let start = message.range(of: "can't find command ") ?? message.range(of: "command at ") else { return nil }
+              let start = message.firstRange(of: "can't find command ") ?? message.firstRange(of: "command at ") else { return nil }
         return String(message[start.lowerBound...])
     }
 

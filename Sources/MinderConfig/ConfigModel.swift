@@ -244,7 +244,7 @@ public struct InetServer: Sendable, Equatable {
 
     /// Only this host can reach it.
     public static func isLoopback(_ host: String) -> Bool {
-        let h = host.trimmingCharacters(in: ["[", "]"]).lowercased()
+        let h = host.trimmed { $0 == "[" || $0 == "]" }.lowercased()
         return h == "localhost" || h == "::1" || h.hasPrefix("127.")
     }
 }

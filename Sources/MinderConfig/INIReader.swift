@@ -228,6 +228,15 @@ struct INIDocument: Sendable {
     }
 }
 
+extension StringProtocol {
+    /// Without what `drop` matches (whitespace, unless told) at either end.
+    public func trimmed(_ drop: (Character) -> Bool = { $0.isWhitespace }) -> String {
+        guard let first = firstIndex(where: { !drop($0) }) else { return "" }
+        let last = lastIndex(where: { !drop($0) })!
+        return String(self[first...last])
+    }
+}
+
 extension String {
     /// Python's `str.strip()`: Unicode whitespace off both ends.
     func pyStrip() -> String {
@@ -252,7 +261,7 @@ extension String {
         guard !target.isEmpty, contains(target) else { return self }
         var result = ""
         var rest = self[...]
-        while let range = rest.range(of: target) {
+        while let range = rest.firstRange(of: target) {
             result += rest[..<range.lowerBound]
             result += replacement
             rest = rest[range.upperBound...]

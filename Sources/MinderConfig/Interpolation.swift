@@ -2,7 +2,8 @@
 // rules are printf-style formatting against a mapping: `%(name)s`,
 // `%(process_num)02d`, `%%` for a literal percent sign.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A value that `%(name)…` can refer to.
 public enum ExpansionValue: Sendable, Equatable {
@@ -153,7 +154,7 @@ private func formatOne(_ value: ExpansionValue, conversion: Unicode.Scalar, flag
         case "X": digits = String(magnitude, radix: 16).uppercased(); if flags.contains("#") { sign += "0X" }
         default:
             let spec = "%" + (flags.contains("#") ? "#" : "") + ".\(precision ?? 6)" + String(conversion)
-            return sign + String(format: spec, Double(magnitude))
+            return sign + cFormat(spec, Double(magnitude))
         }
         if let precision, digits.count < precision { digits = digits.leftPadded(to: precision) }
         return sign + digits
@@ -180,4 +181,11 @@ private func pad(_ text: String, width: Int, flags: Set<Unicode.Scalar>, numeric
         return signPart + radix + String(repeating: "0", count: fill) + rest
     }
     return String(repeating: " ", count: fill) + text
+}
+
+/// printf's rendering of one number (Python's % applies C's rules for the float conversions).
+func cFormat(_ spec: String, _ value: Double) -> String {
+    var buffer = [CChar](repeating: 0, count: 512)
+    let n = withVaList([value]) { vsnprintf(&buffer, buffer.count, spec, $0) }
+    return String(decoding: buffer.prefix(max(0, min(Int(n), buffer.count - 1))).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -1,7 +1,8 @@
 // What minderd's control API and minderctl share: the fault codes, the JSON
 // shapes, and how a process is named. docs/api.md documents each endpoint.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Minder's version: minderd's, minderctl's, and what getSupervisorVersion reports.
 public enum MinderVersion {
@@ -320,7 +321,7 @@ public enum NameSpec: Equatable, Sendable, CustomStringConvertible {
 
     /// For a URL path segment.
     public var pathComponent: String {
-        description.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? description
+        urlQueryEscaped(description)
     }
 }
 

@@ -3,7 +3,8 @@
 // malformed, gives a route or an error, never a trap (a fuzz target feeds it
 // arbitrary bytes). The server dispatches the route; docs/api.md lists them.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 public enum ControlRoute: Equatable, Sendable {
     case supervisorInfo
@@ -165,7 +166,7 @@ public enum ControlRoute: Equatable, Sendable {
     /// slow enough to show in status queries, only when there is one).
     static func decoded(_ text: Substring) -> String {
         let plain = String(text)
-        return text.utf8.contains(UInt8(ascii: "%")) ? plain.removingPercentEncoding ?? plain : plain
+        return text.utf8.contains(UInt8(ascii: "%")) ? percentDecoded(plain) ?? plain : plain
     }
 
     /// A boolean query parameter: absent gives the default; false/0/no/off turn it off.

@@ -2,7 +2,6 @@
 // its config file's real path, so any tool given the same -c finds them and two
 // minderd never collide.
 
-import Crypto
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,10 +14,7 @@ public struct InstanceID: Sendable, Equatable, CustomStringConvertible {
         var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let real = realpath(configPath, &resolved) != nil
             ? String(decoding: resolved.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : configPath
-        value = SHA256.hash(data: Array(real.utf8)).prefix(8).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        value = Digest.hex(Array(Digest.sha256(Array(real.utf8)).prefix(8)))
     }
 
     /// The POSIX message queue of state events.

@@ -4,7 +4,9 @@
 import ArgumentParser
 import CLineEdit
 import CMinder
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import MinderConfig
 import MinderControl
 
@@ -252,8 +254,8 @@ struct Ctl {
             for e in errors { print(e) }
             let width = max(30, shown.map(\.namespec.count).max() ?? 0) + 3
             for p in shown {
-                let line = p.namespec.padding(toLength: width, withPad: " ", startingAt: 0)
-                    + p.statename.padding(toLength: 10, withPad: " ", startingAt: 0) + p.description
+                let line = p.namespec.padded(to: width)
+                    + p.statename.padded(to: 10) + p.description
                 print(line)
             }
         }
@@ -397,11 +399,11 @@ struct Ctl {
 
     func readLog(_ path: String, follow: Bool, bytes: Int, name: String) throws(CtlError) -> Int32 {
         if follow {
-            FileHandle.standardOutput.write(Data("==> Press Ctrl-C to exit <==\n".utf8))
+            writeAll(1, "==> Press Ctrl-C to exit <==\n".utf8)
             let failed: ControlClient.Response?
             do {
                 failed = try client.stream(ControlAPI.prefix + "\(path)?follow=1&tail=\(bytes)") { data in
-                    FileHandle.standardOutput.write(Data(data))
+                    writeAll(1, data)
                 }
             } catch {
                 throw CtlError(description: error.description)
@@ -416,7 +418,7 @@ struct Ctl {
             print("\(name): ERROR (\(Self.words(f.error.code, f.error.message)))")
             return 1
         case .ok(let body):
-            FileHandle.standardOutput.write(Data(try decode(LogChunk.self, body).data.utf8))
+            writeAll(1, try decode(LogChunk.self, body).data.utf8)
             return 0
         }
     }
@@ -435,24 +437,24 @@ struct Ctl {
         }
         let client = self.client
         let streaming = DispatchSemaphore(value: 0)
-        for (channel, out) in [("stdout", FileHandle.standardOutput), ("stderr", FileHandle.standardError)] {
+        for (channel, fd) in [("stdout", Int32(1)), ("stderr", Int32(2))] {
             let path = ControlAPI.prefix + "/processes/\(spec.pathComponent)/log/\(channel)?follow=1&tail=0"
-            Thread.detachNewThread {
-                _ = try? client.stream(path, onStart: { streaming.signal() }) { out.write(Data($0)) }
+            startThread(named: "minderctl-fg") {
+                _ = try? client.stream(path, onStart: { streaming.signal() }) { writeAll(fd, $0) }
             }
         }
         // Both streams are open before anything is sent to the process.
         _ = streaming.wait(timeout: .now() + 10)
         _ = streaming.wait(timeout: .now() + 10)
-        FileHandle.standardOutput.write(Data("==> Press Ctrl-C to exit <==\n".utf8))
+        writeAll(1, "==> Press Ctrl-C to exit <==\n".utf8)
         // Leaves once the process no longer runs; the shell's input goes to its stdin meanwhile.
-        Thread.detachNewThread {
+        startThread(named: "minderctl-fg") {
             while true {
                 sleep(1)
                 let stillRunning = (try? client.request("GET", ControlAPI.prefix + "/processes/\(spec.pathComponent)"))
                     .flatMap { try? JSON.decode([ProcessStatus].self, $0.body).first?.statename == "RUNNING" } ?? false
                 if !stillRunning {
-                    FileHandle.standardOutput.write(Data("Exiting foreground\n".utf8))
+                    writeAll(1, "Exiting foreground\n".utf8)
                     exit(0)
                 }
             }
@@ -460,7 +462,7 @@ struct Ctl {
         while let line = readLine(strippingNewline: false) {
             _ = try call("POST", "/processes/\(spec.pathComponent)/stdin", body: JSON.encode(StdinRequest(data: line)))
         }
-        FileHandle.standardOutput.write(Data("Exiting foreground\n".utf8))
+        writeAll(1, "Exiting foreground\n".utf8)
         return 0
     }
 
@@ -617,7 +619,7 @@ struct Ctl {
             break
         }
         guard let subscription else {
-            FileHandle.standardError.write(Data("minderctl: no event queue of our own (\(refusal)); following the event stream\n".utf8))
+            writeAll(2, "minderctl: no event queue of our own (\(refusal)); following the event stream\n".utf8)
             return nil
         }
         let mq = mn_mq_open_reader(subscription.queue, 1)
@@ -637,7 +639,7 @@ struct Ctl {
                 let bytes = buffer.prefix(n).map { UInt8(bitPattern: $0) }
                 if let serial = (try? JSON.decode(StateEvent.self, bytes))?.serial {
                     if let last, serial > last + 1 {
-                        FileHandle.standardError.write(Data("minderctl: \(serial - last - 1) events were dropped from our queue (\(subscription.maxmsg) messages) while we were behind\n".utf8))
+                        writeAll(2, "minderctl: \(serial - last - 1) events were dropped from our queue (\(subscription.maxmsg) messages) while we were behind\n".utf8)
                     }
                     last = serial
                 }
@@ -678,7 +680,7 @@ struct Ctl {
     func statsCommand() throws(CtlError) -> Int32 {
         guard let instance else { throw CtlError(description: "stats needs the config file (-c) to find the segment") }
         let snapshot = try StatsReader.read(instance.statsSegment, fresh: true)
-        if let stale = snapshot.stale { FileHandle.standardError.write(Data("minderctl: \(stale)\n".utf8)) }
+        if let stale = snapshot.stale { writeAll(2, "minderctl: \(stale)\n".utf8) }
         if json {
             print(String(decoding: JSON.encode(snapshot.rows), as: UTF8.self))
             return 0
@@ -690,18 +692,18 @@ struct Ctl {
     static func statsTable(_ snapshot: StatsReader.Snapshot) -> String {
         let rows = snapshot.rows
         let width = max(20, rows.map(\.namespec.count).max() ?? 0) + 2
-        func cell(_ text: String, _ w: Int) -> String { text.padding(toLength: w, withPad: " ", startingAt: 0) }
+        func cell(_ text: String, _ w: Int) -> String { text.padded(to: w) }
         var lines = [cell("NAME", width) + cell("STATE", 10) + cell("PID", 9) + cell("RESTARTS", 10) + cell("CPU s", 10)
             + cell("RSS MB", 9) + cell("FDS", 6) + "THREADS"]
         for r in rows {
             lines.append(cell(r.namespec, width) + cell(r.statename, 10) + cell(String(r.pid), 9) + cell(String(r.restarts), 10)
-                + cell(String(format: "%.2f", r.cpu_user + r.cpu_system), 10)
-                + cell(String(format: "%.1f", Double(r.rss_bytes) / 1_048_576), 9) + cell(String(r.open_fds), 6) + String(r.threads))
+                + cell(fixed(r.cpu_user + r.cpu_system, 2), 10)
+                + cell(fixed(Double(r.rss_bytes) / 1_048_576, 1), 9) + cell(String(r.open_fds), 6) + String(r.threads))
         }
         let sampled = snapshot.header.sample_time
         if sampled > 0 {
-            let age = max(0, Date().timeIntervalSince1970 - sampled)
-            lines.append(age < 1 ? "sampled \(Int(age * 1000)) ms ago" : String(format: "sampled %.1f s ago", age))
+            let age = max(0, wallClockNow() - sampled)
+            lines.append(age < 1 ? "sampled \(Int(age * 1000)) ms ago" : "sampled \(fixed(age, 1)) s ago")
         } else {
             lines.append("not sampled yet")
         }
@@ -714,7 +716,7 @@ struct Ctl {
         guard let instance else { throw CtlError(description: "top needs the config file (-c) to find the segment") }
         while true {
             let snapshot = try StatsReader.read(instance.statsSegment, fresh: true)
-            FileHandle.standardOutput.write(Data(("\u{1B}[H\u{1B}[2J" + Self.statsTable(snapshot) + "\n").utf8))
+            writeAll(1, ("\u{1B}[H\u{1B}[2J" + Self.statsTable(snapshot) + "\n").utf8)
             sleep(1)
         }
     }
@@ -738,9 +740,9 @@ struct Ctl {
         case .ok(let body):
             if json { return emit(body) }
             for e in try decode([ConfigEntry].self, body) {
-                print(e.namespec.padding(toLength: 32, withPad: " ", startingAt: 0) + " "
-                    + (e.inuse ? "in use" : "avail").padding(toLength: 9, withPad: " ", startingAt: 0) + " "
-                    + (e.autostart ? "auto" : "manual").padding(toLength: 9, withPad: " ", startingAt: 0) + " "
+                print(e.namespec.padded(to: 32) + " "
+                    + (e.inuse ? "in use" : "avail").padded(to: 9) + " "
+                    + (e.autostart ? "auto" : "manual").padded(to: 9) + " "
                     + "\(e.group_priority):\(e.process_priority)")
             }
             return 0
@@ -826,5 +828,36 @@ struct Ctl {
             _ = run(words)
         }
         print()
+    }
+}
+
+extension String {
+    /// Spaces after it up to `width` characters (Python's `%-Ns`: a longer text is kept whole).
+    fileprivate func padded(to width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}
+
+/// `value` with `digits` decimals, as printf's `%.Nf`.
+func fixed(_ value: Double, _ digits: Int) -> String {
+    var buffer = [CChar](repeating: 0, count: 64)
+    let n = withVaList([value]) { vsnprintf(&buffer, buffer.count, "%.\(digits)f", $0) }
+    return String(decoding: buffer.prefix(max(0, min(Int(n), buffer.count - 1))).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+func wallClockNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// All of `bytes` to a descriptor (stdout, stderr), whatever a pipe takes at a time.
+func writeAll(_ fd: Int32, _ bytes: some Collection<UInt8>) {
+    var rest = Array(bytes)[...]
+    while !rest.isEmpty {
+        let n = rest.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return }
+        rest = rest.dropFirst(n)
     }
 }

@@ -9,7 +9,8 @@
 // over by a reader that gave up, so a wake-up alone proves nothing).
 
 import CMinder
-import Foundation
+import FoundationEssentials
+import Glibc
 import MinderControl
 
 enum StatsReader {

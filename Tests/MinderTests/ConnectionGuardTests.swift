@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 @testable import Minder
 import NIOCore

@@ -107,6 +107,8 @@ void mn_eventfd_drain(int fd);
 /// pipe2 with O_CLOEXEC; the read end also O_NONBLOCK when nonblock_read.
 int mn_pipe(int fds[2], int nonblock_read);
 int mn_set_child_subreaper(void);
+/* Names the calling thread (at most 15 bytes are kept), as top -H and /proc show it. */
+int mn_set_thread_name(const char *name);
 /// A datagram socket for syslog messages, non-blocking so that a syslog daemon that falls behind
 /// costs messages, never a wait.
 int mn_syslog_socket(void);
