@@ -68,6 +68,32 @@ def rss_kb(pid):
     return 0
 
 
+def rss_parts(pid):
+    """Resident kB by where it lives: the daemon's own executable, shared libraries, anonymous
+    memory (heap, stacks), and shared memory (Minder's stats segment)."""
+    exe = os.path.realpath("/proc/%d/exe" % pid)
+    parts = {"exe": 0, "libs": 0, "anon": 0, "shm": 0}
+    where = "anon"
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            fields = line.split()
+            if fields and "-" in fields[0] and not fields[0].endswith(":"):
+                path = fields[5] if len(fields) > 5 else ""
+                where = ("exe" if os.path.realpath(path) == exe else "shm" if path.startswith("/dev/shm")
+                         else "anon" if not path.startswith("/") else "libs")
+            elif fields and fields[0] == "Rss:":
+                parts[where] += int(fields[1])
+    return parts
+
+
+def stripped_mb(path):
+    with tempfile.TemporaryDirectory() as work:
+        copy = os.path.join(work, "bin")
+        shutil.copy(path, copy)
+        subprocess.run(["strip", copy], check=True)
+        return os.path.getsize(copy) / 1e6
+
+
 def children_alive(pattern):
     return subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0
 
@@ -136,13 +162,14 @@ def scenario_startup(sv, n):
         started = time.monotonic() - t0
         time.sleep(1)
         rss = rss_kb(proc.pid)
+        parts = rss_parts(proc.pid)
         times = []
         for _ in range(5):
             s0 = time.monotonic()
             sv.status(conf)
             times.append(time.monotonic() - s0)
         shutdown = stop(proc, tag)
-        return {"start_s": started, "rss_kb": rss, "status_s": statistics.median(times), "shutdown_s": shutdown}
+        return {"start_s": started, "rss_kb": rss, "rss_parts": parts, "status_s": statistics.median(times), "shutdown_s": shutdown}
     finally:
         cleanup(tag)
         shutil.rmtree(work, ignore_errors=True)
@@ -656,7 +683,7 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="every scenario once, tiny")
     ap.add_argument("--out", default="docs/benchmarks.md")
     a = ap.parse_args()
-    sizes = [5] if a.smoke else [100, 500, 1000]
+    sizes = [5] if a.smoke else [10, 100, 500, 1000]
     restarts = 3 if a.smoke else 50
     status_sizes = [5] if a.smoke else [100, 500]
     log_mib = 4 if a.smoke else 1024
@@ -677,6 +704,8 @@ def main():
     for n in sizes:
         results[("spawn", n)] = statistics.median(reference_spawn(n) for _ in range(3))
         print("posix_spawn", n, results[("spawn", n)], flush=True)
+    results[("minder", "binaries")] = {tool: stripped_mb(os.path.join(a.minder, tool)) for tool in ("minderd", "minderctl")}
+    print("stripped binaries", results[("minder", "binaries")], flush=True)
     for kind, measured in scenario_log_throughput(daemons, log_mib, 1 if a.smoke else 3).items():
         results[(kind, "logs")] = measured
         print(kind, "logs", measured, flush=True)
@@ -754,6 +783,15 @@ def write_report(out, r, sizes, status_sizes):
                          % r[("spawn", n)], "start_s", n, " s"))
     for n in sizes:
         lines.append(row("daemon RSS", "rss_kb", n, " kB", "%d"))
+    mp, sp = r[("minder", sizes[1])]["rss_parts"], r[("supervisord", sizes[1])]["rss_parts"]
+    lines.append("| daemon RSS by where it lives: its executable (Minder: minderd; supervisord: python3) / shared libraries /"
+                 " anonymous memory / shared memory | %d | %d / %d / %d / %d kB | %d / %d / %d / %d kB | |"
+                 % (sizes[1], sp["exe"], sp["libs"], sp["anon"], sp["shm"], mp["exe"], mp["libs"], mp["anon"], mp["shm"]))
+    per = {k: (r[(k, sizes[-1])]["rss_kb"] - r[(k, sizes[1])]["rss_kb"]) / (sizes[-1] - sizes[1]) for k in ("minder", "supervisord")}
+    lines.append("| RSS of each added program, from %d to %d | 1 | %.1f kB | %.1f kB | %.3f |"
+                 % (sizes[1], sizes[-1], per["supervisord"], per["minder"], per["minder"] / per["supervisord"]))
+    lines.append("| stripped binaries (`--static-swift-stdlib`: the Swift runtime linked in, glibc shared) | 1 | - |"
+                 " minderd %.1f MB, minderctl %.1f MB | - |" % (r[("minder", "binaries")]["minderd"], r[("minder", "binaries")]["minderctl"]))
     for n in sizes:
         lines.append(row("ctl `status` (median of 5)", "status_s", n, " s"))
     for n in sizes:
