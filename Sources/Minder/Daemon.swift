@@ -188,7 +188,12 @@ public enum Daemon {
         _ = pwrite(lockFD, pidText, pidText.count, 0)
 
         let capture = LogCapture()
-        capture.start()
+        guard capture.start() else {
+            printError("minderd: cannot start the log thread (a thread or memory limit)")
+            unlink(pidfile)
+            close(lockFD)
+            return 2
+        }
         let mainLog = MainLogSettings(s, cwd: cwd, foreground: foreground)
         let logger = Logger(label: "minderd") { _ in MainLogHandler(capture: capture, settings: mainLog) }
         capture.reportWarnings { logger.warning("\($0)") }

@@ -112,7 +112,8 @@ public final class LogCapture: @unchecked Sendable {
         remote.warn = { [weak self] text in self?.warnings.withLock { $0 }?(text) }
     }
 
-    public func start() {
+    /// False when no thread could be had for it.
+    public func start() -> Bool {
         startThread(named: "minder-log") { [self] in self.loop() }
     }
 
@@ -514,7 +515,11 @@ final class StreamTarget: LogTarget, @unchecked Sendable {
     init(path: String, warn: @escaping @Sendable (String) -> Void) {
         self.path = path
         self.warn = warn
-        startThread(named: "minder-log-out") { [self] in self.run() }
+        // Without its thread nothing drains the queue: writes fill it to its limit and are then
+        // dropped, counted and warned about, as for a reader that stopped reading.
+        if !startThread(named: "minder-log-out", { [self] in self.run() }) {
+            warn("log target \(path): no thread to write it with (a thread or memory limit); its output is dropped")
+        }
     }
 
     func write(_ bytes: ArraySlice<UInt8>, counters: LogCounters?) {

@@ -254,6 +254,8 @@ enum WebAssets {
         let reply;
         try { reply = await fetch(pre.dataset.follow, { credentials: "same-origin" }); } catch (error) { return; }
         if (!reply.ok || !reply.body) return;
+        // Everything written from now on comes through this stream (its tests wait for this mark).
+        pre.dataset.following = "true";
         const reader = reply.body.getReader();
         const decoder = new TextDecoder();
         let first = true;

@@ -184,7 +184,7 @@ private func pad(_ text: String, width: Int, flags: Set<Unicode.Scalar>, numeric
 }
 
 /// printf's rendering of one number (Python's % applies C's rules for the float conversions).
-func cFormat(_ spec: String, _ value: Double) -> String {
+public func cFormat(_ spec: String, _ value: Double) -> String {
     var buffer = [CChar](repeating: 0, count: 512)
     let n = withVaList([value]) { vsnprintf(&buffer, buffer.count, spec, $0) }
     return String(decoding: buffer.prefix(max(0, min(Int(n), buffer.count - 1))).map { UInt8(bitPattern: $0) }, as: UTF8.self)

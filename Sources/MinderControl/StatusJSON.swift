@@ -147,22 +147,20 @@ struct JSONRecordWriter {
     }
 
     mutating func strings(_ name: String, _ values: [String]) {
-        key(name)
-        out.append(UInt8(ascii: "["))
-        for (n, value) in values.enumerated() {
-            if n > 0 { out.append(UInt8(ascii: ",")) }
-            quoted(value)
-        }
-        out.append(UInt8(ascii: "]"))
+        array(name, values.count) { $0.quoted(values[$1]) }
     }
 
     /// An array of JSON values written already.
     mutating func raw(_ name: String, _ values: [[UInt8]]) {
+        array(name, values.count) { $0.out.append(contentsOf: values[$1]) }
+    }
+
+    private mutating func array(_ name: String, _ count: Int, _ element: (inout Self, Int) -> Void) {
         key(name)
         out.append(UInt8(ascii: "["))
-        for (n, value) in values.enumerated() {
+        for n in 0..<count {
             if n > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: value)
+            element(&self, n)
         }
         out.append(UInt8(ascii: "]"))
     }

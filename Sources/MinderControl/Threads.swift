@@ -10,7 +10,9 @@ private final class ThreadBody {
 }
 
 /// Runs `body` on a new detached thread called `name` (the first 15 bytes, as `top -H` shows it).
-public func startThread(named name: String, _ body: @escaping @Sendable () -> Void) {
+/// False when the system has no thread to give (a thread or memory limit): the caller says so.
+@discardableResult
+public func startThread(named name: String, _ body: @escaping @Sendable () -> Void) -> Bool {
     let context = Unmanaged.passRetained(ThreadBody {
         _ = mn_set_thread_name(name)
         body()
@@ -22,7 +24,8 @@ public func startThread(named name: String, _ body: @escaping @Sendable () -> Vo
     }, context)
     guard result == 0 else {
         Unmanaged<ThreadBody>.fromOpaque(context).release()
-        fatalError("cannot start the \(name) thread: \(String(cString: strerror(result)))")
+        return false
     }
     pthread_detach(thread)
+    return true
 }

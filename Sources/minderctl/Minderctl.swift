@@ -697,13 +697,13 @@ struct Ctl {
             + cell("RSS MB", 9) + cell("FDS", 6) + "THREADS"]
         for r in rows {
             lines.append(cell(r.namespec, width) + cell(r.statename, 10) + cell(String(r.pid), 9) + cell(String(r.restarts), 10)
-                + cell(fixed(r.cpu_user + r.cpu_system, 2), 10)
-                + cell(fixed(Double(r.rss_bytes) / 1_048_576, 1), 9) + cell(String(r.open_fds), 6) + String(r.threads))
+                + cell(cFormat("%.2f", r.cpu_user + r.cpu_system), 10)
+                + cell(cFormat("%.1f", Double(r.rss_bytes) / 1_048_576), 9) + cell(String(r.open_fds), 6) + String(r.threads))
         }
         let sampled = snapshot.header.sample_time
         if sampled > 0 {
             let age = max(0, wallClockNow() - sampled)
-            lines.append(age < 1 ? "sampled \(Int(age * 1000)) ms ago" : "sampled \(fixed(age, 1)) s ago")
+            lines.append(age < 1 ? "sampled \(Int(age * 1000)) ms ago" : "sampled \(cFormat("%.1f", age)) s ago")
         } else {
             lines.append("not sampled yet")
         }
@@ -836,13 +836,6 @@ extension String {
     fileprivate func padded(to width: Int) -> String {
         count >= width ? self : self + String(repeating: " ", count: width - count)
     }
-}
-
-/// `value` with `digits` decimals, as printf's `%.Nf`.
-func fixed(_ value: Double, _ digits: Int) -> String {
-    var buffer = [CChar](repeating: 0, count: 64)
-    let n = withVaList([value]) { vsnprintf(&buffer, buffer.count, "%.\(digits)f", $0) }
-    return String(decoding: buffer.prefix(max(0, min(Int(n), buffer.count - 1))).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 func wallClockNow() -> Double {

@@ -15,7 +15,6 @@ import http.server
 import json
 import sys
 import threading
-import time
 import urllib.request
 
 from selenium import webdriver
@@ -125,7 +124,8 @@ def log_view(driver, config):
     driver.get(config["base"] + "tail.html?processname=" + talker)
     log = lambda: driver.find_element(By.ID, "log").text
     wait(driver, "the first line", lambda: "first line" in log())
-    time.sleep(0.3)  # lets the follow stream open; the line below must arrive through it either way
+    # Once the follow stream is open, a line written after it can only come through it.
+    wait(driver, "the follow stream", lambda: driver.find_element(By.ID, "log").get_attribute("data-following") == "true")
     api(config, "POST", "/api/v1/processes/%s/stdin" % talker, {"data": "<script>alert(3)</script> written later\n"})
     wait(driver, "the line written after the page opened", lambda: "written later" in log())
     assert "<script>alert(3)</script> written later" in log(), log()
