@@ -1,6 +1,12 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// minderd's modules do without the standard library's regex modules (1 MB of the binary; substring
+// search is MinderConfig's TextSearch) and name every module whose members they use. The compiler
+// refuses a regex API where no imported module brings one in; InstallTests checks the built minderd.
+let lean: [SwiftSetting] = [.unsafeFlags(["-Xfrontend", "-disable-implicit-string-processing-module-import"]),
+                            .enableUpcomingFeature("MemberImportVisibility")]
+
 let package = Package(
     name: "Minder",
     platforms: [.macOS(.v13)],
@@ -16,7 +22,7 @@ let package = Package(
     ],
     targets: [
         // supervisord's config dialect: pure, every outside fact comes in through ConfigInputs.
-        .target(name: "MinderConfig"),
+        .target(name: "MinderConfig", swiftSettings: lean),
         // The child path between clone and exec, and Linux calls Swift cannot make directly.
         .target(name: "CMinder", linkerSettings: [.linkedLibrary("cap")]),
         // The supervisor library: what touches the real system.
@@ -27,7 +33,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-        ]),
+        ], swiftSettings: lean),
         .executableTarget(
             name: "minderd",
             dependencies: [
@@ -35,9 +41,11 @@ let package = Package(
                 "MinderConfig",
                 "MinderControl",
                 "CMinder",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]),
+            ], swiftSettings: lean,
+            // SwiftPM exports every symbol of an executable, which keeps the linker from dropping
+            // the unused ones; nothing looks minderd's symbols up.
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(configuration: .release))]),
         // The client: a blocking HTTP/1.1 client on the Unix socket is all it needs.
         .executableTarget(
             name: "minderctl",
@@ -51,15 +59,15 @@ let package = Package(
         // The shell's line editing and history (libedit).
         .target(name: "CLineEdit", linkerSettings: [.linkedLibrary("edit")]),
         // What minderd and minderctl share about the control API: names, faults, JSON shapes.
-        .target(name: "MinderControl", dependencies: ["MinderConfig", "CMinder"]),
+        .target(name: "MinderControl", dependencies: ["MinderConfig", "CMinder"], swiftSettings: lean),
         // libxml2, which parses XML-RPC request bodies (its reader, from memory, no DTDs).
         .systemLibrary(name: "CXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         // supervisord's XML-RPC wire format: request parsing and response encoding, no I/O.
-        .target(name: "MinderXMLRPC", dependencies: ["CXML2"]),
+        .target(name: "MinderXMLRPC", dependencies: ["CXML2"], swiftSettings: lean),
         // libFuzzer targets for the parsers that take hostile input (docs/fuzzing.md). A plain
         // build replays corpus files through them; scripts/fuzz builds them with -DFUZZING.
         .target(name: "FuzzSupport", path: "Sources/Fuzz/Support"),
-        .executableTarget(name: "FuzzRouter", dependencies: ["MinderControl", "FuzzSupport"], path: "Sources/Fuzz/Router"),
+        .executableTarget(name: "FuzzRouter", dependencies: ["MinderConfig", "MinderControl", "FuzzSupport"], path: "Sources/Fuzz/Router"),
         .executableTarget(name: "FuzzConfig", dependencies: ["MinderConfig", "FuzzSupport"], path: "Sources/Fuzz/Config"),
         .executableTarget(name: "FuzzStats", dependencies: ["MinderControl", "CMinder", "FuzzSupport"], path: "Sources/Fuzz/Stats"),
         .executableTarget(name: "FuzzXMLRPC", dependencies: ["MinderXMLRPC", "FuzzSupport"], path: "Sources/Fuzz/XMLRPC"),

@@ -8,11 +8,11 @@
 
 import CMinder
 import Dispatch
-import FoundationEssentials
 import Glibc
 import Logging
 import MinderConfig
 import MinderControl
+import NIOConcurrencyHelpers
 
 struct ChildRecord: Codable, Equatable {
     var pid: Int32
@@ -42,17 +42,20 @@ final class ChildRecords {
 
     let path: String
     /// The loop changes the list; the writer queue encodes and writes its latest state, once
-    /// for however many changes came meanwhile, so a start of 1000 programs costs the loop no
-    /// encoding and the disk no 1000 writes.
-    private let state = Locked((children: [Int32: ChildRecord](), scheduled: false))
+    /// for however many changes came meanwhile, and at most once per `spacing`: a start of 1000
+    /// programs costs the loop no encoding and the disk a handful of writes, not one rewrite of
+    /// the whole table per spawn (which took a core from the spawning). A change after a quiet
+    /// spell is written at once; a killed minderd can miss only the last `spacing` of a burst.
+    private let state = Locked((children: [Int32: ChildRecord](), scheduled: false, lastWrite: UInt64(0), closed: false))
     private let writer = DispatchQueue(label: "minder-child-records")
+    static let spacing: UInt64 = 100_000_000
 
     init(pidfile: String) { path = pidfile + ".children" }
 
     static let boot: String = bootID()
 
     static func bootID() -> String {
-        ((try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? "")
+        String(decoding: (try? SystemFileSystem().readFile("/proc/sys/kernel/random/boot_id")) ?? [], as: UTF8.self)
             .trimmed()
     }
 
@@ -68,18 +71,22 @@ final class ChildRecords {
     }
 
     private func change(_ edit: (inout [Int32: ChildRecord]) -> Void) {
-        let schedule = state.withLock { s -> Bool in
+        let now = DispatchTime.now().uptimeNanoseconds
+        let due = state.withLock { s -> UInt64? in
             edit(&s.children)
-            defer { s.scheduled = true }
-            return !s.scheduled
+            guard !s.scheduled else { return nil }
+            s.scheduled = true
+            return max(now, s.lastWrite + Self.spacing)
         }
-        guard schedule else { return }
+        guard let due else { return }
         let path = path, state = state
-        writer.async {
-            let children = state.withLock { s in
+        writer.asyncAfter(deadline: DispatchTime(uptimeNanoseconds: due)) {
+            let children = state.withLock { s -> [Int32: ChildRecord]? in
                 s.scheduled = false
-                return s.children
+                s.lastWrite = DispatchTime.now().uptimeNanoseconds
+                return s.closed ? nil : s.children
             }
+            guard let children else { return }
             let bytes = JSON.encode(File(boot: Self.boot, children: children.values.sorted { $0.pid < $1.pid }))
             let temporary = path + ".new"
             unlink(temporary)
@@ -93,6 +100,7 @@ final class ChildRecords {
 
     /// After a clean shutdown nothing is left to find.
     func remove() {
+        state.withLock { $0.closed = true }
         writer.sync {}
         unlink(path)
     }

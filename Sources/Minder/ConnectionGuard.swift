@@ -12,6 +12,7 @@ import NIOHTTP1
 
 #if canImport(Glibc)
 import Glibc
+import NIOConcurrencyHelpers
 #endif
 
 /// Connection caps, taken from the descriptor limit minderd runs under.

@@ -6,6 +6,7 @@
 import CMinder
 import MinderConfig
 import MinderControl
+import NIOConcurrencyHelpers
 
 public struct LookupFailure: Error, Sendable {
     public let message: String

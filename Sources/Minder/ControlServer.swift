@@ -5,7 +5,6 @@
 
 import CMinder
 import Dispatch
-import FoundationEssentials
 import Glibc
 import Logging
 import MinderConfig
@@ -245,7 +244,7 @@ final class ControlDispatcher: ChannelInboundHandler, RemovableChannelHandler {
             switch page {
             case .failure(let refusal): return send(.fault(refusal.fault, refusal.message).with(status: refusal.status))
             case .success(let route):
-                let wantsJSON = headers.first(name: "accept")?.contains("application/json") ?? false
+                let wantsJSON = headers.first(name: "accept")?.includes("application/json") ?? false
                 return WebPage(context: context).handle(route, channel: ctx.channel, wantsJSON: wantsJSON, reply: reply)
             }
         }

@@ -2,7 +2,6 @@
 // signals the loop reads, and only then start a thread.
 
 import CMinder
-import FoundationEssentials
 import Glibc
 import Logging
 import MinderConfig
@@ -20,12 +19,12 @@ public enum Daemon {
     /// supervisord's start-up cleanup: AUTO logs of an earlier run with the same identifier
     /// (`name-stdout---identifier-random.log` and their backups) are deleted.
     static func removeOldAutoLogs(directory: String, identifier: String) {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        guard let names = SystemFileSystem().directoryEntries(directory) else { return }
         let marker = "---\(identifier)-"
         for name in names {
-            guard let range = name.firstRange(of: marker), range.lowerBound > name.startIndex else { continue }
+            guard let range = name.find(marker), range.lowerBound > name.startIndex else { continue }
             let rest = name[range.upperBound...]
-            guard let ext = rest.firstRange(of: ".log") else { continue }
+            guard let ext = rest.find(".log") else { continue }
             let random = rest[..<ext.lowerBound], suffix = rest[ext.upperBound...]
             let backup = suffix.isEmpty || (suffix.hasPrefix(".") && suffix.count <= 5 && suffix.dropFirst().allSatisfy(\.isNumber))
             if !random.isEmpty, !random.contains(where: \.isWhitespace), backup {
@@ -37,7 +36,7 @@ public enum Daemon {
     /// The config file a running minderd was started with, from its command line (absolute, as
     /// seen from its working directory); nil when it cannot be told.
     static func configOf(_ pid: Int32) -> String? {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+        guard let data = try? SystemFileSystem().readFile("/proc/\(pid)/cmdline") else { return nil }
         let args = data.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         var path: String?
         for (i, arg) in args.enumerated() {
@@ -46,7 +45,7 @@ public enum Daemon {
             else if arg.hasPrefix("-c"), arg.count > 2, !arg.hasPrefix("--") { path = String(arg.dropFirst(2)) }
         }
         guard let path else { return nil }
-        let cwd = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? "/"
+        let cwd = SystemInputs.linkTarget("/proc/\(pid)/cwd") ?? "/"
         return Paths.absolute(path, cwd: cwd)
     }
 

@@ -2,6 +2,7 @@
 // condition, and starts what it needs first; shutdown stops dependents before what they need.
 // The graph is rebuilt whenever the process table changes shape (start, reload, update).
 
+import Logging
 import MinderConfig
 
 extension Supervisor {

@@ -7,8 +7,8 @@
 // loop: listener output is read there, never blocking (non-blocking pipes).
 
 import CMinder
-import FoundationEssentials
 import Glibc
+import Logging
 import MinderConfig
 
 /// One event on its way to the pools that subscribe to it.

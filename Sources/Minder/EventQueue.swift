@@ -2,7 +2,6 @@
 // is full the oldest message is taken off and counted as dropped.
 
 import CMinder
-import FoundationEssentials
 import Glibc
 import MinderControl
 

@@ -5,6 +5,7 @@
 // that does not read loses its own events, counted, and holds up no one.
 
 import MinderControl
+import NIOConcurrencyHelpers
 import NIOCore
 
 public final class EventStream: Sendable {

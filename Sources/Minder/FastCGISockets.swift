@@ -5,6 +5,7 @@
 
 import CMinder
 import Glibc
+import Logging
 import MinderConfig
 
 extension Supervisor {

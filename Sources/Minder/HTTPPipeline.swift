@@ -3,9 +3,9 @@
 // and replies into response parts; BasicAuth lets only the configured user through; the
 // dispatcher (ControlServer.swift) routes. Peer credentials are checked before any of them exist.
 
-import FoundationEssentials
-import MinderControl
 import Glibc
+import MinderConfig
+import MinderControl
 import NIOCore
 import NIOHTTP1
 
@@ -158,7 +158,7 @@ final class BasicAuth: ChannelInboundHandler, RemovableChannelHandler {
 
     func authorized(_ header: String?) -> Bool {
         guard let header, header.count < 4096, header.hasPrefix("Basic "),
-              let decoded = Data(base64Encoded: String(header.dropFirst(6))) else { return false }
+              let decoded = Base64.decode(String(header.dropFirst(6))) else { return false }
         let pair = String(decoding: decoded, as: UTF8.self)
         guard let colon = pair.firstIndex(of: ":"), pair[..<colon] == user else { return false }
         let given = pair[pair.index(after: colon)...]

@@ -5,11 +5,11 @@
 // supervisor's loop.
 
 import CMinder
+import Dispatch
+import Glibc
 import MinderConfig
 import MinderControl
-import Dispatch
-import FoundationEssentials
-import Glibc
+import NIOConcurrencyHelpers
 
 /// Where a stream of bytes goes and how it rotates.
 public struct LogSink: Sendable, Hashable {
@@ -674,7 +674,7 @@ struct ANSIStripper {
 final class SyslogTarget: LogTarget {
     static let info: Int32 = 8 | 6
     private let fd = mn_syslog_socket()
-    private let path = ProcessInfo.processInfo.environment["MINDER_SYSLOG_SOCKET"] ?? "/dev/log"
+    private let path = getenv("MINDER_SYSLOG_SOCKET").map { String(cString: $0) } ?? "/dev/log"
     private let remote: RemoteSyslog
     /// The main log's syslog_server, if any.
     var server: SyslogServer?

@@ -2,10 +2,11 @@
 // (`2026-11-26 06:46:11,484 INFO spawned: 'x' with pid 12`), written by the
 // log thread to `logfile` (rotated) and, in the foreground, to stderr.
 
-import FoundationEssentials
+import CMinder
 import Glibc
 import Logging
 import MinderConfig
+import NIOConcurrencyHelpers
 
 /// Where the main log goes and from which level. Every copy of the handler shares it, so that a
 /// reload can change `logfile`, its rotation and `loglevel` for all of them at once.

@@ -7,6 +7,7 @@ import CMinder
 import Glibc
 #endif
 import MinderControl
+import MinderConfig
 
 /// The last /proc sample of a running process (stats_interval).
 struct ResourceSample: Sendable, Equatable {
@@ -25,7 +26,7 @@ enum Metrics {
 
     /// OpenMetrics when the scraper lists it in Accept (Prometheus does, first), else the text format.
     static func wantsOpenMetrics(_ accept: String?) -> Bool {
-        accept?.lowercased().contains("application/openmetrics-text") ?? false
+        accept?.lowercased().includes("application/openmetrics-text") ?? false
     }
 
     /// The family's metadata: OpenMetrics names a counter's family without its `_total`.

@@ -6,6 +6,7 @@
 // open nothing here runs.
 
 import MinderControl
+import NIOConcurrencyHelpers
 import NIOCore
 
 enum PageStream {

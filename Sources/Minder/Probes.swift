@@ -7,6 +7,7 @@
 import CMinder
 import Dispatch
 import Glibc
+import Logging
 import MinderConfig
 
 /// One probe's schedule and its attempt in flight.

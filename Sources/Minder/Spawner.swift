@@ -2,7 +2,6 @@
 // credentials in the parent, then hand everything to the C child path.
 
 import CMinder
-import FoundationEssentials
 import Glibc
 import MinderConfig
 import MinderControl
@@ -187,7 +186,7 @@ enum Spawner {
     static func resolve(_ command: String, path: String?, directory: String?) -> String? {
         if command.contains("/") {
             if command.hasPrefix("/") { return command }
-            let base = directory ?? FileManager.default.currentDirectoryPath
+            let base = directory ?? SystemInputs.workingDirectory()
             return base + "/" + command
         }
         for dir in (path ?? "/bin:/usr/bin:/usr/local/bin").split(separator: ":") {

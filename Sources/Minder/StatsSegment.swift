@@ -9,7 +9,6 @@
 // flag, and the object is replaced on the next write.
 
 import CMinder
-import FoundationEssentials
 import Glibc
 import MinderControl
 

@@ -6,6 +6,7 @@
 // the event or the reply that tells of it.
 
 import MinderControl
+import NIOConcurrencyHelpers
 
 public final class StatusBoard: Sendable {
     private struct Contents {

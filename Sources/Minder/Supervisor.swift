@@ -4,7 +4,6 @@
 
 import CMinder
 import Dispatch
-import FoundationEssentials
 import Glibc
 import Logging
 import MinderConfig
@@ -883,9 +882,10 @@ public final class Supervisor {
     /// Live children of this process, from /proc.
     static func children() -> [Int32] {
         let me = getpid()
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        guard let names = SystemFileSystem().directoryEntries("/proc") else { return [] }
         return names.compactMap { name -> Int32? in
-            guard let pid = Int32(name), let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
+            guard let pid = Int32(name), let bytes = try? SystemFileSystem().readFile("/proc/\(name)/stat"),
+                  case let stat = String(decoding: bytes, as: UTF8.self),
                   let close = stat.lastIndex(of: ")") else { return nil }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             guard fields.count > 2, fields[0] != "Z", Int32(fields[1]) == me else { return nil }

@@ -2,8 +2,9 @@
 // loop that owns the process table; operations that wait (start, stop,
 // update) park a waiter that is checked after every turn of the loop.
 
-import FoundationEssentials
+import CMinder
 import Glibc
+import Logging
 import MinderConfig
 import MinderControl
 
@@ -109,7 +110,7 @@ extension Supervisor {
             capture.truncate(sink)
             return .ok(["result": "cleared"])
         case .mainLogPath:
-            return .file(Paths.absolute(config.supervisord.logfile, cwd: FileManager.default.currentDirectoryPath))
+            return .file(Paths.absolute(config.supervisord.logfile, cwd: SystemInputs.workingDirectory()))
         case .logPath(let spec, let channel):
             guard case .process = spec else { return .fault(.BAD_NAME, "name a single process: \(spec)") }
             switch resolve(spec) {

@@ -1,7 +1,6 @@
 // The methods of supervisord 4.3's `supervisor` and `system` namespaces, aliases included, each
 // as a mapping onto the control requests (XMLRPCService.swift has the helpers).
 
-import FoundationEssentials
 import Glibc
 import MinderConfig
 import MinderControl
@@ -156,8 +155,8 @@ extension XMLRPCService {
             }
             for n in names { m["supervisor." + n] = read }
         }
-        for (channel, names) in [("stdout", ["tailProcessStdoutLog", "tailProcessLog"]), ("stderr", ["tailProcessStderrLog"])] {
-            let tail = method("array", ["string", "int", "int"], "Provides a more efficient way to tail the (\(channel)) log than readProcess\(channel.capitalized)Log(). Use readProcess\(channel.capitalized)Log() to read chunks and tailProcess\(channel.capitalized)Log() to tail.\n\nRequests (length) bytes from the (name)'s log, starting at (offset). If the total log size is greater than (offset + length), the overflow flag is set and the (offset) is automatically increased to position the buffer at the end of the log. If less than (length) bytes are available, the maximum number of available bytes will be returned. (offset) returned is always the last offset in the log +1.\n\n@param string name         the name of the process (or 'group:name')\n@param int offset          offset to start reading from\n@param int length          maximum number of bytes to return\n@return array result       [string bytes, int offset, bool overflow]") { s, p, done in
+        for (channel, title, names) in [("stdout", "Stdout", ["tailProcessStdoutLog", "tailProcessLog"]), ("stderr", "Stderr", ["tailProcessStderrLog"])] {
+            let tail = method("array", ["string", "int", "int"], "Provides a more efficient way to tail the (\(channel)) log than readProcess\(title)Log(). Use readProcess\(title)Log() to read chunks and tailProcess\(title)Log() to tail.\n\nRequests (length) bytes from the (name)'s log, starting at (offset). If the total log size is greater than (offset + length), the overflow flag is set and the (offset) is automatically increased to position the buffer at the end of the log. If less than (length) bytes are available, the maximum number of available bytes will be returned. (offset) returned is always the last offset in the log +1.\n\n@param string name         the name of the process (or 'group:name')\n@param int offset          offset to start reading from\n@param int length          maximum number of bytes to return\n@return array result       [string bytes, int offset, bool overflow]") { s, p, done in
                 s.tailLog(try p.string(0), channel: channel, offset: try p.int(1), length: try p.int(2), done)
             }
             for n in names { m["supervisor." + n] = tail }

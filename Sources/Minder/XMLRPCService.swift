@@ -5,7 +5,6 @@
 // methods and where Minder differs.
 
 import Dispatch
-import FoundationEssentials
 import Glibc
 import MinderConfig
 import MinderControl
@@ -134,7 +133,7 @@ struct XMLRPCService: Sendable {
     /// (`NO_FILE: can't find command '/bin/x'`), not the process.
     static func commandProblem(_ fault: Fault, _ message: String) -> String? {
         guard fault == .NO_FILE || fault == .NOT_EXECUTABLE,
-              let start = message.firstRange(of: "can't find command ") ?? message.firstRange(of: "command at ") else { return nil }
+              let start = message.find("can't find command ") ?? message.find("command at ") else { return nil }
         return String(message[start.lowerBound...])
     }
 

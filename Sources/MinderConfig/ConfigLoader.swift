@@ -576,7 +576,7 @@ private struct LoadSession {
         do { processNameTemplate = try Values.name(processNameTemplate) } catch {
             self.error(section, "process_name", error.message)
         }
-        if numprocs > 1 && !processNameTemplate.contains("%(process_num)") {
+        if numprocs > 1 && !processNameTemplate.includes("%(process_num)") {
             error(section, doc.entry(section, "process_name") == nil ? "numprocs" : "process_name",
                   "with numprocs > 1, process_name must contain %(process_num) so each process gets its own name (e.g. process_name=%(program_name)s_%(process_num)02d)")
         }

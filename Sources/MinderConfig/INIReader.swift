@@ -77,7 +77,7 @@ struct INIDocument: Sendable {
         let token = "%(here)s"
         for name in sectionNames {
             for key in optionNames(name) {
-                guard let entry = entry(name, key), entry.value.contains(token) else { continue }
+                guard let entry = entry(name, key), entry.value.includes(token) else { continue }
                 set(name, key, INIEntry(value: entry.value.replacingAll(token, with: directory), location: entry.location))
             }
         }
@@ -255,19 +255,6 @@ extension String {
     /// Python's `str.split()` with no argument: runs of whitespace separate, none are kept.
     func pySplit() -> [String] {
         unicodeScalars.split(whereSeparator: { $0.properties.isWhitespace }).map { String(String.UnicodeScalarView($0)) }
-    }
-
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty, contains(target) else { return self }
-        var result = ""
-        var rest = self[...]
-        while let range = rest.firstRange(of: target) {
-            result += rest[..<range.lowerBound]
-            result += replacement
-            rest = rest[range.upperBound...]
-        }
-        result += rest
-        return result
     }
 
     /// Python's `repr()` of a str, for messages that quote a value.

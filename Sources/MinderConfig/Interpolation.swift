@@ -2,7 +2,6 @@
 // rules are printf-style formatting against a mapping: `%(name)s`,
 // `%(process_num)02d`, `%%` for a literal percent sign.
 
-import FoundationEssentials
 import Glibc
 
 /// A value that `%(name)…` can refer to.

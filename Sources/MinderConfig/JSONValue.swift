@@ -1,6 +1,7 @@
-// A small JSON value with ordered keys and distinct booleans and integers.
-// Foundation's JSONSerialization on Linux reads `true` and `1` as the same
-// NSNumber, which would let a verdict comparison miss a real difference.
+// A JSON value with ordered keys and distinct booleans and integers, its writer, and a strict
+// RFC 8259 parser. Every request body minderd reads is parsed here (through MinderControl's
+// `JSON.decode`), so the parser takes hostile input: it bounds nesting, rejects bad UTF-8, bad
+// escapes and lone surrogates, and never traps (FuzzRouter feeds it).
 
 public indirect enum JSONValue: Sendable, Equatable {
     case null
@@ -43,6 +44,15 @@ public indirect enum JSONValue: Sendable, Equatable {
         return nil
     }
 
+    /// An integer or a Double, as a Double.
+    public var number: Double? {
+        switch self {
+        case .int(let value): Double(value)
+        case .double(let value): value
+        default: nil
+        }
+    }
+
     public var boolValue: Bool? {
         if case .bool(let b) = self { return b }
         return nil
@@ -50,187 +60,302 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     // MARK: writing
 
+    /// Compact, or pretty with two-space indents; object keys in their order.
+    public func write(to out: inout [UInt8], pretty: Bool = false) {
+        write(to: &out, indent: pretty ? 0 : nil)
+    }
+
     public func serialized(pretty: Bool = true) -> String {
-        var out = ""
-        write(into: &out, indent: pretty ? 0 : nil)
-        return out
+        var out: [UInt8] = []
+        write(to: &out, pretty: pretty)
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private func write(into out: inout String, indent: Int?) {
-        let newline = indent == nil ? "" : "\n"
-        func pad(_ level: Int) -> String { indent == nil ? "" : String(repeating: "  ", count: level) }
+    private func write(to out: inout [UInt8], indent: Int?) {
+        func newline(_ level: Int) {
+            guard indent != nil else { return }
+            out.append(UInt8(ascii: "\n"))
+            out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * level))
+        }
+        let level = indent ?? 0
         switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .int(let i): out += String(i)
-        case .double(let d): out += String(d)
-        case .string(let s): out += Self.quote(s)
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let value): out.append(contentsOf: (value ? "true" : "false").utf8)
+        case .int(let value): out.append(contentsOf: String(value).utf8)
+        case .double(let value): out.append(contentsOf: Self.numberText(value).utf8)
+        case .string(let text): Self.appendString(text, to: &out)
         case .array(let items):
-            if items.isEmpty { out += "[]"; return }
-            out += "[" + newline
-            for (i, item) in items.enumerated() {
-                out += pad((indent ?? 0) + 1)
-                item.write(into: &out, indent: indent.map { $0 + 1 })
-                out += (i < items.count - 1 ? "," : "") + newline
+            out.append(UInt8(ascii: "["))
+            for (n, item) in items.enumerated() {
+                if n > 0 { out.append(UInt8(ascii: ",")) }
+                newline(level + 1)
+                item.write(to: &out, indent: indent.map { $0 + 1 })
             }
-            out += pad(indent ?? 0) + "]"
+            if !items.isEmpty { newline(level) }
+            out.append(UInt8(ascii: "]"))
         case .object(let pairs):
-            if pairs.isEmpty { out += "{}"; return }
-            out += "{" + newline
-            for (i, (key, value)) in pairs.enumerated() {
-                out += pad((indent ?? 0) + 1) + Self.quote(key) + (indent == nil ? ":" : ": ")
-                value.write(into: &out, indent: indent.map { $0 + 1 })
-                out += (i < pairs.count - 1 ? "," : "") + newline
+            out.append(UInt8(ascii: "{"))
+            for (n, (key, value)) in pairs.enumerated() {
+                if n > 0 { out.append(UInt8(ascii: ",")) }
+                newline(level + 1)
+                Self.appendString(key, to: &out)
+                out.append(contentsOf: (indent == nil ? ":" : ": ").utf8)
+                value.write(to: &out, indent: indent.map { $0 + 1 })
             }
-            out += pad(indent ?? 0) + "}"
+            if !pairs.isEmpty { newline(level) }
+            out.append(UInt8(ascii: "}"))
         }
     }
 
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += "\\u" + String(scalar.value, radix: 16).leftPadded(to: 4)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
+    /// A quoted string: `"` and `\` escaped, control characters as `\n`, `\r`, `\t` or `\u00XX`.
+    public static func appendString(_ text: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case UInt8(ascii: "\r"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case UInt8(ascii: "\t"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 15)]])
+            default: out.append(byte)
             }
         }
-        return out + "\""
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// As JSONEncoder writes a finite Double: Swift's shortest form, whole numbers without `.0`.
+    public static func numberText(_ value: Double) -> String {
+        let text = value.description
+        return text.hasSuffix(".0") ? String(text.dropLast(2)) : text
     }
 
     // MARK: reading
 
-    public struct ParseError: Error, Sendable {
+    public struct ParseError: Error, Sendable, CustomStringConvertible {
         public var offset: Int
         public var message: String
+        public var description: String { "invalid JSON at byte \(offset): \(message)" }
     }
 
-    public static func parse(_ text: String) throws(ParseError) -> JSONValue {
-        var parser = Parser(scalars: Array(text.unicodeScalars))
-        let value = try parser.value()
-        parser.skipSpace()
-        guard parser.i == parser.scalars.count else { throw ParseError(offset: parser.i, message: "trailing characters") }
-        return value
-    }
+    /// Deeper documents are refused rather than recursed into: the parser's stack is bounded.
+    public static let maxDepth = 256
 
-    private struct Parser {
-        let scalars: [Unicode.Scalar]
-        var i = 0
+    public static func parse(_ text: String) throws(ParseError) -> JSONValue { try parse(Array(text.utf8)) }
 
-        mutating func skipSpace() {
-            while i < scalars.count, [" ", "\n", "\r", "\t"].contains(scalars[i]) { i += 1 }
-        }
-
-        func fail(_ message: String) -> ParseError { ParseError(offset: i, message: message) }
-
-        mutating func literal(_ word: String, _ value: JSONValue) throws(ParseError) -> JSONValue {
-            let w = Array(word.unicodeScalars)
-            guard i + w.count <= scalars.count, Array(scalars[i..<(i + w.count)]) == w else { throw fail("expected \(word)") }
-            i += w.count
+    public static func parse(_ bytes: [UInt8]) throws(ParseError) -> JSONValue {
+        try bytes.withUnsafeBufferPointer { (buffer) throws(ParseError) -> JSONValue in
+            var parser = JSONParser(bytes: buffer)
+            parser.skipSpace()
+            let value = try parser.value(depth: 0)
+            parser.skipSpace()
+            guard parser.at == buffer.count else { throw parser.fail("data after the value") }
             return value
         }
+    }
+}
 
-        mutating func value() throws(ParseError) -> JSONValue {
+private struct JSONParser {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var at = 0
+
+    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    func fail(_ reason: String) -> JSONValue.ParseError { JSONValue.ParseError(offset: at, message: reason) }
+
+    var next: UInt8? { at < bytes.count ? bytes[at] : nil }
+
+    mutating func skipSpace() {
+        while let byte = next, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 { at += 1 }
+    }
+
+    mutating func expect(_ byte: UInt8) throws(JSONValue.ParseError) {
+        guard next == byte else { throw fail("expected '\(Character(Unicode.Scalar(byte)))'") }
+        at += 1
+    }
+
+    mutating func value(depth: Int) throws(JSONValue.ParseError) -> JSONValue {
+        guard let byte = next else { throw fail("unexpected end") }
+        switch byte {
+        case UInt8(ascii: "{"): return try object(depth: depth + 1)
+        case UInt8(ascii: "["): return try array(depth: depth + 1)
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
+        default: throw fail("unexpected character")
+        }
+    }
+
+    mutating func literal(_ word: StaticString) throws(JSONValue.ParseError) {
+        let text = UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)
+        guard bytes.count - at >= text.count, bytes[at..<at + text.count].elementsEqual(text) else {
+            throw fail("expected \(word)")
+        }
+        at += text.count
+    }
+
+    mutating func object(depth: Int) throws(JSONValue.ParseError) -> JSONValue {
+        guard depth <= JSONValue.maxDepth else { throw fail("nested deeper than \(JSONValue.maxDepth)") }
+        at += 1
+        var members: [(String, JSONValue)] = []
+        skipSpace()
+        if next == UInt8(ascii: "}") {
+            at += 1
+            return .object(members)
+        }
+        while true {
             skipSpace()
-            guard i < scalars.count else { throw fail("unexpected end") }
-            switch scalars[i] {
-            case "n": return try literal("null", .null)
-            case "t": return try literal("true", .bool(true))
-            case "f": return try literal("false", .bool(false))
-            case "\"": return .string(try string())
-            case "[":
-                i += 1
-                var items: [JSONValue] = []
-                skipSpace()
-                if i < scalars.count, scalars[i] == "]" { i += 1; return .array(items) }
-                while true {
-                    items.append(try value())
-                    skipSpace()
-                    guard i < scalars.count else { throw fail("unterminated array") }
-                    if scalars[i] == "," { i += 1; continue }
-                    if scalars[i] == "]" { i += 1; return .array(items) }
-                    throw fail("expected , or ]")
+            guard next == UInt8(ascii: "\"") else { throw fail("expected a key") }
+            let key = try string()
+            skipSpace()
+            try expect(UInt8(ascii: ":"))
+            skipSpace()
+            members.append((key, try value(depth: depth)))
+            skipSpace()
+            if next == UInt8(ascii: ",") {
+                at += 1
+                continue
+            }
+            try expect(UInt8(ascii: "}"))
+            return .object(members)
+        }
+    }
+
+    mutating func array(depth: Int) throws(JSONValue.ParseError) -> JSONValue {
+        guard depth <= JSONValue.maxDepth else { throw fail("nested deeper than \(JSONValue.maxDepth)") }
+        at += 1
+        var elements: [JSONValue] = []
+        skipSpace()
+        if next == UInt8(ascii: "]") {
+            at += 1
+            return .array(elements)
+        }
+        while true {
+            skipSpace()
+            elements.append(try value(depth: depth))
+            skipSpace()
+            if next == UInt8(ascii: ",") {
+                at += 1
+                continue
+            }
+            try expect(UInt8(ascii: "]"))
+            return .array(elements)
+        }
+    }
+
+    /// RFC 8259's grammar exactly: no leading zeros, no bare `.`, no `+`, no hex. An integer that
+    /// fits in an Int is one; any other number is a Double, and one too large for that is refused.
+    mutating func number() throws(JSONValue.ParseError) -> JSONValue {
+        let start = at
+        func digits(_ p: inout JSONParser) -> Int {
+            let from = p.at
+            while let byte = p.next, byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") { p.at += 1 }
+            return p.at - from
+        }
+        if next == UInt8(ascii: "-") { at += 1 }
+        if next == UInt8(ascii: "0") {
+            at += 1
+        } else if digits(&self) == 0 {
+            throw fail("expected a digit")
+        }
+        if next == UInt8(ascii: ".") {
+            at += 1
+            guard digits(&self) > 0 else { throw fail("expected a digit after '.'") }
+        }
+        if next == UInt8(ascii: "e") || next == UInt8(ascii: "E") {
+            at += 1
+            if next == UInt8(ascii: "+") || next == UInt8(ascii: "-") { at += 1 }
+            guard digits(&self) > 0 else { throw fail("expected an exponent") }
+        }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<at]), as: UTF8.self)
+        if let value = Int(text) { return .int(value) }
+        guard let value = Double(text), value.isFinite else {
+            throw JSONValue.ParseError(offset: start, message: "a number out of range")
+        }
+        return .double(value)
+    }
+
+    mutating func string() throws(JSONValue.ParseError) -> String {
+        at += 1
+        let start = at
+        // The common case: no escapes, so the bytes are the string; ASCII needs no validating.
+        var ascii = true
+        while let byte = next, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\"), byte >= 0x20 {
+            ascii = ascii && byte < 0x80
+            at += 1
+        }
+        if ascii, next == UInt8(ascii: "\"") {
+            at += 1
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<at - 1]), as: UTF8.self)
+        }
+        var text = Array(bytes[start..<at])
+        while true {
+            guard let byte = next else { throw fail("unterminated string") }
+            at += 1
+            switch byte {
+            case UInt8(ascii: "\""):
+                guard let string = String(validating: text, as: UTF8.self) else {
+                    throw JSONValue.ParseError(offset: start, message: "a string that is not UTF-8")
                 }
-            case "{":
-                i += 1
-                var pairs: [(String, JSONValue)] = []
-                skipSpace()
-                if i < scalars.count, scalars[i] == "}" { i += 1; return .object(pairs) }
-                while true {
-                    skipSpace()
-                    guard i < scalars.count, scalars[i] == "\"" else { throw fail("expected a key") }
-                    let key = try string()
-                    skipSpace()
-                    guard i < scalars.count, scalars[i] == ":" else { throw fail("expected :") }
-                    i += 1
-                    pairs.append((key, try value()))
-                    skipSpace()
-                    guard i < scalars.count else { throw fail("unterminated object") }
-                    if scalars[i] == "," { i += 1; continue }
-                    if scalars[i] == "}" { i += 1; return .object(pairs) }
-                    throw fail("expected , or }")
-                }
+                return string
+            case UInt8(ascii: "\\"):
+                try escape(into: &text)
+            case 0..<0x20:
+                at -= 1
+                throw fail("a control character in a string")
             default:
-                return try number()
+                text.append(byte)
             }
         }
+    }
 
-        mutating func number() throws(ParseError) -> JSONValue {
-            let start = i
-            while i < scalars.count, "+-0123456789.eE".unicodeScalars.contains(scalars[i]) { i += 1 }
-            let text = String(String.UnicodeScalarView(scalars[start..<i]))
-            if let n = Int(text) { return .int(n) }
-            if let d = Double(text) { return .double(d) }
-            throw fail("bad number \(text)")
-        }
-
-        mutating func string() throws(ParseError) -> String {
-            i += 1
-            var out = String.UnicodeScalarView()
-            while i < scalars.count {
-                let c = scalars[i]
-                i += 1
-                if c == "\"" { return String(out) }
-                guard c == "\\" else { out.append(c); continue }
-                guard i < scalars.count else { break }
-                let e = scalars[i]
-                i += 1
-                switch e {
-                case "n": out.append("\n")
-                case "t": out.append("\t")
-                case "r": out.append("\r")
-                case "b": out.append("\u{8}")
-                case "f": out.append("\u{c}")
-                case "u":
-                    var code = try hex4()
-                    if (0xD800..<0xDC00).contains(code), i + 1 < scalars.count, scalars[i] == "\\", scalars[i + 1] == "u" {
-                        i += 2
-                        let low = try hex4()
-                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                    }
-                    guard let scalar = Unicode.Scalar(code) else { throw fail("bad \\u escape") }
-                    out.append(scalar)
-                default: out.append(e)
-                }
+    mutating func escape(into text: inout [UInt8]) throws(JSONValue.ParseError) {
+        guard let byte = next else { throw fail("unterminated string") }
+        at += 1
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): text.append(byte)
+        case UInt8(ascii: "b"): text.append(0x08)
+        case UInt8(ascii: "f"): text.append(0x0C)
+        case UInt8(ascii: "n"): text.append(0x0A)
+        case UInt8(ascii: "r"): text.append(0x0D)
+        case UInt8(ascii: "t"): text.append(0x09)
+        case UInt8(ascii: "u"):
+            var code = UInt32(try hex4())
+            if (0xD800..<0xDC00).contains(code) {
+                // A high surrogate must be followed by an escaped low one.
+                guard next == UInt8(ascii: "\\") else { throw fail("a lone surrogate") }
+                at += 1
+                guard next == UInt8(ascii: "u") else { throw fail("a lone surrogate") }
+                at += 1
+                let low = UInt32(try hex4())
+                guard (0xDC00..<0xE000).contains(low) else { throw fail("a lone surrogate") }
+                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
             }
-            throw fail("unterminated string")
+            guard let scalar = Unicode.Scalar(code) else { throw fail("a lone surrogate") }
+            text.append(contentsOf: UTF8.encode(scalar)!)
+        default:
+            throw fail("an unknown escape")
         }
+    }
 
-        mutating func hex4() throws(ParseError) -> UInt32 {
-            guard i + 4 <= scalars.count,
-                  let v = UInt32(String(String.UnicodeScalarView(scalars[i..<(i + 4)])), radix: 16) else {
-                throw fail("bad \\u escape")
+    mutating func hex4() throws(JSONValue.ParseError) -> UInt16 {
+        var value: UInt16 = 0
+        for _ in 0..<4 {
+            guard let byte = next else { throw fail("unterminated string") }
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: throw fail("expected four hex digits")
             }
-            i += 4
-            return v
+            value = value << 4 | UInt16(digit)
+            at += 1
         }
+        return value
     }
 }

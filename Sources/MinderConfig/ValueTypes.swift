@@ -20,7 +20,7 @@ enum Values {
             negative = first == "-"
             body = body.dropFirst()
         }
-        let valid = !body.isEmpty && body.first != "_" && body.last != "_" && !body.contains("__")
+        let valid = !body.isEmpty && body.first != "_" && body.last != "_" && !body.includes("__")
             && body.allSatisfy { $0 == "_" || ($0.isASCII && $0.isNumber) }
         guard valid, let magnitude = Int(body.filter { $0 != "_" }) else {
             throw ValueError("\(text.pyRepr) is not an integer")
@@ -59,7 +59,7 @@ enum Values {
         }
         if t.hasPrefix("0o") { t.removeFirst(2) }
         let digits = t.filter { $0 != "_" }
-        guard !digits.isEmpty, !t.hasPrefix("_"), !t.hasSuffix("_"), !t.contains("__"),
+        guard !digits.isEmpty, !t.hasPrefix("_"), !t.hasSuffix("_"), !t.includes("__"),
               let value = Int(digits, radix: 8) else {
             throw ValueError("\(text.pyRepr) is not an octal number")
         }
@@ -130,7 +130,7 @@ enum Values {
                 rest = rest[..<slash]
             }
             guard !path.contains(where: { $0 == " " || $0.isNewline }) else { throw ValueError("\(text.pyRepr): the path may not hold spaces or line ends") }
-            let hasPort = rest.hasPrefix("[") ? rest.contains("]:") : rest.contains(":")
+            let hasPort = rest.hasPrefix("[") ? rest.includes("]:") : rest.contains(":")
             let (host, port) = try address(text, hasPort ? rest : rest + ":80")
             return .http(host: host, port: port, path: path)
         }
@@ -215,7 +215,7 @@ enum Values {
     /// Process and group names end up in URLs and the event protocol.
     static func name(_ text: String) throws(ValueError) -> String {
         let s = text.pyStrip()
-        for bad in [" ", ":", "/"] where s.contains(bad) {
+        for bad in [" ", ":", "/"] where s.includes(bad) {
             throw ValueError("invalid name \(text.pyRepr): names may not contain \(bad.pyRepr)")
         }
         return s

@@ -1,7 +1,6 @@
 // What minderd's control API and minderctl share: the fault codes, the JSON
 // shapes, and how a process is named. docs/api.md documents each endpoint.
 
-import FoundationEssentials
 import Glibc
 
 /// Minder's version: minderd's, minderctl's, and what getSupervisorVersion reports.
@@ -322,18 +321,6 @@ public enum NameSpec: Equatable, Sendable, CustomStringConvertible {
     /// For a URL path segment.
     public var pathComponent: String {
         urlQueryEscaped(description)
-    }
-}
-
-public enum JSON {
-    public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Array((try? encoder.encode(value)) ?? Data("{}".utf8))
-    }
-
-    public static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws -> T {
-        try JSONDecoder().decode(type, from: Data(bytes))
     }
 }
 

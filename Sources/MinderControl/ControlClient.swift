@@ -3,8 +3,8 @@
 
 #if canImport(Glibc)
 import Glibc
+import MinderConfig
 #endif
-import FoundationEssentials
 
 public struct ControlClient: Sendable {
     /// minderd's Unix socket, or an `[inet_http_server]`.
@@ -181,7 +181,7 @@ public struct ControlClient: Sendable {
         // Over TCP minderd takes a request that changes something only with its protocol's type.
         if method != "GET" { head += "Content-Type: application/json\r\n" }
         if let username {
-            let token = Data("\(username):\(password ?? "")".utf8).base64EncodedString()
+            let token = Base64.encode(Array("\(username):\(password ?? "")".utf8))
             head += "Authorization: Basic \(token)\r\n"
         }
         let bytes = Array((head + "\r\n").utf8) + body

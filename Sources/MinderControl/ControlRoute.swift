@@ -3,7 +3,6 @@
 // malformed, gives a route or an error, never a trap (a fuzz target feeds it
 // arbitrary bytes). The server dispatches the route; docs/api.md lists them.
 
-import FoundationEssentials
 import Glibc
 
 public enum ControlRoute: Equatable, Sendable {

@@ -1,8 +1,10 @@
 // ProcessStatus and StateEvent as JSON without JSONEncoder: status queries
 // are the control API's hot path and every state change posts an event, and
 // for these flat records of strings and numbers a direct writer is several
-// times faster. The output is what JSON.encode gives, keys sorted, except
-// that "/" is not escaped; tests check the two decode alike.
+// times faster. The output is what JSON.encode gives, keys sorted; tests
+// check the two decode alike.
+
+import MinderConfig
 
 extension ProcessStatus {
     /// `[record,record,...]`
@@ -44,6 +46,78 @@ extension ProcessStatus {
         w.string("waiting_for", waiting_for)
         out = w.finish()
     }
+}
+
+extension ProcessStatus {
+    /// `[record,...]` as minderd writes it, read without Codable: `minderctl status` reads one
+    /// record per process on every call, and Codable's generic decoding was half its run at 1000
+    /// processes. nil for anything but well-formed records (a missing key, a wrong type), which
+    /// the caller then decodes with `JSON.decode` for its error.
+    public static func fromJSONArray(_ bytes: [UInt8]) -> [ProcessStatus]? {
+        guard case .array(let items)? = try? JSONValue.parse(bytes) else { return nil }
+        var out: [ProcessStatus] = []
+        out.reserveCapacity(items.count)
+        for item in items {
+            guard let status = ProcessStatus(json: item) else { return nil }
+            out.append(status)
+        }
+        return out
+    }
+
+    init?(json: JSONValue) {
+        guard case .object(let pairs) = json else { return nil }
+        self.init(name: "", group: "", statename: "", state: 0, description: "", pid: 0, start: 0, stop: 0, now: 0,
+                  spawnerr: "", exitstatus: 0, restarts: 0, stdout_logfile: "", stderr_logfile: "")
+        var seen: UInt32 = 0
+        for (key, value) in pairs {
+            let bit: UInt32
+            switch (key, value) {
+            case ("name", .string(let v)): name = v; bit = 1 << 0
+            case ("group", .string(let v)): group = v; bit = 1 << 1
+            case ("namespec", .string(let v)): namespec = v; bit = 1 << 2
+            case ("statename", .string(let v)): statename = v; bit = 1 << 3
+            case ("state", .int(let v)): state = v; bit = 1 << 4
+            case ("description", .string(let v)): description = v; bit = 1 << 5
+            case ("pid", .int(let v)):
+                guard let v = Int32(exactly: v) else { return nil }
+                pid = v; bit = 1 << 6
+            case ("start", _): guard let v = value.number else { return nil }; start = v; bit = 1 << 7
+            case ("stop", _): guard let v = value.number else { return nil }; stop = v; bit = 1 << 8
+            case ("now", _): guard let v = value.number else { return nil }; now = v; bit = 1 << 9
+            case ("spawnerr", .string(let v)): spawnerr = v; bit = 1 << 10
+            case ("exitstatus", .int(let v)): exitstatus = v; bit = 1 << 11
+            case ("restarts", .int(let v)): restarts = v; bit = 1 << 12
+            case ("stdout_logfile", .string(let v)): stdout_logfile = v; bit = 1 << 13
+            case ("stderr_logfile", .string(let v)): stderr_logfile = v; bit = 1 << 14
+            case ("log_bytes_written", .int(let v)):
+                guard let v = UInt64(exactly: v) else { return nil }
+                log_bytes_written = v; bit = 1 << 15
+            case ("log_bytes_dropped", .int(let v)):
+                guard let v = UInt64(exactly: v) else { return nil }
+                log_bytes_dropped = v; bit = 1 << 16
+            case ("ready", .bool(let v)): ready = v; bit = 1 << 17
+            case ("ready", .null): ready = nil; bit = 1 << 17
+            case ("healthy", .bool(let v)): healthy = v; bit = 1 << 18
+            case ("healthy", .null): healthy = nil; bit = 1 << 18
+            case ("status_text", .string(let v)): status_text = v; bit = 1 << 19
+            case ("waiting_for", .string(let v)): waiting_for = v; bit = 1 << 20
+            default:
+                // A key of Minder's with the wrong type is a bad record; another key is one this
+                // client does not know yet.
+                if Self.keys.contains(key) { return nil }
+                continue
+            }
+            seen |= bit
+        }
+        // `ready` and `healthy` may be absent (Codable's decodeIfPresent); every other key must be there.
+        guard seen | (1 << 17 | 1 << 18) == (1 << 21) - 1 else { return nil }
+    }
+
+    private static let keys: Set<String> = [
+        "name", "group", "namespec", "statename", "state", "description", "pid", "start", "stop", "now", "spawnerr",
+        "exitstatus", "restarts", "stdout_logfile", "stderr_logfile", "log_bytes_written", "log_bytes_dropped",
+        "ready", "healthy", "status_text", "waiting_for",
+    ]
 }
 
 extension ProcessStatus {
@@ -170,31 +244,12 @@ struct JSONRecordWriter {
         out.append(contentsOf: "null".utf8)
     }
 
-    /// As JSONEncoder writes a Double: whole numbers without a fraction.
     mutating func number(_ name: String, _ value: Double) {
         key(name)
-        if value == value.rounded(), abs(value) < 9_007_199_254_740_992 {
-            out.append(contentsOf: String(Int64(value)).utf8)
-        } else {
-            out.append(contentsOf: value.description.utf8)
-        }
+        out.append(contentsOf: JSONValue.numberText(value).utf8)
     }
 
     private mutating func quoted(_ text: String) {
-        out.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case UInt8(ascii: "\r"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case UInt8(ascii: "\t"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 15)]])
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
+        JSONValue.appendString(text, to: &out)
     }
 }

@@ -101,10 +101,21 @@ public enum SystemInputs {
         }
         var host = [CChar](repeating: 0, count: 256)
         let hostname = gethostname(&host, host.count) == 0 ? cString(host) : "localhost"
-        var cwd = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let workingDirectory = getcwd(&cwd, cwd.count) != nil ? cString(cwd) : "/"
         return ConfigInputs(environment: env, hostname: hostname, accounts: SystemAccounts(),
-                            files: SystemFileSystem(), workingDirectory: workingDirectory, uid: getuid())
+                            files: SystemFileSystem(), workingDirectory: workingDirectory(), uid: getuid())
+    }
+
+    /// This process's working directory, or `/` when it cannot be told (it was removed).
+    public static func workingDirectory() -> String {
+        var cwd = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        return getcwd(&cwd, cwd.count) != nil ? cString(cwd) : "/"
+    }
+
+    /// Where a symbolic link points, or nil.
+    public static func linkTarget(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink(path, &buffer, buffer.count - 1)
+        return n < 0 ? nil : cString(Array(buffer[..<n]))
     }
 }
 

@@ -5,7 +5,6 @@ import ArgumentParser
 import CLineEdit
 import CMinder
 import Dispatch
-import FoundationEssentials
 import Glibc
 import MinderConfig
 import MinderControl
@@ -227,7 +226,10 @@ struct Ctl {
 
     func status(_ args: [String]) throws(CtlError) -> Int32 {
         guard case .ok(let body) = try call("GET", "/processes") else { return 4 }
-        let all = try decode([ProcessStatus].self, body)
+        guard let all = ProcessStatus.fromJSONArray(body) else {
+            _ = try decode([ProcessStatus].self, body)
+            throw CtlError(description: "unexpected reply from minderd")
+        }
         var shown: [ProcessStatus] = []
         var exit: Int32 = 0
         var errors: [String] = []

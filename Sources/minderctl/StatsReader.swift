@@ -9,7 +9,6 @@
 // over by a reader that gave up, so a wake-up alone proves nothing).
 
 import CMinder
-import FoundationEssentials
 import Glibc
 import MinderControl
 

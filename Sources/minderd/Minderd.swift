@@ -1,4 +1,3 @@
-import ArgumentParser
 import CMinder
 import Minder
 import MinderConfig
@@ -9,103 +8,96 @@ import Glibc
 #endif
 
 @main
-struct Minderd: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "minderd",
-        abstract: "Minder's supervisor daemon: runs the programs of a supervisord-style config.")
+struct Minderd {
+    static let commandLine = CommandLineSpec(
+        command: "minderd",
+        abstract: "Minder's supervisor daemon: runs the programs of a supervisord-style config.",
+        options: [
+            .option("c", "configuration", "The config file (default: search as supervisord does, minder.conf before supervisord.conf).",
+                    completion: .file),
+            .flag(nil, "check-config", "Validate the config, print the processes it defines, and exit."),
+            .flag(nil, "json", "With --check-config: print the verdict as JSON."),
+            .flag(nil, "strict", "Treat warnings (unknown options and sections, ...) as errors."),
+            .flag("n", "nodaemon", "Stay in the foreground."),
+            // supervisord's own options: each replaces the [supervisord] option of the same name.
+            .flag("s", "silent", "No logs to stdout (maps to the silent config option)."),
+            .option("u", "user", "Run minderd as this user (or numeric uid).", completion: .user),
+            .option("m", "umask", "Use this umask for the daemon subprocess (default 022)."),
+            .option("d", "directory", "Directory to chdir to when daemonized.", completion: .directory),
+            .option("l", "logfile", "Use FILENAME as the main log file path.", completion: .file),
+            .option("y", "logfile_maxbytes", "Use BYTES to limit the main log file's size."),
+            .option("z", "logfile_backups", "Number of backups to keep when the log rotates."),
+            .option("e", "loglevel", "Log level (critical, error, warn, info, debug, trace or blather).",
+                    completion: .list(["critical", "error", "warn", "info", "debug", "trace", "blather"])),
+            .option("j", "pidfile", "Write minderd's pid to this file.", completion: .file),
+            .option("i", "identifier", "The identifier of this instance."),
+            .option("q", "childlogdir", "The directory for AUTO child logs.", completion: .directory),
+            .flag("k", "nocleanup", "Keep old AUTO child logs at start-up."),
+            .option("a", "minfds", "The minimum number of descriptors for start success."),
+            .flag("t", "strip_ansi", "Strip ANSI escape sequences from process output."),
+            .flag("v", "version", "Print minderd's version and exit."),
+            // Set by a minderd that starts the daemon (Daemon.launch), never by hand.
+            .option(nil, String(Daemon.readyOption.dropFirst(2)), "", hidden: true),
+        ])
 
-    @Option(name: [.customShort("c"), .customLong("configuration")],
-            help: "The config file (default: search as supervisord does, minder.conf before supervisord.conf).")
-    var configFile: String?
+    /// The [supervisord] options the command line can replace; the flags among them set "true".
+    static let overridable = ["user", "umask", "directory", "logfile", "logfile_maxbytes", "logfile_backups", "loglevel",
+                              "pidfile", "identifier", "childlogdir", "minfds", "silent", "nocleanup", "strip_ansi"]
 
-    @Flag(name: .customLong("check-config"), help: "Validate the config, print the processes it defines, and exit.")
-    var checkConfig = false
+    let values: [String: String]
 
-    @Flag(help: "With --check-config: print the verdict as JSON.")
-    var json = false
+    static func main() {
+        let request: CommandLineRequest
+        do {
+            request = try commandLine.parse(Array(CommandLine.arguments.dropFirst()))
+        } catch {
+            printError("minderd: \(error.description)\nUsage: minderd <options> (see minderd --help)")
+            exit(2)
+        }
+        switch request {
+        case .help: print(commandLine.help, terminator: "")
+        case .dumpHelp: print(String(decoding: commandLine.dumpHelp, as: UTF8.self))
+        case .completion(let shell): print(commandLine.completionScript(shell: shell), terminator: "")
+        case .run(let values): exit(Minderd(values: values).run())
+        }
+    }
 
-    @Flag(help: "Treat warnings (unknown options and sections, ...) as errors.")
-    var strict = false
-
-    @Flag(name: [.customShort("n"), .customLong("nodaemon")], help: "Stay in the foreground.")
-    var nodaemon = false
-
-    // supervisord's own options: each replaces the [supervisord] option of the same name.
-    @Flag(name: [.customShort("s"), .customLong("silent")], help: "No logs to stdout (maps to the silent config option).")
-    var silent = false
-    @Option(name: [.customShort("u"), .customLong("user")], help: "Run minderd as this user (or numeric uid).")
-    var user: String?
-    @Option(name: [.customShort("m"), .customLong("umask")], help: "Use this umask for the daemon subprocess (default 022).")
-    var umask: String?
-    @Option(name: [.customShort("d"), .customLong("directory")], help: "Directory to chdir to when daemonized.")
-    var directory: String?
-    @Option(name: [.customShort("l"), .customLong("logfile")], help: "Use FILENAME as the main log file path.")
-    var logfile: String?
-    @Option(name: [.customShort("y"), .customLong("logfile_maxbytes")], help: "Use BYTES to limit the main log file's size.")
-    var logfileMaxbytes: String?
-    @Option(name: [.customShort("z"), .customLong("logfile_backups")], help: "Number of backups to keep when the log rotates.")
-    var logfileBackups: String?
-    @Option(name: [.customShort("e"), .customLong("loglevel")], help: "Log level (critical, error, warn, info, debug, trace or blather).")
-    var loglevel: String?
-    @Option(name: [.customShort("j"), .customLong("pidfile")], help: "Write minderd's pid to this file.")
-    var pidfile: String?
-    @Option(name: [.customShort("i"), .customLong("identifier")], help: "The identifier of this instance.")
-    var identifier: String?
-    @Option(name: [.customShort("q"), .customLong("childlogdir")], help: "The directory for AUTO child logs.")
-    var childlogdir: String?
-    @Flag(name: [.customShort("k"), .customLong("nocleanup")], help: "Keep old AUTO child logs at start-up.")
-    var nocleanup = false
-    @Option(name: [.customShort("a"), .customLong("minfds")], help: "The minimum number of descriptors for start success.")
-    var minfds: String?
-    @Flag(name: [.customShort("t"), .customLong("strip_ansi")], help: "Strip ANSI escape sequences from process output.")
-    var stripAnsi = false
-    @Flag(name: [.customShort("v"), .customLong("version")], help: "Print minderd's version and exit.")
-    var version = false
-    /// Set by a minderd that starts the daemon (Daemon.launch), never by hand.
-    @Option(name: .customLong(String(Daemon.readyOption.dropFirst(2))), help: .private)
-    var daemonReadyFD: Int32?
+    func flag(_ name: String) -> Bool { values[name] != nil }
 
     /// The command line's [supervisord] options, as the config loader takes them.
     var overrides: [(option: String, value: String)] {
-        var out: [(String, String)] = []
-        for (option, value) in [("user", user), ("umask", umask), ("directory", directory), ("logfile", logfile),
-                                ("logfile_maxbytes", logfileMaxbytes), ("logfile_backups", logfileBackups),
-                                ("loglevel", loglevel), ("pidfile", pidfile), ("identifier", identifier),
-                                ("childlogdir", childlogdir), ("minfds", minfds)] {
-            if let value { out.append((option, value)) }
-        }
-        for (option, on) in [("silent", silent), ("nocleanup", nocleanup), ("strip_ansi", stripAnsi)] where on {
-            out.append((option, "true"))
-        }
-        return out
+        Self.overridable.compactMap { name in values[name].map { (name, $0) } }
     }
 
-    mutating func run() throws {
+    /// minderd's exit status.
+    func run() -> Int32 {
         // Before anything opens a file: a closed 0, 1 or 2 would be handed to it.
         _ = mn_ensure_stdio()
         // Before anything can start a thread: the loop reads these through a signalfd.
-        if version {
+        if flag("version") {
             print(MinderVersion.current)
-            return
+            return 0
         }
         Daemon.blockSignals()
         let inputs = SystemInputs.current()
-        guard let path = configFile ?? ConfigSearch.find(executable: CommandLine.arguments[0], files: inputs.files) else {
+        guard let path = values["configuration"] ?? ConfigSearch.find(executable: CommandLine.arguments[0], files: inputs.files) else {
             let places = ConfigSearch.candidates(executable: CommandLine.arguments[0]).joined(separator: ", ")
             printError("minderd: no config file found (looked for \(places)); use -c FILE")
-            throw ExitCode(2)
+            return 2
         }
         var result = ConfigLoader(inputs: inputs, overrides: overrides).load(path: path)
-        if strict { result = result.strict() }
+        if flag("strict") { result = result.strict() }
 
-        if checkConfig && json {
+        if flag("check-config") && flag("json") {
             print(Verdict.json(result).serialized())
-            throw ExitCode(result.config == nil ? 2 : 0)
+            return result.config == nil ? 2 : 0
         }
-        let foreground = nodaemon || (result.config?.supervisord.nodaemon ?? true)
+        let foreground = flag("nodaemon") || (result.config?.supervisord.nodaemon ?? true)
         // The daemon reads the config again and says what it finds.
-        if !checkConfig && !foreground && daemonReadyFD == nil {
-            throw ExitCode(Daemon.launch(arguments: CommandLine.arguments))
+        let readyOption = String(Daemon.readyOption.dropFirst(2))
+        let daemonReadyFD = values[readyOption].flatMap { Int32($0) }
+        if !flag("check-config") && !foreground && values[readyOption] == nil {
+            return Daemon.launch(arguments: CommandLine.arguments)
         }
         for diagnostic in result.diagnostics where diagnostic.severity != .error {
             printError(diagnostic.description)
@@ -113,15 +105,15 @@ struct Minderd: ParsableCommand {
         guard let config = result.config else {
             for diagnostic in result.errors { printError(diagnostic.description) }
             printError("minderd: \(path): \(result.errors.count) error(s); nothing was started")
-            throw ExitCode(2)
+            return 2
         }
-        if checkConfig {
+        if flag("check-config") {
             print(Verdict.table(config))
             print("\(path): OK, \(config.processes.count) process(es) in \(config.groups.count) group(s)")
-            return
+            return 0
         }
         let loader = ConfigLoader(inputs: inputs, overrides: overrides)
-        let strict = self.strict
+        let strict = flag("strict")
         // Re-read by reloads after a possible chdir into [supervisord] directory.
         let absolutePath = Paths.absolute(path, cwd: inputs.workingDirectory)
         // Relative paths are resolved against the start-up directory, once, for writes and reads alike.
@@ -132,7 +124,7 @@ struct Minderd: ParsableCommand {
             let result = loader.load(path: absolutePath)
             return (strict ? result.strict() : result).prepared(cwd: cwd)
         }
-        throw ExitCode(status)
+        return status
     }
 }
 

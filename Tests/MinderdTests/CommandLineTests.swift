@@ -37,4 +37,48 @@ import Testing
         #expect(r.status == 2)
         #expect(r.stderr.contains("<command line>") && r.stderr.contains("loglevel: 'loud' is not a log level"), "\(r.stderr)")
     }
+
+    @Test func unknownOptionsAndStrayWordsAreRefused() throws {
+        for (arguments, message) in [(["-x"], "unknown option '-x'"), (["-n", "extra"], "unexpected argument 'extra'")] {
+            let r = try run(minderdPath, arguments)
+            #expect(r.status == 2 && r.stderr.contains("minderd: \(message)"), "\(r.stderr)")
+        }
+    }
+
+    /// getopt's grouped form, as supervisord takes it: `-nc FILE`.
+    @Test func groupedShortOptions() throws {
+        let dir = try TemporaryDirectory()
+        try DaemonHarness.config("[program:x]\ncommand=sleep 1000\n").write(toFile: dir.path + "/m.conf", atomically: true, encoding: .utf8)
+        let r = try run(minderdPath, ["--check-config", "-sc", dir.path + "/m.conf"])
+        #expect(r.status == 0 && r.stdout.contains("OK, 1 process(es)"), "\(r.stdout)\(r.stderr)")
+    }
+
+    /// The completion scripts minderd writes, loaded by the shells themselves.
+    @Test func completionScripts() throws {
+        let bash = try run("/bin/bash", ["-c", """
+            source <("$1" --generate-completion-script bash)
+            COMP_WORDS=(minderd --logl); COMP_CWORD=1; _minderd; printf '%s\\n' "${COMPREPLY[@]}"
+            COMP_WORDS=(minderd -e d); COMP_CWORD=2; _minderd; printf '%s\\n' "${COMPREPLY[@]}"
+            """, "bash", minderdPath])
+        #expect(bash.status == 0 && bash.stdout == "--loglevel\ndebug\n", "\(bash.stdout)\(bash.stderr)")
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/fish"), "scripts/setup installs fish"))
+    func fishCompletion() throws {
+        let fish = try run("/usr/bin/fish", ["--no-config", "-c", """
+            "$argv[1]" --generate-completion-script fish | source
+            complete -C 'minderd --logl'; complete -C 'minderd -e d'
+            """, minderdPath])
+        #expect(fish.status == 0 && fish.stdout.hasPrefix("--loglevel\tLog level") && fish.stdout.contains("\ndebug\tLog level"),
+                "\(fish.stdout)\(fish.stderr)")
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/zsh"), "scripts/setup installs zsh"))
+    func zshCompletionParses() throws {
+        let dir = try TemporaryDirectory()
+        let script = try run(minderdPath, ["--generate-completion-script", "zsh"])
+        try script.stdout.write(toFile: dir.path + "/_minderd", atomically: true, encoding: .utf8)
+        let zsh = try run("/usr/bin/zsh", ["-n", dir.path + "/_minderd"])
+        #expect(script.stdout.hasPrefix("#compdef minderd\n") && zsh.status == 0, "\(zsh.stderr)")
+    }
 }

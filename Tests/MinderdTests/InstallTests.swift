@@ -23,6 +23,12 @@ let haveMan = FileManager.default.isExecutableFile(atPath: "/usr/bin/man")
         #expect(!libraries.stdout.contains("libswift") && !libraries.stdout.contains("libFoundation"), "\(libraries.stdout)")
         let symbols = try run("/usr/bin/nm", [prefix + "/bin/minderd"])
         #expect(symbols.stderr.contains("no symbols"), "\(symbols.stderr)")
+        // The footprint: no Foundation and no regex modules in minderd (their symbols are in the
+        // unstripped build), and at most 15 MB stripped.
+        let built = try run("/usr/bin/nm", [packageRoot.path + "/.build-release/release/minderd"])
+        #expect(built.status == 0 && !built.stdout.contains("20FoundationEssentials") && !built.stdout.contains("17_StringProcessing"))
+        let size = try FileManager.default.attributesOfItem(atPath: prefix + "/bin/minderd")[.size] as? Int ?? .max
+        #expect(size <= 15_000_000, "minderd is \(size) bytes stripped")
 
         for tool in ["minderd", "minderctl"] {
             let page = try run("/usr/bin/man", ["-l", "-P", "cat", prefix + "/share/man/man1/\(tool).1"])

@@ -25,6 +25,28 @@ struct StatusJSONTests {
         #expect(try JSONSerialization.jsonObject(with: Data(ProcessStatus.jsonArray(list))) is [Any])
     }
 
+    /// minderctl's reader of the status list against Codable's: the same records, and nil (so
+    /// that Codable's error is shown) wherever Codable refuses.
+    @Test func theDirectReaderAgreesWithCodable() throws {
+        var list = ["quote \" and \\", "é 日本 🚀", ""].map { status($0, description: $0, start: 1795692514.5, now: 12, path: $0) }
+        list[0].ready = true
+        list[1].healthy = false
+        list[2].log_bytes_written = 1 << 40
+        let bytes = ProcessStatus.jsonArray(list)
+        #expect(ProcessStatus.fromJSONArray(bytes) == list)
+        #expect(try JSON.decode([ProcessStatus].self, bytes) == list)
+        var record = String(decoding: ProcessStatus.jsonArray([list[0]]), as: UTF8.self)
+        record.insert(contentsOf: #""unknown":[1],"#, at: record.index(after: record.index(after: record.startIndex)))
+        #expect(ProcessStatus.fromJSONArray(Array(record.utf8)) == [list[0]], "a key it does not know is skipped")
+        for (key, replacement) in [("\"pid\":4242", "\"pid\":\"4242\""), ("\"pid\":4242", "\"pid\":1e20"),
+                                   ("\"restarts\":3,", ""), ("\"ready\":true", "\"ready\":1"), ("\"state\":20", "\"state\":20.5")] {
+            let bad = Array(record.replacingOccurrences(of: key, with: replacement).utf8)
+            #expect(ProcessStatus.fromJSONArray(bad) == nil, "\(replacement)")
+            #expect(throws: (any Error).self) { try JSON.decode([ProcessStatus].self, bad) }
+        }
+        #expect(ProcessStatus.fromJSONArray(Array("{}".utf8)) == nil)
+    }
+
     @Test func eventBytesAreJSONEncoders() {
         var events = [StateEvent(serial: 7, time: 1795692514.125, minderd_pid: 99, group: "pool", name: "w_1", from: "STARTING",
                                  to: "RUNNING", pid: 1234, exit_status: nil, expected: nil),

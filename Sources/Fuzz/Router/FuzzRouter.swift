@@ -1,9 +1,11 @@
-// Fuzz target for the control API's router (ControlRoute.parse) and the web page's (WebRoute.parse), which see
+// Fuzz target for the control API's router (ControlRoute.parse), the web page's (WebRoute.parse) and
+// the JSON parser under request bodies, which see
 // whatever a client on the socket sends. Built with -DFUZZING it is a
 // libFuzzer target; otherwise it replays corpus files, so every seed and
 // every crash reproducer stays a regression test (scripts/fuzz --replay).
 
 import Foundation
+import MinderConfig
 import MinderControl
 
 /// The methods minderd routes, picked by a one-byte first line so mutations
@@ -28,6 +30,17 @@ func fuzzOne(_ data: [UInt8]) {
     case .success(.tail(let tail))?: precondition(tail.limit >= 0 && tail.limit <= ControlAPI.maxLogReadBytes)
     default: break
     }
+    // The JSON parser under every request body: what it takes, it writes as JSON it takes again,
+    // and that writes the same bytes (a whole Double comes back as an integer, so values may not).
+    if let value = try? JSONValue.parse(body) {
+        var once: [UInt8] = [], twice: [UInt8] = []
+        value.write(to: &once)
+        let again = try? JSONValue.parse(once)
+        precondition(again != nil, "the writer wrote what the parser refuses")
+        again!.write(to: &twice)
+        precondition(once == twice)
+    }
+    _ = try? JSON.decode([ProcessStatus].self, body)
 }
 
 #if FUZZING
