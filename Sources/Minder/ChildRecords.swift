@@ -56,7 +56,7 @@ final class ChildRecords {
 
     static func bootID() -> String {
         String(decoding: (try? SystemFileSystem().readFile("/proc/sys/kernel/random/boot_id")) ?? [], as: UTF8.self)
-            .trimmed()
+            .pyStrip()
     }
 
     func spawned(_ pid: Int32, namespec: String, config p: ProcessConfigSummary) {

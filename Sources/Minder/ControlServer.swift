@@ -132,7 +132,7 @@ public final class ControlServer: Sendable {
                              crossSite: CrossSiteGuard(names: names))
             }
             .childChannelOption(.allowRemoteHalfClosure, value: false)
-        let host = server.host.isEmpty ? "0.0.0.0" : server.host.trimmed { $0 == "[" || $0 == "]" }
+        let host = server.host.isEmpty ? "0.0.0.0" : server.host.unbracketed
         do {
             return try bootstrap.bind(host: host, port: server.port).wait()
         } catch {
@@ -273,7 +273,7 @@ final class ControlDispatcher: ChannelInboundHandler, RemovableChannelHandler {
         }
         if request.head.method == .GET, uri == ControlAPI.prefix + "/events" || uri.hasPrefix(ControlAPI.prefix + "/events?"),
            let events = context.events {
-            let last = request.head.headers.first(name: "last-event-id").flatMap { Int($0.trimmed()) }
+            let last = request.head.headers.first(name: "last-event-id").flatMap { Int($0.pyStrip()) }
             return events.serve(ctx.channel, lastEventID: last)
         }
         Router(context: context, peer: peer).route(request.head, request.body, send, stream)

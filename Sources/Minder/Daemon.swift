@@ -140,7 +140,7 @@ public enum Daemon {
         if mn_try_lock(lockFD) != 0 {
             var buffer = [UInt8](repeating: 0, count: 32)
             let n = pread(lockFD, &buffer, 31, 0)
-            let pid = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self).trimmed() : "?"
+            let pid = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self).pyStrip() : "?"
             let ours = realPath(Paths.absolute(config.path, cwd: cwd))
             if let other = Int32(pid).flatMap(configOf), realPath(other) != ours {
                 printError("minderd: the pidfile \(pidfile) is held by another minderd (pid \(pid)) running \(other); give each config its own pidfile")

@@ -10,6 +10,7 @@ import CMinder
 import Glibc
 import Logging
 import MinderConfig
+import MinderControl
 
 /// One event on its way to the pools that subscribe to it.
 struct ListenerEvent {
@@ -92,7 +93,7 @@ struct ListenerProtocol {
                     let line = pending[..<end]
                     pending.removeFirst(end + 1)
                     // As supervisord: the length is what follows the 7 bytes of "RESULT ".
-                    let text = String(decoding: line.dropFirst(7), as: UTF8.self).trimmed()
+                    let text = String(decoding: line.dropFirst(7), as: UTF8.self).pyStrip()
                     guard let length = Int(text), length >= 0 else {
                         state = .unknown
                         pending = []
@@ -138,7 +139,7 @@ extension Supervisor {
             }
         }
         pools = next
-        let now = Int(Self.wallClock())
+        let now = Int(wallClockNow())
         for period in Self.tickPeriods where lastTick[period] == nil { lastTick[period] = now - now % period }
         armTicks()
     }
@@ -150,7 +151,7 @@ extension Supervisor {
             _ = mn_timerfd_set(tickFD, 0)
             return
         }
-        let now = Self.wallClock()
+        let now = wallClockNow()
         let boundary = (now / Double(period)).rounded(.down) * Double(period) + Double(period)
         _ = mn_timerfd_set(tickFD, mn_monotonic_ns() + Int64((boundary - now) * 1e9) + 1_000_000)
     }
@@ -158,7 +159,7 @@ extension Supervisor {
     /// supervisord's TICK_5, TICK_60 and TICK_3600: `when` is the start of the new period.
     func fireTicks() {
         mn_timerfd_drain(tickFD)
-        let now = Int(Self.wallClock())
+        let now = Int(wallClockNow())
         for period in Self.tickPeriods {
             let slice = now - now % period
             if let last = lastTick[period], slice != last {

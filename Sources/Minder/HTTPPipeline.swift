@@ -237,7 +237,7 @@ final class CrossSiteGuard: ChannelInboundHandler, RemovableChannelHandler {
         }
         if head.method != .GET && head.method != .HEAD {
             let type = head.headers.first(name: "content-type")?.split(separator: ";").first?
-                .trimmed().lowercased()
+                .pyStrip().lowercased()
             let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
             if path == "/index.html", type == "application/x-www-form-urlencoded" {
                 return site == "same-origin" || origin != nil ? nil : "the page's actions are taken only from the page itself"
@@ -250,7 +250,7 @@ final class CrossSiteGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     /// `name`, `name:port`, `[v6]`, `[v6]:port`: the name or address alone, lowercase.
     static func hostName(_ host: String) -> String {
-        let h = host.trimmed().lowercased()
+        let h = host.pyStrip().lowercased()
         if h.hasPrefix("["), let close = h.firstIndex(of: "]") { return String(h[h.index(after: h.startIndex)..<close]) }
         if h.filter({ $0 == ":" }).count == 1, let colon = h.firstIndex(of: ":") { return String(h[..<colon]) }
         return h

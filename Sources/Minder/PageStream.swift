@@ -28,9 +28,9 @@ enum PageStream {
                 // A page whose socket is full gets what changed meanwhile when it drains: the rows
                 // it was sent are compared, not the changes counted.
                 guard channel.isActive, channel.isWritable else { return }
-                let (set, gone) = seen.value.changes(board.metricsRows().rows, now: Supervisor.wallClock())
+                let (set, gone) = seen.value.changes(board.metricsRows().rows, now: wallClockNow())
                 guard !set.isEmpty || !gone.isEmpty else { return }
-                channel.writeAndFlush(HTTPReply.chunk(pageUpdateFrame(set: set, gone: gone, now: Supervisor.wallClock())), promise: nil)
+                channel.writeAndFlush(HTTPReply.chunk(pageUpdateFrame(set: set, gone: gone, now: wallClockNow())), promise: nil)
             }
             // Runs on the supervisor's loop: it only notes the change and leaves the work to this one.
             let wake: @Sendable () -> Void = {

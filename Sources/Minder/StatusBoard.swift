@@ -136,7 +136,7 @@ public final class StatusBoard: Sendable {
                 return .success([c.status(i)])
             }
         }
-        let now = Supervisor.wallClock()
+        let now = wallClockNow()
         return found.map { $0.map { $0.described(now: now) } }
     }
 }

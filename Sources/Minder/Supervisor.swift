@@ -22,7 +22,7 @@ public final class Supervisor {
         var startedAt: Double = 0
         var stoppedAt: Double = 0
         /// Wall-clock time of the last state change (or of the entry's creation), for the stats.
-        var changedAt = Supervisor.wallClock()
+        var changedAt = wallClockNow()
         /// An event listener's protocol state.
         var listener: ListenerLink?
         /// A FastCGI pool's process holds the pool's socket while it runs.
@@ -290,7 +290,7 @@ public final class Supervisor {
             close(entries[i].stdinFD)
             entries[i].stdinFD = -1
         }
-        entries[i].stoppedAt = Self.wallClock()
+        entries[i].stoppedAt = wallClockNow()
         entries[i].watchdogDue = nil
         stopProbes(i)
         closeReadyPipe(i)
@@ -339,12 +339,6 @@ public final class Supervisor {
     }
 
     static func now() -> Double { Double(mn_monotonic_ns()) / 1e9 }
-
-    static func wallClock() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
 
     // MARK: actions
 
@@ -428,7 +422,7 @@ public final class Supervisor {
             let watchdog = entries[i].machine.config.watchdogSec
             entries[i].watchdogDue = watchdog > 0 ? Self.now() + Double(watchdog) : nil
             startProbes(i)
-            entries[i].startedAt = Self.wallClock()
+            entries[i].startedAt = wallClockNow()
             entries[i].lastPID = child.pid
             byPID[child.pid] = i
             let c = entry.machine.config
@@ -461,7 +455,7 @@ public final class Supervisor {
         let changes = entries[i].machine.transitions
         guard !changes.isEmpty else { return }
         entries[i].machine.transitions = []
-        entries[i].changedAt = Self.wallClock()
+        entries[i].changedAt = wallClockNow()
         writeStats(i)
         for (from, to) in changes {
             notifyListeners("PROCESS_STATE_\(to.description)", processStatePayload(i, from: from, to: to))
@@ -693,7 +687,7 @@ public final class Supervisor {
                                             streamDropped: UInt64(events.stream?.droppedCount ?? 0),
                                             subscriberDropped: UInt64(events.subscribers?.dropped ?? 0)))
         }
-        stats?.sampled(at: Self.wallClock())
+        stats?.sampled(at: wallClockNow())
         statsRequests?.sampleTaken()
         flushStats()
         for waiter in sampleWaiters { waiter(.json(status: 200, body: [])) }

@@ -86,7 +86,7 @@ struct WebPage {
         bridge.submit(request) { reply in
             guard let problem = problem(reply) else {
                 return done(action.kind == .stopall || action.kind == .restartall
-                    ? success + " at " + Supervisor.stopTime(Supervisor.wallClock()) : success)
+                    ? success + " at " + Supervisor.stopTime(wallClockNow()) : success)
             }
             done("ERROR: " + problem)
         }
@@ -109,7 +109,7 @@ struct WebPage {
     }
 
     static func statusPage(_ board: StatusBoard, message: String?) -> String {
-        let now = Supervisor.wallClock()
+        let now = wallClockNow()
         let rows = board.metricsRows().rows
         var page = head("Minder status")
         page += """

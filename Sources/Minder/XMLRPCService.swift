@@ -83,7 +83,7 @@ struct XMLRPCService: Sendable {
             guard i < values.count else { throw XMLRPCFault(.INCORRECT_PARAMETERS) }
             switch values[i] {
             case .int(let n): return Int(n)
-            case .string(let s): if let n = Int32(s.trimmed()) { return Int(n) }
+            case .string(let s): if let n = Int32(s.pyStrip()) { return Int(n) }
             default: break
             }
             throw XMLRPCFault(.INCORRECT_PARAMETERS)

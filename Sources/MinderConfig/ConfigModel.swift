@@ -244,8 +244,18 @@ public struct InetServer: Sendable, Equatable {
 
     /// Only this host can reach it.
     public static func isLoopback(_ host: String) -> Bool {
-        let h = host.trimmed { $0 == "[" || $0 == "]" }.lowercased()
+        let h = host.unbracketed.lowercased()
         return h == "localhost" || h == "::1" || h.hasPrefix("127.")
+    }
+}
+
+extension StringProtocol {
+    /// A host without the brackets a URL puts around an IPv6 address.
+    public var unbracketed: String {
+        var host = self[...]
+        while host.first == "[" { host.removeFirst() }
+        while host.last == "]" { host.removeLast() }
+        return String(host)
     }
 }
 

@@ -229,22 +229,16 @@ struct INIDocument: Sendable {
 }
 
 extension StringProtocol {
-    /// Without what `drop` matches (whitespace, unless told) at either end.
-    public func trimmed(_ drop: (Character) -> Bool = { $0.isWhitespace }) -> String {
-        guard let first = firstIndex(where: { !drop($0) }) else { return "" }
-        let last = lastIndex(where: { !drop($0) })!
-        return String(self[first...last])
-    }
-}
-
-extension String {
-    /// Python's `str.strip()`: Unicode whitespace off both ends.
-    func pyStrip() -> String {
+    /// Python's `str.strip()`: Unicode whitespace off both ends. Minder's one whitespace trim.
+    public func pyStrip() -> String {
         let scalars = Array(unicodeScalars)
         guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
         let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
         return String(String.UnicodeScalarView(scalars[first...last]))
     }
+}
+
+extension String {
 
     func pyRStrip() -> String {
         let scalars = Array(unicodeScalars)

@@ -149,7 +149,7 @@ public struct ControlClient: Sendable {
         while true {
             if let lineEnd = (0..<max(0, pending.count - 1)).first(where: { pending[$0] == 13 && pending[$0 + 1] == 10 }) {
                 let sizeText = String(decoding: pending[..<lineEnd], as: UTF8.self).split(separator: ";").first ?? ""
-                guard let size = Int(sizeText.trimmed(), radix: 16) else {
+                guard let size = Int(sizeText.pyStrip(), radix: 16) else {
                     throw .other("bad chunked reply from minderd")
                 }
                 if size == 0 { return nil }

@@ -135,3 +135,10 @@ public func printError(_ line: String) {
         offset += n
     }
 }
+
+/// Unix time now, in seconds.
+public func wallClockNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}

@@ -840,12 +840,6 @@ extension String {
     }
 }
 
-func wallClockNow() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
 /// All of `bytes` to a descriptor (stdout, stderr), whatever a pipe takes at a time.
 func writeAll(_ fd: Int32, _ bytes: some Collection<UInt8>) {
     var rest = Array(bytes)[...]
