@@ -183,8 +183,13 @@ private func pad(_ text: String, width: Int, flags: Set<Unicode.Scalar>, numeric
 }
 
 /// printf's rendering of one number (Python's % applies C's rules for the float conversions).
+/// The whole of it, however long: a second pass has the size the first one reported.
 public func cFormat(_ spec: String, _ value: Double) -> String {
     var buffer = [CChar](repeating: 0, count: 512)
-    let n = withVaList([value]) { vsnprintf(&buffer, buffer.count, spec, $0) }
+    var n = withVaList([value]) { vsnprintf(&buffer, buffer.count, spec, $0) }
+    if n >= buffer.count {
+        buffer = [CChar](repeating: 0, count: Int(n) + 1)
+        n = withVaList([value]) { vsnprintf(&buffer, buffer.count, spec, $0) }
+    }
     return String(decoding: buffer.prefix(max(0, min(Int(n), buffer.count - 1))).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -75,6 +75,8 @@ import Testing
             == "7 007 7  | 7 0o7 ab    ab ab  | 'ab' 7 50%")
         #expect(try pyFormat("%(neg)05d %(n)+d %(s).1s %(n).3d", x) == "-0003 +7 a 007")
         #expect(try pyFormat("%(n)f", x) == "7.000000")
+        // However long the number comes out: Python builds the whole of it.
+        #expect(try pyFormat("%(n).1000f", x) == "7." + String(repeating: "0", count: 1000))
         #expect(throws: ExpansionError.badFormat("unsupported format character 'Y' (0x59) at index 1")) { try pyFormat("%Y", x) }
         #expect(throws: ExpansionError.badFormat("incomplete format")) { try pyFormat("100%", x) }
         #expect(throws: ExpansionError.badFormat("incomplete format key")) { try pyFormat("%(n", x) }
