@@ -1,5 +1,5 @@
 // minderd's command line: a table of options, read the way supervisord's getopt reads them
-// (`-c FILE`, `-cFILE`, `-nk`, `--configuration=FILE`, `--configuration FILE`), and from the same
+// (`-c FILE`, `-cFILE`, `-nk`, `--configuration=FILE`, `--configuration FILE`, `--config FILE`), and from the same
 // table its --help, the help dump that generate-manual makes the man page from, and its bash, zsh
 // and fish completions. swift-argument-parser would bring FoundationEssentials into minderd (for
 // its JSON help dump), a third of the stripped binary; minderctl, with its many commands, keeps it.
@@ -76,13 +76,17 @@ public struct CommandLineSpec: Sendable {
                 }
                 return .completion(shell: shell)
             }
+            if word == "--" {
+                // getopt's end of options; minderd takes no other words.
+                if let stray = rest.first { throw CommandLineError(description: "unexpected argument '\(stray)'") }
+                break
+            }
             if word.hasPrefix("--") {
                 let body = word.dropFirst(2)
-                let (name, inline) = body.firstIndex(of: "=").map { (String(body[..<$0]), String(body[body.index(after: $0)...])) }
+                let (given, inline) = body.firstIndex(of: "=").map { (String(body[..<$0]), String(body[body.index(after: $0)...])) }
                     ?? (String(body), nil)
-                guard let option = options.first(where: { $0.long == name }) else {
-                    throw CommandLineError(description: "unknown option '--\(name)'")
-                }
+                let option = try longOption(given)
+                let name = option.long
                 if option.valueName == nil {
                     guard inline == nil else { throw CommandLineError(description: "--\(name) takes no value") }
                     values[name] = "true"
@@ -112,6 +116,18 @@ public struct CommandLineSpec: Sendable {
             }
         }
         return .run(values)
+    }
+
+    /// By its whole name, or, as Python's getopt takes them, by a prefix that only it has.
+    private func longOption(_ given: String) throws(CommandLineError) -> CommandLineOption {
+        if let exact = options.first(where: { $0.long == given }) { return exact }
+        let matches = given.isEmpty ? [] : visible.filter { $0.long.hasPrefix(given) }
+        guard matches.count == 1 else {
+            if matches.isEmpty { throw CommandLineError(description: "unknown option '--\(given)'") }
+            let names = matches.map { "--" + $0.long }.joined(separator: ", ")
+            throw CommandLineError(description: "option '--\(given)' is ambiguous (\(names))")
+        }
+        return matches[0]
     }
 
     /// In the layout swift-argument-parser uses, as minderctl's help is.

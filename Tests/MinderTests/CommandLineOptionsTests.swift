@@ -23,6 +23,10 @@ import Testing
             (["--configuration", "-n"], ["configuration": "-n"]),
             (["-e", "info", "-e", "debug"], ["loglevel": "debug"]),
             (["--secret", "3"], ["secret": "3"]),
+            // Python's getopt: a long option by a prefix only it has, and `--` ending the options.
+            (["--conf=a.conf", "--nod", "--log", "info"], ["configuration": "a.conf", "nodaemon": "true", "loglevel": "info"]),
+            (["-n", "--"], ["nodaemon": "true"]),
+            (["--s"], ["strict": "true"]),
             ([], [:]),
         ]
         for (arguments, values) in cases {
@@ -43,6 +47,9 @@ import Testing
             (["-c"], "-c needs a value"),
             (["--loglevel"], "--loglevel needs a value"),
             (["stray"], "unexpected argument 'stray'"),
+            (["--", "-n"], "unexpected argument '-n'"),
+            (["--no"], "option '--no' is ambiguous (--nodaemon, --nocleanup)"),
+            (["--sec", "1"], "unknown option '--sec'"),
             (["--generate-completion-script", "tcsh"], "--generate-completion-script takes bash, zsh or fish"),
         ]
         for (arguments, message) in cases {
