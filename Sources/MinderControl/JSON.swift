@@ -1,7 +1,7 @@
 // JSON for the control API, without Foundation: a Codable encoder and decoder over MinderConfig's
-// JSONValue, whose strict parser reads every request body. Foundation's JSONEncoder/JSONDecoder would bring
-// FoundationEssentials (and through it the regex modules) into minderd and minderctl: 4 MB of the
-// stripped binary for what these 15 record types need.
+// JSONValue, whose strict parser reads every request body. Foundation's JSONEncoder and
+// JSONDecoder would bring FoundationEssentials (and through it the regex modules) into minderd:
+// 4 MB of the stripped binary for what these 15 record types need.
 
 import MinderConfig
 
