@@ -249,6 +249,7 @@ private struct JSONParser {
 
     /// RFC 8259's grammar exactly: no leading zeros, no bare `.`, no `+`, no hex. An integer that
     /// fits in an Int is one; any other number is a Double, and one too large for that is refused.
+    /// What the writer writes, this reads as the value that writes the same bytes again.
     mutating func number() throws(JSONValue.ParseError) -> JSONValue {
         let start = at
         func digits(_ p: inout JSONParser) -> Int {
@@ -272,7 +273,8 @@ private struct JSONParser {
             guard digits(&self) > 0 else { throw fail("expected an exponent") }
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<at]), as: UTF8.self)
-        if let value = Int(text) { return .int(value) }
+        // `-0` is a Double: as an Int it would lose its sign, and be written back as `0`.
+        if let value = Int(text), value != 0 || text.first != "-" { return .int(value) }
         guard let value = Double(text), value.isFinite else {
             throw JSONValue.ParseError(offset: start, message: "a number out of range")
         }

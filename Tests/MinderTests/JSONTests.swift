@@ -64,11 +64,12 @@ import Testing
 
     @Test func theParserTakesRFC8259AndNothingElse() throws {
         let good: [(String, JSONValue)] = [
-            (" [1, -0, 2.5e3, 1E-2, true, false, null] ", .array([.int(1), .int(0), .double(2500), .double(0.01), .bool(true), .bool(false), .null])),
+            (" [1, -0, 2.5e3, 1E-2, true, false, null] ", .array([.int(1), .double(-0.0), .double(2500), .double(0.01), .bool(true), .bool(false), .null])),
             (#"{"a":{"b":[]},"c":2}"#, .object([("c", .int(2)), ("a", .object([("b", .array([]))]))])),
             (#""\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00""#, .string("\"\\/\u{8}\u{c}\n\r\té😀")),
             ("\"ü\"", .string("ü")),
             ("123456789012345678901234567890", .double(1.2345678901234568e29)),
+            ("[-0, -0.0, 0]", .array([.double(-0.0), .double(-0.0), .int(0)])),
         ]
         for (text, value) in good {
             #expect(try JSONValue.parse(text) == value, "\(text)")
@@ -85,6 +86,20 @@ import Testing
         let deep = JSONValue.maxDepth
         #expect((try? JSONValue.parse(String(repeating: "[", count: deep) + String(repeating: "]", count: deep))) != nil)
         #expect((try? JSONValue.parse(String(repeating: "[", count: deep + 1) + String(repeating: "]", count: deep + 1))) == nil)
+    }
+
+    /// What FuzzRouter checks of every body: the writer's bytes read back and write the same bytes.
+    @Test func writtenBytesWriteTheSameBytesAgain() throws {
+        for text in ["[-0, -0.0e-3, 1.0, 1e2, 100]", "9223372036854775808", "-9223372036854775808",
+                     "[0.1, 5e-324, 1.7976931348623157e308]", #"{"\u00e9\ud83d\ude00": "\"\\\/\b\f\n\r\t", "": []}"#] {
+            var once: [UInt8] = [], twice: [UInt8] = []
+            try JSONValue.parse(text).write(to: &once)
+            try JSONValue.parse(once).write(to: &twice)
+            #expect(once == twice, "\(text): \(String(decoding: once, as: UTF8.self)) then \(String(decoding: twice, as: UTF8.self))")
+        }
+        var out: [UInt8] = []
+        try JSONValue.parse("-0").write(to: &out)
+        #expect(out == Array("-0".utf8))
     }
 
     @Test func writingThenReadingGivesTheSameValue() throws {
