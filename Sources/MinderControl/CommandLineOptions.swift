@@ -98,6 +98,7 @@ public struct CommandLineSpec: Sendable {
                 // A group of short flags, the last of which may take a value: `-nk`, `-nc FILE`, `-cFILE`.
                 var letters = word.dropFirst()
                 while let letter = letters.popFirst() {
+                    if letter == "h" { return .help }
                     guard let option = options.first(where: { $0.short == letter }) else {
                         throw CommandLineError(description: "unknown option '-\(letter)'")
                     }

@@ -34,6 +34,7 @@ import Testing
         }
         #expect(try spec.parse(["-n", "--help", "-x"]) == .help)
         #expect(try spec.parse(["-h"]) == .help)
+        #expect(try spec.parse(["-nh"]) == .help)
         #expect(try spec.parse(["--experimental-dump-help"]) == .dumpHelp)
         #expect(try spec.parse(["--generate-completion-script", "fish"]) == .completion(shell: "fish"))
     }
