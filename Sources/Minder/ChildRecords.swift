@@ -59,9 +59,10 @@ final class ChildRecords {
             .pyStrip()
     }
 
+    /// The child's identity (its /proc files) is read by the writer, off the supervisor's loop;
+    /// until then its start is 0, which no process has.
     func spawned(_ pid: Int32, namespec: String, config p: ProcessConfigSummary) {
-        guard let id = ChildRecord.identity(pid) else { return }
-        let record = ChildRecord(pid: pid, start: id.start, uid: id.uid, exe: id.exe, namespec: namespec,
+        let record = ChildRecord(pid: pid, start: 0, uid: 0, exe: "", namespec: namespec,
                                  stopsignal: p.stopsignal, stopwaitsecs: p.stopwaitsecs, stopasgroup: p.stopasgroup)
         change { $0[pid] = record }
     }
@@ -86,8 +87,21 @@ final class ChildRecords {
                 s.lastWrite = DispatchTime.now().uptimeNanoseconds
                 return s.closed ? nil : s.children
             }
-            guard let children else { return }
-            let bytes = JSON.encode(File(boot: Self.boot, children: children.values.sorted { $0.pid < $1.pid }))
+            guard var children else { return }
+            var identified: [Int32: ChildRecord] = [:]
+            for (pid, record) in children where record.start == 0 {
+                guard let id = ChildRecord.identity(pid) else { continue }  // gone already: nothing to record
+                var record = record
+                (record.start, record.uid, record.exe) = (id.start, id.uid, id.exe)
+                identified[pid] = record
+            }
+            // Kept for the next write, unless the child was reaped meanwhile.
+            state.withLock { s in
+                for (pid, record) in identified where s.children[pid]?.start == 0 { s.children[pid] = record }
+            }
+            children.merge(identified) { $1 }
+            let known = children.values.filter { $0.start != 0 }
+            let bytes = JSON.encode(File(boot: Self.boot, children: known.sorted { $0.pid < $1.pid }))
             let temporary = path + ".new"
             unlink(temporary)
             let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
