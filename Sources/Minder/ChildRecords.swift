@@ -46,7 +46,10 @@ final class ChildRecords {
     /// programs costs the loop no encoding and the disk a handful of writes, not one rewrite of
     /// the whole table per spawn (which took a core from the spawning). A change after a quiet
     /// spell is written at once; a killed minderd can miss only the last `spacing` of a burst.
-    private let state = Locked((children: [Int32: ChildRecord](), scheduled: false, lastWrite: UInt64(0), closed: false))
+    /// `pending` is the write that waits for its time, which `remove()` cancels: no write may run
+    /// while minderd exits.
+    private let state = Locked((children: [Int32: ChildRecord](), pending: DispatchWorkItem?.none, lastWrite: UInt64(0),
+                                closed: false))
     private let writer = DispatchQueue(label: "minder-child-records")
     static let spacing: UInt64 = 100_000_000
 
@@ -73,17 +76,10 @@ final class ChildRecords {
 
     private func change(_ edit: (inout [Int32: ChildRecord]) -> Void) {
         let now = DispatchTime.now().uptimeNanoseconds
-        let due = state.withLock { s -> UInt64? in
-            edit(&s.children)
-            guard !s.scheduled else { return nil }
-            s.scheduled = true
-            return max(now, s.lastWrite + Self.spacing)
-        }
-        guard let due else { return }
         let path = path, state = state
-        writer.asyncAfter(deadline: DispatchTime(uptimeNanoseconds: due)) {
+        let item = DispatchWorkItem {
             let children = state.withLock { s -> [Int32: ChildRecord]? in
-                s.scheduled = false
+                s.pending = nil
                 s.lastWrite = DispatchTime.now().uptimeNanoseconds
                 return s.closed ? nil : s.children
             }
@@ -110,11 +106,20 @@ final class ChildRecords {
             close(fd)
             if written == bytes.count { rename(temporary, path) } else { unlink(temporary) }
         }
+
+        let due = state.withLock { s -> UInt64? in
+            edit(&s.children)
+            guard s.pending == nil, !s.closed else { return nil }
+            s.pending = item
+            return max(now, s.lastWrite + Self.spacing)
+        }
+        guard let due else { return }
+        writer.asyncAfter(deadline: DispatchTime(uptimeNanoseconds: due), execute: item)
     }
 
     /// After a clean shutdown nothing is left to find.
     func remove() {
-        state.withLock { $0.closed = true }
+        state.withLock { $0.closed = true; return $0.pending }?.cancel()
         writer.sync {}
         unlink(path)
     }
