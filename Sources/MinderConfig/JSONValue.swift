@@ -199,51 +199,42 @@ private struct JSONParser {
     }
 
     mutating func object(depth: Int) throws(JSONValue.ParseError) -> JSONValue {
-        guard depth <= JSONValue.maxDepth else { throw fail("nested deeper than \(JSONValue.maxDepth)") }
-        at += 1
         var members: [(String, JSONValue)] = []
-        skipSpace()
-        if next == UInt8(ascii: "}") {
-            at += 1
-            return .object(members)
+        try items(closedBy: UInt8(ascii: "}"), depth: depth) { (p) throws(JSONValue.ParseError) in
+            guard p.next == UInt8(ascii: "\"") else { throw p.fail("expected a key") }
+            let key = try p.string()
+            p.skipSpace()
+            try p.expect(UInt8(ascii: ":"))
+            p.skipSpace()
+            members.append((key, try p.value(depth: depth)))
         }
-        while true {
-            skipSpace()
-            guard next == UInt8(ascii: "\"") else { throw fail("expected a key") }
-            let key = try string()
-            skipSpace()
-            try expect(UInt8(ascii: ":"))
-            skipSpace()
-            members.append((key, try value(depth: depth)))
-            skipSpace()
-            if next == UInt8(ascii: ",") {
-                at += 1
-                continue
-            }
-            try expect(UInt8(ascii: "}"))
-            return .object(members)
-        }
+        return .object(members)
     }
 
     mutating func array(depth: Int) throws(JSONValue.ParseError) -> JSONValue {
+        var elements: [JSONValue] = []
+        try items(closedBy: UInt8(ascii: "]"), depth: depth) { (p) throws(JSONValue.ParseError) in
+            elements.append(try p.value(depth: depth))
+        }
+        return .array(elements)
+    }
+
+    /// The comma-separated items of an object or an array, from its opening byte to `close`.
+    mutating func items(closedBy close: UInt8, depth: Int,
+                        _ item: (inout JSONParser) throws(JSONValue.ParseError) -> Void) throws(JSONValue.ParseError) {
         guard depth <= JSONValue.maxDepth else { throw fail("nested deeper than \(JSONValue.maxDepth)") }
         at += 1
-        var elements: [JSONValue] = []
         skipSpace()
-        if next == UInt8(ascii: "]") {
+        if next == close {
             at += 1
-            return .array(elements)
+            return
         }
         while true {
             skipSpace()
-            elements.append(try value(depth: depth))
+            try item(&self)
             skipSpace()
-            if next == UInt8(ascii: ",") {
-                at += 1
-                continue
-            }
-            try expect(UInt8(ascii: "]"))
-            return .array(elements)
+            guard next == UInt8(ascii: ",") else { return try expect(close) }
+            at += 1
         }
     }
 

@@ -63,6 +63,8 @@ public struct CommandLineSpec: Sendable {
     }
 
     private var visible: [CommandLineOption] { options.filter { !$0.hidden } }
+    /// What help, its dump and the completions list: the visible options and -h/--help.
+    private var listed: [CommandLineOption] { visible + [.flag("h", "help", "Show help information.")] }
 
     public func parse(_ arguments: [String]) throws(CommandLineError) -> CommandLineRequest {
         var values: [String: String] = [:]
@@ -133,34 +135,33 @@ public struct CommandLineSpec: Sendable {
 
     /// In the layout swift-argument-parser uses, as minderctl's help is.
     public var help: String {
-        var text = wrapped("OVERVIEW: " + abstract, width: 80, indent: 0) + "\n\nUSAGE: \(command) <options>\n\nOPTIONS:\n"
-        for option in visible + [.flag("h", "help", "Show help information.")] {
+        var text = wrapped("OVERVIEW: " + abstract, width: 80).joined(separator: "\n")
+            + "\n\nUSAGE: \(command) <options>\n\nOPTIONS:\n"
+        // Names in a column of 26, the help beside them (or below, when the names are longer).
+        let column = 26
+        let pad = String(repeating: " ", count: column)
+        for option in listed {
             let names = "  " + option.names
-            let lines = wrapped(option.help, width: 80, indent: 26).split(separator: "\n", omittingEmptySubsequences: false)
-            if names.count <= 24 {
-                text += names + String(repeating: " ", count: 26 - names.count) + lines[0].dropFirst(26) + "\n"
-            } else {
-                text += names + "\n" + lines[0] + "\n"
-            }
-            for line in lines.dropFirst() { text += line + "\n" }
+            let lines = wrapped(option.help, width: 80 - column)
+            text += (names.count <= column - 2 ? names + String(repeating: " ", count: column - names.count)
+                                               : names + "\n" + pad) + lines[0] + "\n"
+            for line in lines.dropFirst() { text += pad + line + "\n" }
         }
         return text
     }
 
-    /// The words of `text` in lines of at most `width` columns, each indented by `indent`.
-    private func wrapped(_ text: String, width: Int, indent: Int) -> String {
-        let pad = String(repeating: " ", count: indent)
+    /// The words of `text` in lines of at most `width` columns.
+    private func wrapped(_ text: String, width: Int) -> [String] {
         var lines: [String] = []
-        var line = pad
+        var line = ""
         for word in text.split(separator: " ") {
-            if line.count > indent, line.count + 1 + word.count > width {
+            if !line.isEmpty, line.count + 1 + word.count > width {
                 lines.append(line)
-                line = pad
+                line = ""
             }
-            line += (line.count > indent ? " " : "") + word
+            line += (line.isEmpty ? "" : " ") + word
         }
-        lines.append(line)
-        return lines.joined(separator: "\n")
+        return lines + [line]
     }
 
     /// swift-argument-parser's help dump (ToolInfo, serialization version 0), which its
@@ -178,7 +179,7 @@ public struct CommandLineSpec: Sendable {
         }
         struct Command: Encodable { let commandName: String, abstract: String, arguments: [Argument] }
         struct Info: Encodable { let serializationVersion = 0, command: Command }
-        let arguments = (visible + [.flag("h", "help", "Show help information.")]).map { option in
+        let arguments = listed.map { option in
             let long = Name(kind: "long", name: option.long)
             return Argument(kind: option.valueName == nil ? "flag" : "option",
                             names: (option.short.map { [Name(kind: "short", name: String($0))] } ?? []) + [long],
@@ -211,7 +212,7 @@ public struct CommandLineSpec: Sendable {
             }
             cases += "        \(spellings(option).joined(separator: "|"))) \(reply); return ;;\n"
         }
-        let words = (visible.flatMap(spellings) + ["-h", "--help"]).joined(separator: " ")
+        let words = listed.flatMap(spellings).joined(separator: " ")
         return """
             _\(command)() {
                 local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"

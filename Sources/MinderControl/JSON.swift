@@ -10,10 +10,9 @@ public enum JSON {
     /// infinite or NaN Double) makes `{}`, the reply for "nothing to say".
     public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
         let root = EncodingBox()
-        guard (try? value.encode(to: TreeEncoder(box: root, codingPath: []))) != nil,
-              let tree = try? root.tree() else { return Array("{}".utf8) }
+        guard (try? value.encode(to: TreeEncoder(box: root, codingPath: []))) != nil else { return Array("{}".utf8) }
         var out: [UInt8] = []
-        tree.write(to: &out)
+        root.tree().write(to: &out)
         return out
     }
 
@@ -287,10 +286,10 @@ private final class EncodingBox {
     init(_ scalar: JSONValue? = nil) { self.scalar = scalar }
 
     /// A box nothing was written to is an empty object, as with JSONEncoder.
-    func tree() throws -> JSONValue {
+    func tree() -> JSONValue {
         if let scalar { return scalar }
-        if let array { return .array(try array.map { try $0.tree() }) }
-        return .object(try (object ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, try $0.value.tree()) })
+        if let array { return .array(array.map { $0.tree() }) }
+        return .object((object ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value.tree()) })
     }
 
     func becomeObject() {

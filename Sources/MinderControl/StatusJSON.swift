@@ -51,8 +51,8 @@ extension ProcessStatus {
 extension ProcessStatus {
     /// `[record,...]` as minderd writes it, read without Codable: `minderctl status` reads one
     /// record per process on every call, and Codable's generic decoding was half its run at 1000
-    /// processes. nil for anything but well-formed records (a missing key, a wrong type), which
-    /// the caller then decodes with `JSON.decode` for its error.
+    /// processes. nil for anything but well-formed records (a missing key, a wrong type): exactly
+    /// what Codable refuses (StatusJSONTests).
     public static func fromJSONArray(_ bytes: [UInt8]) -> [ProcessStatus]? {
         guard case .array(let items)? = try? JSONValue.parse(bytes) else { return nil }
         var out: [ProcessStatus] = []

@@ -226,10 +226,7 @@ struct Ctl {
 
     func status(_ args: [String]) throws(CtlError) -> Int32 {
         guard case .ok(let body) = try call("GET", "/processes") else { return 4 }
-        guard let all = ProcessStatus.fromJSONArray(body) else {
-            _ = try decode([ProcessStatus].self, body)
-            throw CtlError(description: "unexpected reply from minderd")
-        }
+        guard let all = ProcessStatus.fromJSONArray(body) else { throw CtlError(description: "unexpected reply from minderd") }
         var shown: [ProcessStatus] = []
         var exit: Int32 = 0
         var errors: [String] = []
