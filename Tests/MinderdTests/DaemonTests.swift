@@ -183,8 +183,10 @@ import Testing
         #expect(files.count == 1, "\(files)")
         #expect(try openDescriptors(d.pid) <= early + 3 + 2, "one process: at most its 3 pipes in flight")
         #expect(try d.stop() == 0)
-        let output = try String(contentsOfFile: d.dir.path + "/" + files[0], encoding: .utf8)
-        #expect(output.split(separator: "\n").count >= 60 && Set(output.split(separator: "\n")) == ["boom"])
+        // The 60th child may be stopped before it echoes; the 59 before it have all exited.
+        let lines = try String(contentsOfFile: d.dir.path + "/" + files[0], encoding: .utf8).split(separator: "\n")
+        #expect(lines.count >= 59, "\(lines.count) lines")
+        #expect(Set(lines) == ["boom"])
     }
 
     @Test(.enabled(if: geteuid() == 0, "dropping to another user needs root"))
