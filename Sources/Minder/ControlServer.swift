@@ -351,7 +351,7 @@ struct Router {
         }
         switch route {
         case .supervisorInfo: submit(.supervisorInfo)
-        case .statuses(let spec): send(board.statuses(spec))
+        case .statuses(let spec, let fields): send(board.statuses(spec, fields: fields))
         case .start(let spec, let wait, let deps): submit(.start(spec, wait: wait, deps: deps))
         case .stop(let spec, let wait): submit(.stop(spec, wait: wait))
         case .restart(let spec, let wait): submit(.restart(spec, wait: wait))

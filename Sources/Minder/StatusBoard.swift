@@ -111,10 +111,10 @@ public final class StatusBoard: Sendable {
 
     /// `GET /processes[/{name}]`: the named processes (all for nil) in display order, with the
     /// time-dependent fields (`now`, a running process's uptime) filled in now.
-    public func statuses(_ spec: NameSpec?) -> ControlReply {
+    public func statuses(_ spec: NameSpec?, fields: Set<String>? = nil) -> ControlReply {
         switch list(spec) {
         case .failure(let error): return error.reply
-        case .success(let list): return .json(status: 200, body: ProcessStatus.jsonArray(list))
+        case .success(let list): return .json(status: 200, body: ProcessStatus.jsonArray(list, fields: fields))
         }
     }
 

@@ -105,57 +105,60 @@ struct INIDocument: Sendable {
             }
         }
 
-        for (index, rawLine) in Self.splitLines(text).enumerated() {
-            let lineNo = index + 1
-            let line = Array(rawLine.unicodeScalars)
-            let commentStart = Self.commentStart(line)
-            let value = String(String.UnicodeScalarView(line[0..<(commentStart ?? line.count)])).pyStrip()
-            if value.isEmpty {
+        // Lines are read as UTF-8 bytes: every character the syntax looks for is ASCII, and only
+        // whitespace needs a character decoded (a config of 1000 programs is 3000 lines).
+        let text = UTF8Text(text)
+        var lineNo = 0
+        var next = 0
+        while next < text.bytes.count {
+            let start = next
+            let end = text.bytes[start...].firstIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? text.bytes.count
+            next = end
+            lineNo += 1
+            let commentStart = text.commentStart(start..<end)
+            let valueRange = text.strip(start..<(commentStart ?? end))
+            if valueRange.isEmpty {
                 // empty_lines_in_values: a blank line (not a comment) inside a value is kept.
                 if commentStart == nil, let section = current, let opt = optionName, !opt.isEmpty {
                     pending[section + "\u{0}" + opt]?.lines.append("")
                 }
                 continue
             }
-            let indent = line.firstIndex { !$0.properties.isWhitespace } ?? 0
+            let indent = text.leadingSpaces(start..<end)
             if let section = current, let opt = optionName, !opt.isEmpty, indent > indentLevel {
-                pending[section + "\u{0}" + opt]?.lines.append(value)
+                pending[section + "\u{0}" + opt]?.lines.append(text.string(valueRange))
                 continue
             }
             indentLevel = indent
             let location = SourceLocation(file: file, line: lineNo)
-            if let header = Self.sectionHeader(value) {
-                if header == Self.defaultSection {
-                    current = header
-                } else {
-                    if sections[header] == nil {
-                        sections[header] = INIOptions()
-                        sectionNames.append(header)
-                        sectionLocations[header] = location
-                    }
-                    current = header
+            if text.bytes[valueRange.lowerBound] == UInt8(ascii: "["), let header = Self.sectionHeader(text.string(valueRange)) {
+                if header != Self.defaultSection, sections[header] == nil {
+                    sections[header] = INIOptions()
+                    sectionNames.append(header)
+                    sectionLocations[header] = location
                 }
+                current = header
                 optionName = nil
                 continue
             }
             guard let section = current else {
                 throw INIParseFailure(
                     location: location,
-                    message: "text before the first [section] header: \(String(rawLine).pyRepr)")
+                    message: "text before the first [section] header: \(text.string(start..<end).pyRepr)")
             }
-            guard let (name, optionValue) = Self.splitOption(value) else {
+            // `(?P<option>.*?)\s*(?P<vi>=|:)\s*(?P<value>.*)$`: the first `=` or `:` splits.
+            guard let delimiter = text.bytes[valueRange].firstIndex(where: { $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: ":") }) else {
                 bad.append(INIParseFailure(
                     location: location,
-                    message: "expected `option = value` or a [section] header, found \(String(rawLine).pyRepr)"))
+                    message: "expected `option = value` or a [section] header, found \(text.string(start..<end).pyRepr)"))
                 continue
             }
-            let key = String(name.unicodeScalars.reversed().drop { $0.properties.isWhitespace }.reversed()
-                .map(Character.init)).lowercased()
+            let key = text.string(text.strip(valueRange.lowerBound..<delimiter)).lowercased()
             if key.isEmpty {
-                bad.append(INIParseFailure(location: location, message: "option name is empty: \(String(rawLine).pyRepr)"))
+                bad.append(INIParseFailure(location: location, message: "option name is empty: \(text.string(start..<end).pyRepr)"))
             }
             optionName = key
-            store(section, key, optionValue, location)
+            store(section, key, text.string(text.strip(delimiter + 1..<valueRange.upperBound)), location)
         }
 
         // Join continuation lines as ConfigParser does: "\n" between, trailing blank lines dropped.
@@ -168,87 +171,152 @@ struct INIDocument: Sendable {
         return bad
     }
 
-    /// Lines as Python's text mode yields them: universal newlines, each kept with its "\n".
-    static func splitLines(_ text: String) -> [Substring] {
-        var normalized = text
-        if normalized.hasPrefix("\u{FEFF}") { normalized.removeFirst() }
-        normalized = normalized.replacingAll("\r\n", with: "\n").replacingAll("\r", with: "\n")
-        var lines: [Substring] = []
-        var start = normalized.startIndex
-        while start < normalized.endIndex {
-            if let nl = normalized[start...].firstIndex(of: "\n") {
-                let next = normalized.index(after: nl)
-                lines.append(normalized[start..<next])
-                start = next
-            } else {
-                lines.append(normalized[start...])
-                break
+    /// `\[(?P<header>.+)\]` matched at the start: everything up to the last `]`.
+    static func sectionHeader(_ value: String) -> String? {
+        let scalars = value.unicodeScalars
+        guard scalars.first == "[", let close = scalars.lastIndex(of: "]") else { return nil }
+        let open = scalars.index(after: scalars.startIndex)
+        guard close > open else { return nil }
+        return String(scalars[open..<close])
+    }
+}
+
+/// A file's text as UTF-8 bytes, with Python's universal newlines (CRLF and CR read as LF) and
+/// without a leading byte-order mark.
+struct UTF8Text {
+    private(set) var bytes: [UInt8] = []
+
+    init(_ text: String) {
+        var utf8 = text.utf8[...]
+        if utf8.starts(with: [0xEF, 0xBB, 0xBF]) { utf8 = utf8.dropFirst(3) }
+        bytes.reserveCapacity(utf8.count)
+        var afterCR = false
+        for byte in utf8 {
+            if byte == UInt8(ascii: "\r") {
+                bytes.append(UInt8(ascii: "\n"))
+            } else if !(afterCR && byte == UInt8(ascii: "\n")) {
+                bytes.append(byte)
             }
+            afterCR = byte == UInt8(ascii: "\r")
         }
-        return lines
+    }
+
+    func string(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+
+    /// The character starting at `i`, and its length in bytes. The bytes came from a String, so
+    /// they are valid UTF-8.
+    func scalar(at i: Int) -> (Unicode.Scalar, length: Int) {
+        let lead = bytes[i]
+        if lead < 0x80 { return (Unicode.Scalar(lead), 1) }
+        let length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2
+        var value = UInt32(lead & (0x7F >> length))
+        for k in 1..<length { value = value << 6 | UInt32(bytes[i + k] & 0x3F) }
+        return (Unicode.Scalar(value) ?? "\u{FFFD}", length)
+    }
+
+    /// Where the character that ends just before `i` starts.
+    func start(before i: Int) -> Int {
+        var j = i - 1
+        while bytes[j] & 0xC0 == 0x80 { j -= 1 }
+        return j
+    }
+
+    /// Python's `str.strip()` of a range.
+    func strip(_ range: Range<Int>) -> Range<Int> {
+        var lo = range.lowerBound, hi = range.upperBound
+        while lo < hi {
+            let (c, length) = scalar(at: lo)
+            guard c.isPySpace else { break }
+            lo += length
+        }
+        while hi > lo {
+            let j = start(before: hi)
+            guard scalar(at: j).0.isPySpace else { break }
+            hi = j
+        }
+        return lo..<hi
+    }
+
+    /// The number of whitespace characters a line starts with (ConfigParser's indent level).
+    func leadingSpaces(_ range: Range<Int>) -> Int {
+        var count = 0, i = range.lowerBound
+        while i < range.upperBound {
+            let (c, length) = scalar(at: i)
+            guard c.isPySpace else { break }
+            count += 1
+            i += length
+        }
+        return count
     }
 
     /// ConfigParser's comment rule: a full line starting with `#`/`;` (after
     /// whitespace), or an inline `;`/`#` preceded by whitespace. The inline
     /// search advances both prefixes occurrence by occurrence and stops at the
     /// first round that finds one, exactly as CPython does.
-    static func commentStart(_ line: [Unicode.Scalar]) -> Int? {
-        let trimmed = String(String.UnicodeScalarView(line)).pyStrip()
-        if trimmed.hasPrefix("#") || trimmed.hasPrefix(";") { return 0 }
-        var positions: [(prefix: Unicode.Scalar, index: Int)] = [(";", -1), ("#", -1)]
-        while !positions.isEmpty {
-            var found: Int?
-            var next: [(Unicode.Scalar, Int)] = []
-            for (prefix, index) in positions {
-                guard let hit = line.indices.dropFirst(index + 1).first(where: { line[$0] == prefix }) else { continue }
-                next.append((prefix, hit))
-                if hit == 0 || line[hit - 1].properties.isWhitespace {
-                    found = min(found ?? Int.max, hit)
-                }
+    func commentStart(_ line: Range<Int>) -> Int? {
+        let content = strip(line)
+        if let first = content.first, bytes[first] == UInt8(ascii: "#") || bytes[first] == UInt8(ascii: ";") {
+            return line.lowerBound
+        }
+        /// One prefix's next occurrence from `from` (nil once there is none), if whitespace precedes it.
+        func round(_ prefix: UInt8, _ from: inout Int?) -> Int? {
+            guard let f = from, let hit = bytes[f..<line.upperBound].firstIndex(of: prefix) else {
+                from = nil
+                return nil
             }
-            if let found { return found }
-            positions = next
+            from = hit + 1
+            return hit == line.lowerBound || scalar(at: start(before: hit)).0.isPySpace ? hit : nil
+        }
+        var semicolon: Int? = line.lowerBound, hash: Int? = line.lowerBound
+        while semicolon != nil || hash != nil {
+            switch (round(UInt8(ascii: ";"), &semicolon), round(UInt8(ascii: "#"), &hash)) {
+            case let (a?, b?): return min(a, b)
+            case let (a?, nil): return a
+            case let (nil, b?): return b
+            case (nil, nil): continue
+            }
         }
         return nil
     }
+}
 
-    /// `\[(?P<header>.+)\]` matched at the start: everything up to the last `]`.
-    static func sectionHeader(_ value: String) -> String? {
-        let scalars = Array(value.unicodeScalars)
-        guard scalars.first == "[", let close = scalars.lastIndex(of: "]"), close >= 2 else { return nil }
-        return String(String.UnicodeScalarView(scalars[1..<close]))
-    }
-
-    /// `(?P<option>.*?)\s*(?P<vi>=|:)\s*(?P<value>.*)$`: the first `=` or `:` splits.
-    static func splitOption(_ value: String) -> (String, String)? {
-        guard let delimiter = value.firstIndex(where: { $0 == "=" || $0 == ":" }) else { return nil }
-        let name = String(value[..<delimiter])
-        let rest = String(value[value.index(after: delimiter)...]).pyStrip()
-        return (name, rest)
+extension Unicode.Scalar {
+    /// Python's `str.isspace()`: Unicode White_Space and the four ASCII separators 0x1C-0x1F.
+    /// ASCII is answered directly: the property lookup is slow, and a config of 1000 programs
+    /// asks it for every character.
+    var isPySpace: Bool {
+        value < 0x80 ? value == 0x20 || (0x09...0x0D).contains(value) || (0x1C...0x1F).contains(value) : properties.isWhitespace
     }
 }
 
-extension StringProtocol {
+extension Substring.UnicodeScalarView {
     /// Python's `str.strip()`: Unicode whitespace off both ends. Minder's one whitespace trim.
-    public func pyStrip() -> String {
-        let scalars = Array(unicodeScalars)
-        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
-        let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
-        return String(String.UnicodeScalarView(scalars[first...last]))
+    func pyStrip() -> String {
+        guard let first = firstIndex(where: { !$0.isPySpace }) else { return "" }
+        let last = lastIndex(where: { !$0.isPySpace })!
+        return String(self[first...last])
     }
+
+    func pyRStrip() -> String {
+        guard let last = lastIndex(where: { !$0.isPySpace }) else { return "" }
+        return String(self[...last])
+    }
+}
+
+extension Substring {
+    /// Python's `str.strip()`.
+    public func pyStrip() -> String { unicodeScalars.pyStrip() }
 }
 
 extension String {
+    /// Python's `str.strip()`.
+    public func pyStrip() -> String { unicodeScalars[...].pyStrip() }
 
-    func pyRStrip() -> String {
-        let scalars = Array(unicodeScalars)
-        guard let last = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else { return "" }
-        return String(String.UnicodeScalarView(scalars[...last]))
-    }
+    func pyRStrip() -> String { unicodeScalars[...].pyRStrip() }
 
     /// Python's `str.split()` with no argument: runs of whitespace separate, none are kept.
     func pySplit() -> [String] {
-        unicodeScalars.split(whereSeparator: { $0.properties.isWhitespace }).map { String(String.UnicodeScalarView($0)) }
+        unicodeScalars.split(whereSeparator: { $0.isPySpace }).map { String($0) }
     }
 
     /// Python's `repr()` of a str, for messages that quote a value.

@@ -7,8 +7,8 @@ import Glibc
 
 public enum ControlRoute: Equatable, Sendable {
     case supervisorInfo
-    /// nil: every process.
-    case statuses(NameSpec?)
+    /// nil: every process. `fields`: only these keys of each record (nil: all).
+    case statuses(NameSpec?, fields: Set<String>? = nil)
     /// `?deps=false`: do not start what it depends on (refused when that is not up).
     case start(NameSpec, wait: Bool, deps: Bool = true)
     case stop(NameSpec, wait: Bool)
@@ -90,8 +90,8 @@ public enum ControlRoute: Equatable, Sendable {
 
         switch (parts.first, parts.count) {
         case ("supervisor", 1): return only("GET", .supervisorInfo)
-        case ("processes", 1): return only("GET", .statuses(nil))
-        case ("processes", 2): return only("GET", .statuses(NameSpec(parts[1])))
+        case ("processes", 1): return statusFields(query).flatMap { only("GET", .statuses(nil, fields: $0)) }
+        case ("processes", 2): return statusFields(query).flatMap { only("GET", .statuses(NameSpec(parts[1]), fields: $0)) }
         case ("processes", 3):
             let spec = NameSpec(parts[1])
             switch parts[2] {
@@ -147,6 +147,18 @@ public enum ControlRoute: Equatable, Sendable {
 
     /// tail, offset and length are counts of bytes; a reply never carries more than
     /// ControlAPI.maxLogReadBytes of the log, whatever is asked.
+    /// `?fields=name,statename`: the keys of ProcessStatus to write, so that a client that shows a
+    /// few of them (`minderctl status`) does not make minderd write, and itself read, the rest.
+    static func statusFields(_ query: [String: String]) -> Result<Set<String>?, Refusal> {
+        guard let text = query["fields"] else { return .success(nil) }
+        let fields = text.split(separator: ",").map(String.init)
+        if let unknown = fields.first(where: { !ProcessStatus.keys.contains($0) }) ?? (fields.isEmpty ? "" : nil) {
+            return .failure(Refusal(.INCORRECT_PARAMETERS,
+                                    "unknown field '\(unknown)'; fields are \(ProcessStatus.keys.joined(separator: ","))"))
+        }
+        return .success(Set(fields))
+    }
+
     static func logQuery(_ query: [String: String]) -> Result<LogQuery, Refusal> {
         var numbers: [String: Int] = [:]
         for key in ["tail", "offset", "length"] {

@@ -7,21 +7,21 @@
 import MinderConfig
 
 extension ProcessStatus {
-    /// `[record,record,...]`
-    public static func jsonArray(_ list: [ProcessStatus]) -> [UInt8] {
+    /// `[record,record,...]`; with `fields`, each record has only those keys.
+    public static func jsonArray(_ list: [ProcessStatus], fields: Set<String>? = nil) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(list.count * 384 + 2)
+        out.reserveCapacity(list.count * (fields == nil ? 512 : 32 * fields!.count) + 2)
         out.append(UInt8(ascii: "["))
         for (n, status) in list.enumerated() {
             if n > 0 { out.append(UInt8(ascii: ",")) }
-            status.appendJSON(to: &out)
+            status.appendJSON(to: &out, fields: fields)
         }
         out.append(UInt8(ascii: "]"))
         return out
     }
 
-    public func appendJSON(to out: inout [UInt8]) {
-        var w = JSONRecordWriter(out: out)
+    public func appendJSON(to out: inout [UInt8], fields: Set<String>? = nil) {
+        var w = JSONRecordWriter(out: out, only: fields)
         out = []  // the writer owns the bytes meanwhile, so appending does not copy them
         w.string("description", description)
         w.number("exitstatus", exitstatus)
@@ -52,68 +52,75 @@ extension ProcessStatus {
     /// `[record,...]` as minderd writes it, read without Codable: `minderctl status` reads one
     /// record per process on every call, and Codable's generic decoding was half its run at 1000
     /// processes. nil for anything but well-formed records (a missing key, a wrong type): exactly
-    /// what Codable refuses (StatusJSONTests).
-    public static func fromJSONArray(_ bytes: [UInt8]) -> [ProcessStatus]? {
+    /// what Codable refuses (StatusJSONTests). `fields`: the keys asked for (`?fields=`), which
+    /// are then the ones that must be there; the others keep their zero values.
+    public static func fromJSONArray(_ bytes: [UInt8], fields: Set<String>? = nil) -> [ProcessStatus]? {
         guard case .array(let items)? = try? JSONValue.parse(bytes) else { return nil }
+        // `ready` and `healthy` may be absent (Codable's decodeIfPresent); every other key must be there.
+        let required = keys.indices.reduce(UInt32(0)) { mask, n in
+            let key = keys[n]
+            let needed = fields.map { $0.contains(key) } ?? (key != "ready" && key != "healthy")
+            return needed ? mask | 1 << n : mask
+        }
         var out: [ProcessStatus] = []
         out.reserveCapacity(items.count)
         for item in items {
-            guard let status = ProcessStatus(json: item) else { return nil }
+            guard let status = ProcessStatus(json: item, required: required) else { return nil }
             out.append(status)
         }
         return out
     }
 
-    init?(json: JSONValue) {
+    /// `required`: a bit for each of `keys` that must be there.
+    init?(json: JSONValue, required: UInt32) {
         guard case .object(let pairs) = json else { return nil }
         self.init(name: "", group: "", statename: "", state: 0, description: "", pid: 0, start: 0, stop: 0, now: 0,
                   spawnerr: "", exitstatus: 0, restarts: 0, stdout_logfile: "", stderr_logfile: "")
         var seen: UInt32 = 0
         for (key, value) in pairs {
-            let bit: UInt32
             switch (key, value) {
-            case ("name", .string(let v)): name = v; bit = 1 << 0
-            case ("group", .string(let v)): group = v; bit = 1 << 1
-            case ("namespec", .string(let v)): namespec = v; bit = 1 << 2
-            case ("statename", .string(let v)): statename = v; bit = 1 << 3
-            case ("state", .int(let v)): state = v; bit = 1 << 4
-            case ("description", .string(let v)): description = v; bit = 1 << 5
+            case ("name", .string(let v)): name = v
+            case ("group", .string(let v)): group = v
+            case ("namespec", .string(let v)): namespec = v
+            case ("statename", .string(let v)): statename = v
+            case ("state", .int(let v)): state = v
+            case ("description", .string(let v)): description = v
             case ("pid", .int(let v)):
                 guard let v = Int32(exactly: v) else { return nil }
-                pid = v; bit = 1 << 6
-            case ("start", _): guard let v = value.number else { return nil }; start = v; bit = 1 << 7
-            case ("stop", _): guard let v = value.number else { return nil }; stop = v; bit = 1 << 8
-            case ("now", _): guard let v = value.number else { return nil }; now = v; bit = 1 << 9
-            case ("spawnerr", .string(let v)): spawnerr = v; bit = 1 << 10
-            case ("exitstatus", .int(let v)): exitstatus = v; bit = 1 << 11
-            case ("restarts", .int(let v)): restarts = v; bit = 1 << 12
-            case ("stdout_logfile", .string(let v)): stdout_logfile = v; bit = 1 << 13
-            case ("stderr_logfile", .string(let v)): stderr_logfile = v; bit = 1 << 14
+                pid = v
+            case ("start", _): guard let v = value.number else { return nil }; start = v
+            case ("stop", _): guard let v = value.number else { return nil }; stop = v
+            case ("now", _): guard let v = value.number else { return nil }; now = v
+            case ("spawnerr", .string(let v)): spawnerr = v
+            case ("exitstatus", .int(let v)): exitstatus = v
+            case ("restarts", .int(let v)): restarts = v
+            case ("stdout_logfile", .string(let v)): stdout_logfile = v
+            case ("stderr_logfile", .string(let v)): stderr_logfile = v
             case ("log_bytes_written", .int(let v)):
                 guard let v = UInt64(exactly: v) else { return nil }
-                log_bytes_written = v; bit = 1 << 15
+                log_bytes_written = v
             case ("log_bytes_dropped", .int(let v)):
                 guard let v = UInt64(exactly: v) else { return nil }
-                log_bytes_dropped = v; bit = 1 << 16
-            case ("ready", .bool(let v)): ready = v; bit = 1 << 17
-            case ("ready", .null): ready = nil; bit = 1 << 17
-            case ("healthy", .bool(let v)): healthy = v; bit = 1 << 18
-            case ("healthy", .null): healthy = nil; bit = 1 << 18
-            case ("status_text", .string(let v)): status_text = v; bit = 1 << 19
-            case ("waiting_for", .string(let v)): waiting_for = v; bit = 1 << 20
+                log_bytes_dropped = v
+            case ("ready", .bool(let v)): ready = v
+            case ("ready", .null): ready = nil
+            case ("healthy", .bool(let v)): healthy = v
+            case ("healthy", .null): healthy = nil
+            case ("status_text", .string(let v)): status_text = v
+            case ("waiting_for", .string(let v)): waiting_for = v
             default:
                 // A key of Minder's with the wrong type is a bad record; another key is one this
                 // client does not know yet.
                 if Self.keys.contains(key) { return nil }
                 continue
             }
-            seen |= bit
+            seen |= 1 << Self.keys.firstIndex(of: key)!
         }
-        // `ready` and `healthy` may be absent (Codable's decodeIfPresent); every other key must be there.
-        guard seen | (1 << 17 | 1 << 18) == (1 << 21) - 1 else { return nil }
+        guard seen & required == required else { return nil }
     }
 
-    private static let keys: Set<String> = [
+    /// Every key of a record, as the reader's bits number them.
+    public static let keys: [String] = [
         "name", "group", "namespec", "statename", "state", "description", "pid", "start", "stop", "now", "spawnerr",
         "exitstatus", "restarts", "stdout_logfile", "stderr_logfile", "log_bytes_written", "log_bytes_dropped",
         "ready", "healthy", "status_text", "waiting_for",
@@ -177,11 +184,16 @@ extension StateEvent {
 struct JSONRecordWriter {
     private var out: [UInt8]
     private var first = true
+    /// The keys to write; nil: all.
+    private let only: Set<String>?
 
-    init(out: [UInt8]) {
+    init(out: [UInt8], only: Set<String>? = nil) {
         self.out = out
+        self.only = only
         self.out.append(UInt8(ascii: "{"))
     }
+
+    private func wants(_ name: String) -> Bool { only?.contains(name) ?? true }
 
     mutating func finish() -> [UInt8] {
         out.append(UInt8(ascii: "}"))
@@ -196,11 +208,13 @@ struct JSONRecordWriter {
     }
 
     mutating func string(_ name: String, _ value: String) {
+        guard wants(name) else { return }
         key(name)
         quoted(value)
     }
 
     mutating func number(_ name: String, _ value: Int) {
+        guard wants(name) else { return }
         key(name)
         out.append(contentsOf: String(value).utf8)
     }
@@ -216,6 +230,7 @@ struct JSONRecordWriter {
     }
 
     mutating func bool(_ name: String, _ value: Bool?) {
+        guard wants(name) else { return }
         key(name)
         out.append(contentsOf: (value.map { $0 ? "true" : "false" } ?? "null").utf8)
     }
@@ -230,6 +245,7 @@ struct JSONRecordWriter {
     }
 
     private mutating func array(_ name: String, _ count: Int, _ element: (inout Self, Int) -> Void) {
+        guard wants(name) else { return }
         key(name)
         out.append(UInt8(ascii: "["))
         for n in 0..<count {
@@ -240,11 +256,13 @@ struct JSONRecordWriter {
     }
 
     private mutating func null(_ name: String) {
+        guard wants(name) else { return }
         key(name)
         out.append(contentsOf: "null".utf8)
     }
 
     mutating func number(_ name: String, _ value: Double) {
+        guard wants(name) else { return }
         key(name)
         out.append(contentsOf: JSONValue.numberText(value).utf8)
     }

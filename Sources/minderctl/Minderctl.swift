@@ -225,8 +225,13 @@ struct Ctl {
     }
 
     func status(_ args: [String]) throws(CtlError) -> Int32 {
-        guard case .ok(let body) = try call("GET", "/processes") else { return 4 }
-        guard let all = ProcessStatus.fromJSONArray(body) else { throw CtlError(description: "unexpected reply from minderd") }
+        // The table needs five keys of each record; --json prints them all.
+        let fields: Set<String>? = json ? nil : ["name", "group", "namespec", "statename", "description"]
+        let query = fields.map { "?fields=" + $0.sorted().joined(separator: ",") } ?? ""
+        guard case .ok(let body) = try call("GET", "/processes" + query) else { return 4 }
+        guard let all = ProcessStatus.fromJSONArray(body, fields: fields) else {
+            throw CtlError(description: "unexpected reply from minderd")
+        }
         var shown: [ProcessStatus] = []
         var exit: Int32 = 0
         var errors: [String] = []
@@ -252,11 +257,16 @@ struct Ctl {
         } else {
             for e in errors { print(e) }
             let width = max(30, shown.map(\.namespec.count).max() ?? 0) + 3
+            // One write for the table, not one per process.
+            var table = ""
+            table.reserveCapacity(shown.count * (width + 40))
             for p in shown {
-                let line = p.namespec.padded(to: width)
-                    + p.statename.padded(to: 10) + p.description
-                print(line)
+                table += p.namespec.padded(to: width)
+                table += p.statename.padded(to: 10)
+                table += p.description
+                table += "\n"
             }
+            print(table, terminator: "")
         }
         if shown.contains(where: { ["STOPPED", "EXITED", "FATAL", "UNKNOWN"].contains($0.statename) }) { exit = 3 }
         return exit
@@ -833,7 +843,8 @@ struct Ctl {
 extension String {
     /// Spaces after it up to `width` characters (Python's `%-Ns`: a longer text is kept whole).
     fileprivate func padded(to width: Int) -> String {
-        count >= width ? self : self + String(repeating: " ", count: width - count)
+        let count = count
+        return count >= width ? self : self + String(repeating: " ", count: width - count)
     }
 }
 

@@ -11,6 +11,11 @@ import Testing
         return doc
     }
 
+    func readFailures(_ text: String) throws -> [INIParseFailure] {
+        var doc = INIDocument()
+        return try doc.read(text: text, file: "t.conf")
+    }
+
     @Test func commentsNeedWhitespaceBeforeThem() throws {
         let doc = try read("""
             [s]
@@ -58,10 +63,21 @@ import Testing
         #expect(INIDocument.sectionHeader("[]") == nil)
     }
 
-    @Test func optionSplitsAtTheFirstDelimiter() {
-        #expect(INIDocument.splitOption("url = http://x:1") ?? ("", "") == ("url ", "http://x:1"))
-        #expect(INIDocument.splitOption("a: b=c") ?? ("", "") == ("a", "b=c"))
-        #expect(INIDocument.splitOption("novalue") == nil)
+    @Test func optionSplitsAtTheFirstDelimiter() throws {
+        let doc = try read("[s]\nurl = http://x:1\na: b=c\n")
+        #expect(doc.entry("s", "url")?.value == "http://x:1")
+        #expect(doc.entry("s", "a")?.value == "b=c")
+        #expect(try readFailures("[s]\nnovalue\n").map(\.location.line) == [2])
+        // Python splits code points: a combining mark does not hide the `=` it follows.
+        #expect(try read("[s]\nk=\u{301}\n").entry("s", "k")?.value == "\u{301}")
+    }
+
+    @Test func unicodeWhitespaceTrimsAndStartsComments() throws {
+        let doc = try read("[s]\na\u{3000}=\u{A0}x\u{3000};c\n\u{2028}y\n")
+        #expect(doc.entry("s", "a")?.value == "x\ny")
+        #expect(doc.optionNames("s") == ["a"])
+        // str.isspace() also takes the ASCII separators, which Unicode's White_Space does not.
+        #expect(try read("[s]\nb =\u{1F}y\u{1C};c\n").entry("s", "b")?.value == "y")
     }
 
     @Test func crlfAndBOM() throws {

@@ -14,6 +14,18 @@ import Testing
         #expect(throws: Never.self) { _ = parse("POST", "/api/v1/processes/a/start" + query) }
     }
 
+    @Test func statusFieldsAreKeysOfTheRecord() {
+        #expect(parse("GET", "/api/v1/processes?fields=name,statename") == .success(.statuses(nil, fields: ["name", "statename"])))
+        #expect(parse("GET", "/api/v1/processes/a?fields=pid") == .success(.statuses(.process(group: "a", name: "a"), fields: ["pid"])))
+        for bad in ["fields=", "fields=name,bogus", "fields=,", "fields=Name"] {
+            guard case .failure(let refusal) = parse("GET", "/api/v1/processes?" + bad) else {
+                Issue.record("\(bad) was accepted")
+                continue
+            }
+            #expect(refusal.fault == .INCORRECT_PARAMETERS && refusal.status == 400 && refusal.message.contains("statename"), "\(bad)")
+        }
+    }
+
     @Test func routes() {
         #expect(parse("GET", "/api/v1/processes/g%3Aa") == .success(.statuses(.process(group: "g", name: "a"))))
         #expect(parse("POST", "/api/v1/processes/g:*/stop?wait=false") == .success(.stop(.group("g"), wait: false)))

@@ -1,4 +1,5 @@
 import Foundation
+import MinderConfig
 import MinderControl
 import Testing
 
@@ -45,6 +46,40 @@ struct StatusJSONTests {
             #expect(throws: (any Error).self) { try JSON.decode([ProcessStatus].self, bad) }
         }
         #expect(ProcessStatus.fromJSONArray(Array("{}".utf8)) == nil)
+    }
+
+    @Test func theReadersKeysAreTheRecordsKeys() throws {
+        var record = status("a")
+        record.ready = true
+        record.healthy = true
+        guard case .array(let items) = try JSONValue.parse(ProcessStatus.jsonArray([record])), case .object(let pairs) = items.first else {
+            Issue.record("not an array of objects")
+            return
+        }
+        #expect(pairs.map(\.0).sorted() == ProcessStatus.keys.sorted())
+    }
+
+    /// `?fields=`: the records have those keys only, with the values of the whole record, and the
+    /// reader asks for exactly those.
+    @Test func someFieldsOnly() throws {
+        let list = [status("web", description: "pid 4242, uptime 0:01:02", start: 1795692514, now: 1795692576.5), status("b\"c")]
+        let fields: Set<String> = ["name", "namespec", "description", "healthy"]
+        let bytes = ProcessStatus.jsonArray(list, fields: fields)
+        guard case .array(let some) = try JSONValue.parse(bytes), case .array(let all) = try JSONValue.parse(ProcessStatus.jsonArray(list)) else {
+            Issue.record("not arrays")
+            return
+        }
+        for (part, whole) in zip(some, all) {
+            guard case .object(let partPairs) = part, case .object(let wholePairs) = whole else { continue }
+            #expect(partPairs.map(\.0) == wholePairs.map(\.0).filter(fields.contains))
+            for (key, value) in partPairs { #expect(wholePairs.first { $0.0 == key }?.1 == value) }
+        }
+        let read = try #require(ProcessStatus.fromJSONArray(bytes, fields: fields))
+        #expect(read.map(\.namespec) == list.map(\.namespec) && read.map(\.description) == list.map(\.description))
+        #expect(read.allSatisfy { $0.statename == "" && $0.pid == 0 }, "what was not asked for keeps its zero value")
+        #expect(ProcessStatus.fromJSONArray(bytes) == nil, "without fields, every key must be there")
+        #expect(ProcessStatus.fromJSONArray(bytes, fields: fields.union(["pid"])) == nil)
+        #expect(ProcessStatus.jsonArray(list, fields: []) == Array("[{},{}]".utf8))
     }
 
     @Test func eventBytesAreJSONEncoders() {
