@@ -29,9 +29,11 @@ struct INIOptions: Sendable {
     subscript(key: String) -> INIEntry? {
         get { entries[key] }
         set {
-            if entries[key] == nil, newValue != nil { keys.append(key) }
-            if newValue == nil { keys.removeAll { $0 == key } }
-            entries[key] = newValue
+            if let newValue {
+                if entries.updateValue(newValue, forKey: key) == nil { keys.append(key) }
+            } else if entries.removeValue(forKey: key) != nil {
+                keys.removeAll { $0 == key }
+            }
         }
     }
 }
@@ -89,20 +91,17 @@ struct INIDocument: Sendable {
         var bad: [INIParseFailure] = []
         var current: String?  // section being filled; DEFAULT included
         var optionName: String?
-        var pending: [String: (lines: [String], location: SourceLocation)] = [:]
-        var pendingOrder: [(section: String, option: String)] = []
         var indentLevel = 0
+        // The option being read: only it can take continuation lines, so it is stored when the
+        // next option, a section header or the end of the file ends it.
+        var pending: (section: String, option: String, lines: [String], location: SourceLocation)?
 
-        func store(_ section: String, _ option: String, _ value: String, _ loc: SourceLocation) {
-            let key = section + "\u{0}" + option
-            if pending[key] == nil { pendingOrder.append((section, option)) }
-            pending[key] = ([value], loc)
-            // Reserve the key's position now, as ConfigParser's dict does.
-            if section == Self.defaultSection {
-                if defaults[option] == nil { defaults[option] = INIEntry(value: value, location: loc) }
-            } else if sections[section]?[option] == nil {
-                sections[section]?[option] = INIEntry(value: value, location: loc)
-            }
+        func storePending() {
+            guard let p = pending else { return }
+            pending = nil
+            // Continuation lines are joined as ConfigParser does: "\n" between, trailing blank lines dropped.
+            let entry = INIEntry(value: p.lines.count == 1 ? p.lines[0] : p.lines.joined(separator: "\n").pyRStrip(), location: p.location)
+            if p.section == Self.defaultSection { defaults[p.option] = entry } else { sections[p.section]?[p.option] = entry }
         }
 
         // Lines are read as UTF-8 bytes: every character the syntax looks for is ASCII, and only
@@ -119,19 +118,20 @@ struct INIDocument: Sendable {
             let valueRange = text.strip(start..<(commentStart ?? end))
             if valueRange.isEmpty {
                 // empty_lines_in_values: a blank line (not a comment) inside a value is kept.
-                if commentStart == nil, let section = current, let opt = optionName, !opt.isEmpty {
-                    pending[section + "\u{0}" + opt]?.lines.append("")
+                if commentStart == nil, current != nil, optionName?.isEmpty == false {
+                    pending?.lines.append("")
                 }
                 continue
             }
             let indent = text.leadingSpaces(start..<end)
-            if let section = current, let opt = optionName, !opt.isEmpty, indent > indentLevel {
-                pending[section + "\u{0}" + opt]?.lines.append(text.string(valueRange))
+            if current != nil, optionName?.isEmpty == false, indent > indentLevel {
+                pending?.lines.append(text.string(valueRange))
                 continue
             }
             indentLevel = indent
             let location = SourceLocation(file: file, line: lineNo)
             if text.bytes[valueRange.lowerBound] == UInt8(ascii: "["), let header = Self.sectionHeader(text.string(valueRange)) {
+                storePending()
                 if header != Self.defaultSection, sections[header] == nil {
                     sections[header] = INIOptions()
                     sectionNames.append(header)
@@ -158,16 +158,10 @@ struct INIDocument: Sendable {
                 bad.append(INIParseFailure(location: location, message: "option name is empty: \(text.string(start..<end).pyRepr)"))
             }
             optionName = key
-            store(section, key, text.string(text.strip(delimiter + 1..<valueRange.upperBound)), location)
+            storePending()
+            pending = (section, key, [text.string(text.strip(delimiter + 1..<valueRange.upperBound))], location)
         }
-
-        // Join continuation lines as ConfigParser does: "\n" between, trailing blank lines dropped.
-        for (section, option) in pendingOrder {
-            guard let p = pending[section + "\u{0}" + option] else { continue }
-            let joined = p.lines.joined(separator: "\n").pyRStrip()
-            let entry = INIEntry(value: joined, location: p.location)
-            if section == Self.defaultSection { defaults[option] = entry } else { sections[section]?[option] = entry }
-        }
+        storePending()
         return bad
     }
 
