@@ -25,6 +25,21 @@ struct ChildRecord: Codable, Equatable {
     var stopwaitsecs: Int
     var stopasgroup: Bool
 
+    /// As JSON.encode writes it (keys sorted), without Codable's per-record tables: the file is
+    /// written after every burst of spawns, with a record per running process.
+    func json() -> [UInt8] {
+        var w = JSONRecordWriter(out: [])
+        w.string("exe", exe)
+        w.string("namespec", namespec)
+        w.number("pid", Int(pid))
+        w.number("start", Int(clamping: start))
+        w.bool("stopasgroup", stopasgroup)
+        w.number("stopsignal", Int(stopsignal))
+        w.number("stopwaitsecs", stopwaitsecs)
+        w.number("uid", Int(uid))
+        return w.finish()
+    }
+
     /// The identity of `pid` now, or nil when it is gone.
     static func identity(_ pid: Int32) -> (start: UInt64, uid: UInt32, exe: String)? {
         var start: UInt64 = 0, uid: UInt32 = 0
@@ -38,6 +53,13 @@ final class ChildRecords {
     struct File: Codable {
         var boot: String
         var children: [ChildRecord]
+
+        func json() -> [UInt8] {
+            var w = JSONRecordWriter(out: [])
+            w.string("boot", boot)
+            w.raw("children", children.map { $0.json() })
+            return w.finish()
+        }
     }
 
     let path: String
@@ -97,7 +119,7 @@ final class ChildRecords {
             }
             children.merge(identified) { $1 }
             let known = children.values.filter { $0.start != 0 }
-            let bytes = JSON.encode(File(boot: Self.boot, children: known.sorted { $0.pid < $1.pid }))
+            let bytes = File(boot: Self.boot, children: known.sorted { $0.pid < $1.pid }).json()
             let temporary = path + ".new"
             unlink(temporary)
             let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)

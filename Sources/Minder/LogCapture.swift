@@ -89,17 +89,29 @@ public final class LogCapture: @unchecked Sendable {
     private let remote = RemoteSyslog()
     private lazy var syslog = SyslogTarget(remote: remote)
 
-    /// One captured pipe: where its bytes go.
-    private struct Capture {
-        var sink: LogSink?
+    /// One captured pipe: where its bytes go. A class, so that the table of captures (two per
+    /// running process) holds a pointer each rather than the whole record.
+    private final class Capture {
+        let sink: LogSink?
         var stripper: ANSIStripper?
         var syslog: SyslogLines?
-        var origin: SyslogOrigin?
-        var observer: Observer?
+        let origin: SyslogOrigin?
+        let observer: Observer?
         var communication: (mode: CaptureMode, emit: Observer)?
-        var counters: LogCounters?
+        let counters: LogCounters?
         /// Whether the program's next byte starts a line, for its prefix.
         var atLineStart = true
+
+        init(sink: LogSink?, stripper: ANSIStripper?, syslog: SyslogLines?, origin: SyslogOrigin?, observer: Observer?,
+             communication: (mode: CaptureMode, emit: Observer)?, counters: LogCounters?) {
+            self.sink = sink
+            self.stripper = stripper
+            self.syslog = syslog
+            self.origin = origin
+            self.observer = observer
+            self.communication = communication
+            self.counters = counters
+        }
     }
     private var buffer = [UInt8](repeating: 0, count: 128 * 1024)
     /// Where a stream target says that it drops output, and when it takes output again.
@@ -258,33 +270,33 @@ public final class LogCapture: @unchecked Sendable {
     /// cannot starve the others (epoll is level-triggered: the rest comes on the next turn).
     /// EOF closes it.
     private func drain(_ fd: Int32, limit: Int = 8) {
-        guard let sink = captures[fd].map({ $0.sink }) else { return }
-        let counters = captures[fd]?.counters
+        guard let capture = captures[fd] else { return }
+        let sink = capture.sink, counters = capture.counters
         func keep(_ bytes: ArraySlice<UInt8>) {
             guard !bytes.isEmpty else { return }
             if let sink, !sink.prefix.isEmpty {
-                let prefixed = LineStamps.stamp(bytes, atLineStart: captures[fd]?.atLineStart ?? true, prefix: { sink.prefix })
-                captures[fd]?.atLineStart = bytes.last == 10
+                let prefixed = LineStamps.stamp(bytes, atLineStart: capture.atLineStart, prefix: { sink.prefix })
+                capture.atLineStart = bytes.last == 10
                 put(prefixed[...], into: sink, counters: counters)
             } else if let sink {
                 put(bytes, into: sink, counters: counters)
             }
-            if captures[fd]?.syslog != nil {
-                for line in captures[fd]!.syslog!.lines(bytes) { toSyslog(line, captures[fd]?.origin, counters) }
+            if capture.syslog != nil {
+                for line in capture.syslog!.lines(bytes) { toSyslog(line, capture.origin, counters) }
             }
-            captures[fd]?.observer?(bytes)
+            capture.observer?(bytes)
         }
         for _ in 0..<limit {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n > 0 {
                 var logged: ArraySlice<UInt8> = buffer[0..<n]
-                if captures[fd]?.communication != nil {
-                    let (text, messages) = captures[fd]!.communication!.mode.filter(logged)
+                if capture.communication != nil {
+                    let (text, messages) = capture.communication!.mode.filter(logged)
                     logged = text[...]
-                    for message in messages { captures[fd]?.communication?.emit(message[...]) }
+                    for message in messages { capture.communication?.emit(message[...]) }
                 }
-                if captures[fd]?.stripper != nil {
-                    keep(captures[fd]!.stripper!.strip(logged)[...])
+                if capture.stripper != nil {
+                    keep(capture.stripper!.strip(logged)[...])
                 } else {
                     keep(logged)
                 }
@@ -292,11 +304,11 @@ public final class LogCapture: @unchecked Sendable {
             }
             if n < 0 && errno == EINTR { continue }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
-            if let held = captures[fd]?.communication?.mode.end() {
-                keep(captures[fd]?.stripper?.strip(held[...])[...] ?? held[...])
+            if let held = capture.communication?.mode.end() {
+                keep(capture.stripper?.strip(held[...])[...] ?? held[...])
             }
-            if let held = captures[fd]?.stripper?.end() { keep(held[...]) }
-            if let rest = captures[fd]?.syslog?.rest() { toSyslog(rest, captures[fd]?.origin, counters) }
+            if let held = capture.stripper?.end() { keep(held[...]) }
+            if let rest = capture.syslog?.rest() { toSyslog(rest, capture.origin, counters) }
             _ = mn_epoll_del(epollFD, fd)
             close(fd)
             captures[fd] = nil

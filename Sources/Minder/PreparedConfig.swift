@@ -26,11 +26,14 @@ extension Config {
         }
         for g in out.groups.indices {
             for p in out.groups[g].processes.indices {
-                var process = out.groups[g].processes[p]
-                process.stdout = log(process.stdout)
-                process.stderr = log(process.stderr)
-                process.directory = process.directory.map(abs)
-                out.groups[g].processes[p] = process
+                // Written back only when a path changes: a write copies the group's process list,
+                // and the config is kept for as long as minderd runs.
+                let process = out.groups[g].processes[p]
+                let stdout = log(process.stdout), stderr = log(process.stderr), directory = process.directory.map(abs)
+                guard stdout != process.stdout || stderr != process.stderr || directory != process.directory else { continue }
+                out.groups[g].processes[p].stdout = stdout
+                out.groups[g].processes[p].stderr = stderr
+                out.groups[g].processes[p].directory = directory
             }
             if var socket = out.groups[g].fcgiSocket, socket.url.hasPrefix("unix://") {
                 socket.url = "unix://" + abs(String(socket.url.dropFirst("unix://".count)))
@@ -75,7 +78,9 @@ extension Config {
         }
         resolve(&out.supervisord.syslogServer)
         for g in out.groups.indices {
-            for p in out.groups[g].processes.indices { resolve(&out.groups[g].processes[p].syslogServer) }
+            for p in out.groups[g].processes.indices where out.groups[g].processes[p].syslogServer != nil {
+                resolve(&out.groups[g].processes[p].syslogServer)
+            }
         }
         return out
     }

@@ -107,7 +107,14 @@ public struct ProcessMachine: Sendable {
     /// so millisecond restarts cannot turn a crash loop into a CPU burner.
     public static let maxSpawnsPerSecond = 10
 
-    public let config: ProcessConfig
+    /// Boxed: a process's config is 672 bytes, and the supervisor's table holds a machine per
+    /// process inline. Read in place, never copied.
+    private final class ConfigBox: Sendable {
+        let value: ProcessConfig
+        init(_ value: ProcessConfig) { self.value = value }
+    }
+    private let configBox: ConfigBox
+    public var config: ProcessConfig { _read { yield configBox.value } }
     public private(set) var state = ProcessState.stopped {
         didSet { if oldValue != state { transitions.append((oldValue, state)) } }
     }
@@ -146,7 +153,7 @@ public struct ProcessMachine: Sendable {
     private var hasStarted = false
 
     public init(config: ProcessConfig) {
-        self.config = config
+        configBox = ConfigBox(config)
     }
 
     public var name: String { config.name }

@@ -159,7 +159,12 @@ public final class Supervisor {
     }
 
     static func entries(for config: Config) -> [Entry] {
-        config.groups.flatMap { g in g.processes.map { Entry(machine: ProcessMachine(config: $0), group: g.name) } }
+        var entries: [Entry] = []
+        entries.reserveCapacity(config.groups.reduce(0) { $0 + $1.processes.count })
+        for g in config.groups {
+            for p in g.processes { entries.append(Entry(machine: ProcessMachine(config: p), group: g.name)) }
+        }
+        return entries
     }
 
     /// Runs until a shutdown request has stopped every program.

@@ -181,13 +181,13 @@ extension StateEvent {
 }
 
 /// One JSON object, written key by key in the order given.
-struct JSONRecordWriter {
+public struct JSONRecordWriter {
     private var out: [UInt8]
     private var first = true
     /// The keys to write; nil: all.
     private let only: Set<String>?
 
-    init(out: [UInt8], only: Set<String>? = nil) {
+    public init(out: [UInt8], only: Set<String>? = nil) {
         self.out = out
         self.only = only
         self.out.append(UInt8(ascii: "{"))
@@ -195,7 +195,7 @@ struct JSONRecordWriter {
 
     private func wants(_ name: String) -> Bool { only?.contains(name) ?? true }
 
-    mutating func finish() -> [UInt8] {
+    public mutating func finish() -> [UInt8] {
         out.append(UInt8(ascii: "}"))
         return out
     }
@@ -207,40 +207,40 @@ struct JSONRecordWriter {
         out.append(UInt8(ascii: ":"))
     }
 
-    mutating func string(_ name: String, _ value: String) {
+    public mutating func string(_ name: String, _ value: String) {
         guard wants(name) else { return }
         key(name)
         quoted(value)
     }
 
-    mutating func number(_ name: String, _ value: Int) {
+    public mutating func number(_ name: String, _ value: Int) {
         guard wants(name) else { return }
         key(name)
         out.append(contentsOf: String(value).utf8)
     }
 
-    mutating func string(_ name: String, _ value: String?) {
+    public mutating func string(_ name: String, _ value: String?) {
         guard let value else { return null(name) }
         string(name, value)
     }
 
-    mutating func number(_ name: String, _ value: Int?) {
+    public mutating func number(_ name: String, _ value: Int?) {
         guard let value else { return null(name) }
         number(name, value)
     }
 
-    mutating func bool(_ name: String, _ value: Bool?) {
+    public mutating func bool(_ name: String, _ value: Bool?) {
         guard wants(name) else { return }
         key(name)
         out.append(contentsOf: (value.map { $0 ? "true" : "false" } ?? "null").utf8)
     }
 
-    mutating func strings(_ name: String, _ values: [String]) {
+    public mutating func strings(_ name: String, _ values: [String]) {
         array(name, values.count) { $0.quoted(values[$1]) }
     }
 
     /// An array of JSON values written already.
-    mutating func raw(_ name: String, _ values: [[UInt8]]) {
+    public mutating func raw(_ name: String, _ values: [[UInt8]]) {
         array(name, values.count) { $0.out.append(contentsOf: values[$1]) }
     }
 
@@ -261,7 +261,7 @@ struct JSONRecordWriter {
         out.append(contentsOf: "null".utf8)
     }
 
-    mutating func number(_ name: String, _ value: Double) {
+    public mutating func number(_ name: String, _ value: Double) {
         guard wants(name) else { return }
         key(name)
         out.append(contentsOf: JSONValue.numberText(value).utf8)
