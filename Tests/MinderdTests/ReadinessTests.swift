@@ -537,6 +537,8 @@ import Testing
     @Test func execProbesJudgeByTheExitStatus() throws {
         let dir = try TemporaryDirectory()
         _ = FileManager.default.createFile(atPath: dir.path + "/alive", contents: nil)
+        // This test's own probe command, told apart from another run's by its argument.
+        let seconds = "31.\(UInt32.random(in: 1...999_999))"
         let d = try DaemonHarness("""
             [program:job]
             command=sleep 1000
@@ -548,7 +550,7 @@ import Testing
             [program:slowcheck]
             command=sleep 1000
             startsecs=0
-            health_check=exec:exec sleep 31
+            health_check=exec:exec sleep \(seconds)
             probe_timeout=1
             probe_failures=1
             """)
@@ -558,11 +560,11 @@ import Testing
         try FileManager.default.removeItem(atPath: dir.path + "/alive")
         try d.waitForLog("health: job exec:test -e \(dir.path)/alive failed (1 of 2): exit status 1")
         try d.waitForLog("health: job failed 2 checks in a row; restarting it")
-        try d.waitForLog("health: slowcheck exec:exec sleep 31 failed (1 of 1): no answer within 1 s")
+        try d.waitForLog("health: slowcheck exec:exec sleep \(seconds) failed (1 of 1): no answer within 1 s")
         try d.waitForLog("spawned: 'slowcheck'", count: 2)
         #expect(try d.stop() == 0)
         let left = (try FileManager.default.contentsOfDirectory(atPath: "/proc")).filter { name in
-            Int32(name) != nil && (try? String(contentsOfFile: "/proc/\(name)/cmdline", encoding: .utf8)) == "sleep\u{0}31\u{0}"
+            Int32(name) != nil && (try? String(contentsOfFile: "/proc/\(name)/cmdline", encoding: .utf8)) == "sleep\u{0}\(seconds)\u{0}"
         }
         #expect(left.isEmpty, "no probe outlives minderd: pids \(left)")
     }
