@@ -107,14 +107,11 @@ public struct ProcessMachine: Sendable {
     /// so millisecond restarts cannot turn a crash loop into a CPU burner.
     public static let maxSpawnsPerSecond = 10
 
-    /// Boxed: a process's config is 672 bytes, and the supervisor's table holds a machine per
-    /// process inline. Read in place, never copied.
-    private final class ConfigBox: Sendable {
-        let value: ProcessConfig
-        init(_ value: ProcessConfig) { self.value = value }
-    }
-    private let configBox: ConfigBox
-    public var config: ProcessConfig { _read { yield configBox.value } }
+    /// Read in place from its group's list, which the config keeps anyway: a process's config
+    /// (672 bytes) is not copied per process, and the supervisor's table holds 16 bytes for it.
+    private let configs: [ProcessConfig]
+    private let configIndex: Int
+    public var config: ProcessConfig { _read { yield configs[configIndex] } }
     public private(set) var state = ProcessState.stopped {
         didSet { if oldValue != state { transitions.append((oldValue, state)) } }
     }
@@ -153,7 +150,13 @@ public struct ProcessMachine: Sendable {
     private var hasStarted = false
 
     public init(config: ProcessConfig) {
-        configBox = ConfigBox(config)
+        self.init(sharing: [config], at: 0)
+    }
+
+    /// The machine of `configs[index]`.
+    public init(sharing configs: [ProcessConfig], at index: Int) {
+        self.configs = configs
+        configIndex = index
     }
 
     public var name: String { config.name }

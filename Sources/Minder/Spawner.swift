@@ -18,13 +18,32 @@ public struct SpawnedChild {
 
 public struct SpawnContext: Sendable {
     /// minderd's environment when it started.
-    public var environment: [String: String]
+    public var environment: [String: String] { didSet { inherited = Self.inherited(environment) } }
+    /// What of it every child gets, each entry written out once (`KEY=value`), not at every spawn.
+    private(set) var inherited: [(key: String, entry: String)]
     /// SUPERVISOR_SERVER_URL when a socket exists.
     public var serverURL: String?
     public var childLogDirectory: String
     public var identifier: String
     /// RLIMIT_NOFILE as minderd found it, given back to every child.
     public var originalNoFile: (soft: Int64, hard: Int64)?
+
+    public init(environment: [String: String], serverURL: String?, childLogDirectory: String, identifier: String,
+                originalNoFile: (soft: Int64, hard: Int64)?) {
+        self.environment = environment
+        inherited = Self.inherited(environment)
+        self.serverURL = serverURL
+        self.childLogDirectory = childLogDirectory
+        self.identifier = identifier
+        self.originalNoFile = originalNoFile
+    }
+
+    /// What systemd gave minderd itself is not the children's to use.
+    static let notInherited: Set<String> = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"]
+
+    static func inherited(_ environment: [String: String]) -> [(key: String, entry: String)] {
+        environment.filter { !notInherited.contains($0.key) }.sorted { $0.key < $1.key }.map { ($0.key, "\($0.key)=\($0.value)") }
+    }
 }
 
 enum Spawner {
@@ -44,11 +63,8 @@ enum Spawner {
         guard let argv = p.argv, let command = argv.first else {
             return .failure(SpawnFailure("the command cannot be split: \(p.command)"))
         }
-        var env = context.environment
-        // What systemd gave minderd itself is not the children's to use.
-        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] {
-            env[key] = nil
-        }
+        // Set for this child, over what it inherits.
+        var env: [String: String] = [:]
         env["SUPERVISOR_ENABLED"] = "1"
         env["SUPERVISOR_PROCESS_NAME"] = p.name
         env["SUPERVISOR_GROUP_NAME"] = group
@@ -61,7 +77,7 @@ enum Spawner {
             env["WATCHDOG_PID"] = "0000000000"
         }
 
-        guard let path = resolve(command, path: env["PATH"], directory: p.directory) else {
+        guard let path = resolve(command, path: env["PATH"] ?? context.environment["PATH"], directory: p.directory) else {
             return .failure(SpawnFailure("can't find command '\(command)'"))
         }
 
@@ -124,7 +140,8 @@ enum Spawner {
 
         var pid: pid_t = 0, stage: Int32 = 0, err: Int32 = 0
         let rc = withCStrings(argv) { argvPtr in
-            withCStrings(env.map { "\($0.key)=\($0.value)" }) { envPtr in
+            withCStrings(context.inherited.compactMap { env[$0.key] == nil ? $0.entry : nil }
+                         + env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }) { envPtr in
                 let watchdogPID = p.watchdogSec > 0 ? watchdogPIDEntry(envPtr) : nil
                 return groups.withUnsafeBufferPointer { groupsPtr in
                     caps.withUnsafeBufferPointer { capsPtr in
@@ -263,10 +280,23 @@ func errnoName(_ err: Int32) -> String {
 }
 
 /// A NULL-terminated array of C strings valid inside `body`.
+/// A NULL-terminated array of C strings, all in one buffer (one allocation, not one per string:
+/// an environment has dozens and a start of 1000 programs builds one per spawn). The strings are
+/// writable (the child completes WATCHDOG_PID=).
 func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
-    let pointers = strings.map { strdup($0) } + [nil]
-    defer { for p in pointers { free(p) } }
-    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    var bytes: [CChar] = []
+    bytes.reserveCapacity(strings.reduce(0) { $0 + $1.utf8.count + 1 })
+    var offsets: [Int] = []
+    offsets.reserveCapacity(strings.count)
+    for s in strings {
+        offsets.append(bytes.count)
+        bytes.append(contentsOf: s.utf8.map { CChar(bitPattern: $0) })
+        bytes.append(0)
+    }
+    return bytes.withUnsafeMutableBufferPointer { buffer in
+        let pointers: [UnsafeMutablePointer<CChar>?] = offsets.map { buffer.baseAddress! + $0 } + [nil]
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
 }
 
 /// The `WATCHDOG_PID=` entry of a NULL-terminated environment.

@@ -24,7 +24,7 @@ public final class Supervisor {
         /// Wall-clock time of the last state change (or of the entry's creation), for the stats.
         var changedAt = wallClockNow()
         /// An event listener's protocol state.
-        var listener: ListenerLink?
+        @OutOfLine var listener: ListenerLink?
         /// A FastCGI pool's process holds the pool's socket while it runs.
         var holdsSocket = false
         /// The last sample from /proc: CPU seconds, resident bytes, descriptors, threads.
@@ -38,12 +38,12 @@ public final class Supervisor {
         var watchdogDue: Double?
         /// ready=tcp:... until ready, health_check= from then on (Probes.swift), and what the
         /// health check says (nil without one).
-        var readyProbe: ProbeState?
+        @OutOfLine var readyProbe: ProbeState?
         /// ready=fd:N: minderd's read end of the program's notification pipe (-1: none), and the
         /// bytes read from it without a newline.
         var readyPipe: Int32 = -1
         var readyPipeBytes = 0
-        var healthProbe: ProbeState?
+        @OutOfLine var healthProbe: ProbeState?
         var healthy: Bool?
         /// A pidfd for the process MAINPID= named, whose exit may reach its own parent, not minderd.
         var mainPIDFD: Int32 = -1
@@ -52,6 +52,29 @@ public final class Supervisor {
         var waitingFor = ""
 
         var namespec: String { group == machine.name ? group : "\(group):\(machine.name)" }
+    }
+
+    /// An optional that most entries lack, kept out of the table: 8 bytes in each entry instead
+    /// of the value's size (a probe's state is 152). Changed in place while no copy shares it.
+    @propertyWrapper struct OutOfLine<Value> {
+        private final class Box {
+            var value: Value
+            init(_ value: Value) { self.value = value }
+        }
+        private var box: Box?
+
+        init(wrappedValue: Value?) { box = wrappedValue.map(Box.init) }
+
+        var wrappedValue: Value? {
+            get { box?.value }
+            set {
+                if let newValue, isKnownUniquelyReferenced(&box) {
+                    box!.value = newValue
+                } else {
+                    box = newValue.map(Box.init)
+                }
+            }
+        }
     }
 
     enum Mood { case running, shuttingDown, reloading(Config) }
@@ -162,7 +185,7 @@ public final class Supervisor {
         var entries: [Entry] = []
         entries.reserveCapacity(config.groups.reduce(0) { $0 + $1.processes.count })
         for g in config.groups {
-            for p in g.processes { entries.append(Entry(machine: ProcessMachine(config: p), group: g.name)) }
+            for p in g.processes.indices { entries.append(Entry(machine: ProcessMachine(sharing: g.processes, at: p), group: g.name)) }
         }
         return entries
     }

@@ -197,7 +197,7 @@ extension Supervisor {
             }
             config.groups.append(group)
             let first = entries.count
-            entries += group.processes.map { Entry(machine: ProcessMachine(config: $0), group: group.name) }
+            entries += group.processes.indices.map { Entry(machine: ProcessMachine(sharing: group.processes, at: $0), group: group.name) }
             rebuildViews()
             logger.info("added process group \(name)")
             notifyListeners("PROCESS_GROUP_ADDED", "groupname:\(name)\n")
@@ -469,7 +469,7 @@ extension Supervisor {
         let incoming = Set(d.changed + d.added)
         var fresh: [Entry] = []
         for g in newConfig.groups where incoming.contains(g.name) {
-            fresh += g.processes.map { Entry(machine: ProcessMachine(config: $0), group: g.name) }
+            fresh += g.processes.indices.map { Entry(machine: ProcessMachine(sharing: g.processes, at: $0), group: g.name) }
         }
         // Groups keep the new config's order, which is the start order.
         let order = Dictionary(newConfig.groups.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })

@@ -12,7 +12,7 @@ import Testing
             [program:probe]
             command=/bin/sh -c 'env > %(here)s/env.txt;ls /proc/self/fd > %(here)s/fds.txt;exec sleep 1000'
             startsecs=0
-            environment=OWN="own value"
+            environment=OWN="own value",PATH="/usr/bin:/bin"
             """, supervisord: "minfds=4096\nenvironment=GLOBAL=\"g\"")
         let pid = try d.pid(of: "probe")
         try waitUntil("the probe's files") { FileManager.default.fileExists(atPath: d.dir.path + "/fds.txt") }
@@ -22,6 +22,8 @@ import Testing
                      "SUPERVISOR_SERVER_URL=unix://\(d.dir.path)/m.sock", "OWN=own value", "GLOBAL=g"] {
             #expect(env.split(separator: "\n").contains(Substring(line)), "missing \(line)")
         }
+        // A program's own value replaces the inherited one; it is not added beside it.
+        #expect(env.split(separator: "\n").filter { $0.hasPrefix("PATH=") } == ["PATH=/usr/bin:/bin"])
         let s = procStatus(pid)
         #expect(s["SigBlk"] == "0000000000000000", "empty signal mask")
         #expect(s["SigIgn"] == "0000000000000000", "no ignored signal (supervisord leaves SIGPIPE ignored)")
