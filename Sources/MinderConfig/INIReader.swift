@@ -252,7 +252,7 @@ struct UTF8Text {
         if let first = content.first, bytes[first] == UInt8(ascii: "#") || bytes[first] == UInt8(ascii: ";") {
             return line.lowerBound
         }
-        /// One prefix's next occurrence from `from` (nil once there is none), if whitespace precedes it.
+        // One prefix's next occurrence from `from` (nil once there is none), if whitespace precedes it.
         func round(_ prefix: UInt8, _ from: inout Int?) -> Int? {
             guard let f = from, let hit = bytes[f..<line.upperBound].firstIndex(of: prefix) else {
                 from = nil
