@@ -33,6 +33,7 @@
 #include <arpa/inet.h>
 #include <sys/uio.h>
 #include <poll.h>
+#include <pthread.h>
 #include <time.h>
 #include <stddef.h>
 #include <unistd.h>
@@ -55,10 +56,44 @@ static int mn_cap_last(void);
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
+
+/* A child that copied minderd's descriptor table at clone would close every descriptor in it at
+   exec: three pipes per running program and the open logs, so a start of N programs made N²
+   closes. Instead the child shares the table (CLONE_FILES) and unshares it with close_range(limit,
+   ~0, CLOSE_RANGE_UNSHARE), which copies only the descriptors below `limit`. What it needs is
+   placed below that first: in five slots, descriptors held on /dev/null and taken once, at the
+   first spawn, while few are open. A kernel without the flag (before 5.9) makes the first spawn
+   fail at MN_STAGE_UNSHARE; that spawn is made again the old way, and so is every later one. */
+enum { MN_SLOTS = 5 };
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static int slots_state;  // 0: not tried, 1: in use, -1: not available
+static int slots[MN_SLOTS], slots_null = -1, slots_limit;
+
+static int slots_take(void) {
+    slots_null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (slots_null < 0) return -1;
+    slots_limit = 0;
+    for (int i = 0; i < MN_SLOTS; i++) {
+        // Above the notification descriptors (3 to 9) a child may be given.
+        slots[i] = fcntl(slots_null, F_DUPFD_CLOEXEC, 10);
+        if (slots[i] < 0) {
+            while (i-- > 0) close(slots[i]);
+            close(slots_null);
+            return -1;
+        }
+        if (slots[i] + 1 > slots_limit) slots_limit = slots[i] + 1;
+    }
+    return 0;
+}
 
 struct child_args {
     const mn_spawn_attr *attr;
     int errpipe;
+    /// With CLONE_FILES: the first descriptor the child does not keep; 0 without.
+    int unshare_from;
 };
 
 // Reports the failed stage and errno to the parent, then exits: raw write and exit_group, which
@@ -77,6 +112,11 @@ __attribute__((no_sanitize("thread", "address"))) static void child_fail(int err
 __attribute__((no_sanitize("thread", "address"))) static int child_main(void *p) {
     struct child_args *c = p;
     const mn_spawn_attr *a = c->attr;
+
+    // First, and before any descriptor is touched: a table of its own, with only the low ones.
+    if (c->unshare_from > 0 && syscall(SYS_close_range, (unsigned)c->unshare_from, ~0U, CLOSE_RANGE_UNSHARE) != 0) {
+        child_fail(c->errpipe, MN_STAGE_UNSHARE);
+    }
 
     // Default dispositions for every signal, then an empty mask (set just before exec).
     // glibc's sigaction refuses its two internal signals (32, 33), which an
@@ -191,7 +231,24 @@ __attribute__((no_sanitize("thread", "address"))) static int child_main(void *p)
     return 127;
 }
 
+static int spawn_child(const mn_spawn_attr *attr, int use_slots, pid_t *pid, int *stage, int *err);
+
 int mn_spawn(const mn_spawn_attr *attr, pid_t *pid, int *stage, int *err) {
+    pthread_mutex_lock(&slots_lock);
+    if (slots_state == 0) slots_state = slots_take() == 0 ? 1 : -1;
+    int use_slots = slots_state == 1;
+    if (!use_slots) pthread_mutex_unlock(&slots_lock);
+    int rc = spawn_child(attr, use_slots, pid, stage, err);
+    if (use_slots) {
+        if (rc != 0 && *stage == MN_STAGE_UNSHARE) slots_state = -1;
+        pthread_mutex_unlock(&slots_lock);
+        if (rc != 0 && *stage == MN_STAGE_UNSHARE) rc = spawn_child(attr, 0, pid, stage, err);
+    }
+    return rc;
+}
+
+// With `use_slots` (slots_lock held), the child's descriptors go in the slots for the clone.
+static int spawn_child(const mn_spawn_attr *attr, int use_slots, pid_t *pid, int *stage, int *err) {
     *stage = MN_STAGE_NONE;
     *err = 0;
     int errpipe[2];
@@ -217,7 +274,30 @@ int mn_spawn(const mn_spawn_attr *attr, pid_t *pid, int *stage, int *err) {
             errpipe[1] = moved;
         }
     }
-    struct child_args args = {attr, errpipe[1]};
+    mn_spawn_attr placed = *attr;
+    struct child_args args = {&placed, errpipe[1], 0};
+    int filled[MN_SLOTS] = {0};
+    if (use_slots) {
+        int *fds[MN_SLOTS] = {&placed.stdin_fd, &placed.stdout_fd, &placed.stderr_fd, &placed.notify_source, &args.errpipe};
+        int i = 0;
+        for (; i < MN_SLOTS; i++) {
+            if (*fds[i] < 0) continue;
+            if (dup3(*fds[i], slots[i], O_CLOEXEC) < 0) break;
+            *fds[i] = slots[i];
+            filled[i] = 1;
+        }
+        if (i < MN_SLOTS) {
+            *stage = MN_STAGE_DUP;
+            *err = errno;
+            for (int j = 0; j < MN_SLOTS; j++) if (filled[j]) dup3(slots_null, slots[j], O_CLOEXEC);
+            munmap(stack, stack_size);
+            close(errpipe[0]);
+            close(errpipe[1]);
+            return -1;
+        }
+        args.unshare_from = slots_limit;
+    }
+    int flags = CLONE_VM | CLONE_VFORK | SIGCHLD | (use_slots ? CLONE_FILES : 0);
 
     // No signal handler may run in the child while it shares our memory.
     sigset_t all, old;
@@ -234,12 +314,14 @@ int mn_spawn(const mn_spawn_attr *attr, pid_t *pid, int *stage, int *err) {
         real_clone = (clone_fn)dlsym(RTLD_NEXT, "clone");
         __atomic_store_n(&cached, real_clone, __ATOMIC_RELEASE);
     }
-    pid_t child = real_clone(child_main, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+    pid_t child = real_clone(child_main, (char *)stack + stack_size, flags, &args);
 #else
-    pid_t child = clone(child_main, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+    pid_t child = clone(child_main, (char *)stack + stack_size, flags, &args);
 #endif
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    // The slots let go of the child's descriptors (a pipe end held there would keep the pipe open).
+    for (int i = 0; i < MN_SLOTS; i++) if (filled[i]) dup3(slots_null, slots[i], O_CLOEXEC);
     // CLONE_VFORK: we resume once the child has exec'd or exited.
     munmap(stack, stack_size);
     close(errpipe[1]);

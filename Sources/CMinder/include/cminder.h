@@ -69,6 +69,7 @@ enum {
     MN_STAGE_CAPS = 11,
     MN_STAGE_NO_NEW_PRIVS = 12,
     MN_STAGE_PDEATHSIG = 13,
+    MN_STAGE_UNSHARE = 14,
 };
 
 /// Starts a child in its own process group. Returns 0 and sets *pid when the
