@@ -290,8 +290,9 @@ import Testing
             def step(name):
                 while not os.path.exists(os.path.join(sys.argv[1], name)):
                     time.sleep(0.05)
-            # A child of the program (a descendant) says READY=1.
-            subprocess.run([sys.executable, '-c', 'import os, socket; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"READY=1", os.environ["NOTIFY_SOCKET"])'], check=True)
+            # A child of the program (a descendant) says READY=1, and stays until minderd has read
+            # it: a sender already gone cannot be traced to the program.
+            subprocess.run([sys.executable, '-c', 'import os, socket, sys, time; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"READY=1", os.environ["NOTIFY_SOCKET"])\\nwhile not os.path.exists(os.path.join(sys.argv[1], "seen")): time.sleep(0.05)', sys.argv[1]], check=True)
             step('reload')
             s.sendto(b'RELOADING=1\\nSTATUS=reloading config', path)
             step('reloaded')
@@ -312,6 +313,7 @@ import Testing
             autorestart=false
             """)
         try d.waitForLog("ready: svc")
+        _ = FileManager.default.createFile(atPath: dir.path + "/seen", contents: nil)
         // Another process (this test's) that reaches the socket is no descendant: ignored.
         let pid = try #require(status(d, "svc")?.pid)
         let socket = try Self.notifySocket(of: pid)
