@@ -99,44 +99,47 @@ final class ChildRecords {
     private func change(_ edit: (inout [Int32: ChildRecord]) -> Void) {
         let now = DispatchTime.now().uptimeNanoseconds
         let path = path, state = state
-        let item = DispatchWorkItem {
-            let children = state.withLock { s -> [Int32: ChildRecord]? in
-                s.pending = nil
-                s.lastWrite = DispatchTime.now().uptimeNanoseconds
-                return s.closed ? nil : s.children
-            }
-            guard var children else { return }
-            var identified: [Int32: ChildRecord] = [:]
-            for (pid, record) in children where record.start == 0 {
-                guard let id = ChildRecord.identity(pid) else { continue }  // gone already: nothing to record
-                var record = record
-                (record.start, record.uid, record.exe) = (id.start, id.uid, id.exe)
-                identified[pid] = record
-            }
-            // Kept for the next write, unless the child was reaped meanwhile.
-            state.withLock { s in
-                for (pid, record) in identified where s.children[pid]?.start == 0 { s.children[pid] = record }
-            }
-            children.merge(identified) { $1 }
-            let known = children.values.filter { $0.start != 0 }
-            let bytes = File(boot: Self.boot, children: known.sorted { $0.pid < $1.pid }).json()
-            let temporary = path + ".new"
-            unlink(temporary)
-            let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-            guard fd >= 0 else { return }
-            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            close(fd)
-            if written == bytes.count { rename(temporary, path) } else { unlink(temporary) }
-        }
-
-        let due = state.withLock { s -> UInt64? in
+        // A write is made only when none waits already: most changes of a burst just edit the table.
+        let scheduled = state.withLock { s -> (DispatchWorkItem, UInt64)? in
             edit(&s.children)
             guard s.pending == nil, !s.closed else { return nil }
+            let item = DispatchWorkItem { Self.write(path: path, state: state) }
             s.pending = item
-            return max(now, s.lastWrite + Self.spacing)
+            return (item, max(now, s.lastWrite + Self.spacing))
         }
-        guard let due else { return }
+        guard let (item, due) = scheduled else { return }
         writer.asyncAfter(deadline: DispatchTime(uptimeNanoseconds: due), execute: item)
+    }
+
+    /// On the writer queue: the table's latest state, with the identities of new children read now.
+    private static func write(path: String, state: Locked<(children: [Int32: ChildRecord], pending: DispatchWorkItem?,
+                                                           lastWrite: UInt64, closed: Bool)>) {
+        let children = state.withLock { s -> [Int32: ChildRecord]? in
+            s.pending = nil
+            s.lastWrite = DispatchTime.now().uptimeNanoseconds
+            return s.closed ? nil : s.children
+        }
+        guard let children else { return }
+        var identified: [Int32: ChildRecord] = [:]
+        for (pid, record) in children where record.start == 0 {
+            guard let id = ChildRecord.identity(pid) else { continue }  // gone already: nothing to record
+            var record = record
+            (record.start, record.uid, record.exe) = (id.start, id.uid, id.exe)
+            identified[pid] = record
+        }
+        // Kept for the next write, unless the child was reaped meanwhile.
+        state.withLock { s in
+            for (pid, record) in identified where s.children[pid]?.start == 0 { s.children[pid] = record }
+        }
+        let known = children.values.compactMap { $0.start != 0 ? $0 : identified[$0.pid] }
+        let bytes = File(boot: boot, children: known.sorted { $0.pid < $1.pid }).json()
+        let temporary = path + ".new"
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { return }
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        if written == bytes.count { rename(temporary, path) } else { unlink(temporary) }
     }
 
     /// After a clean shutdown nothing is left to find.

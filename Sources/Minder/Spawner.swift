@@ -290,7 +290,7 @@ func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePo
     offsets.reserveCapacity(strings.count)
     for s in strings {
         offsets.append(bytes.count)
-        bytes.append(contentsOf: s.utf8.map { CChar(bitPattern: $0) })
+        for byte in s.utf8 { bytes.append(CChar(bitPattern: byte)) }
         bytes.append(0)
     }
     return bytes.withUnsafeMutableBufferPointer { buffer in
