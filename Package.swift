@@ -60,10 +60,12 @@ let package = Package(
         .target(name: "CLineEdit", linkerSettings: [.linkedLibrary("edit")]),
         // What minderd and minderctl share about the control API: names, faults, JSON shapes.
         .target(name: "MinderControl", dependencies: ["MinderConfig", "CMinder"], swiftSettings: lean),
-        // libxml2, which parses XML-RPC request bodies (its reader, from memory, no DTDs).
-        .systemLibrary(name: "CXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+        // libxml2's reader (from memory, no DTDs), which parses XML-RPC request bodies. libxml2 is
+        // not linked but loaded at the first request, so only its headers are needed here
+        // (libxml2-dev; `pkg-config --cflags libxml-2.0` says where Debian puts them).
+        .target(name: "CXMLReader", cSettings: [.unsafeFlags(["-I/usr/include/libxml2"])]),
         // supervisord's XML-RPC wire format: request parsing and response encoding, no I/O.
-        .target(name: "MinderXMLRPC", dependencies: ["CXML2"], swiftSettings: lean),
+        .target(name: "MinderXMLRPC", dependencies: ["CXMLReader"], swiftSettings: lean),
         // libFuzzer targets for the parsers that take hostile input (docs/fuzzing.md). A plain
         // build replays corpus files through them; scripts/fuzz builds them with -DFUZZING.
         .target(name: "FuzzSupport", path: "Sources/Fuzz/Support"),

@@ -43,6 +43,8 @@ struct XMLRPCService: Sendable {
     /// the method's response or fault.
     func handle(_ body: [UInt8], reply: @escaping @Sendable (HTTPReply) -> Void) {
         switch XMLRPCCall.parse(body) {
+        case .failure(let error) where error.kind == .unavailable:
+            reply(.whole(status: 503, contentType: "text/plain; charset=utf-8", body: Array("XML-RPC is unavailable: \(error.message)\n".utf8)))
         case .failure(let error):
             reply(.whole(status: 400, contentType: "text/plain; charset=utf-8", body: Array("not an XML-RPC call: \(error)\n".utf8)))
         case .success(let call):

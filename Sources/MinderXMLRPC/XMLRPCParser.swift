@@ -2,7 +2,7 @@
 // recursive descent over its nodes. The body comes from any client on the socket, so no
 // DTD is read, no entity is expanded, nothing is fetched and every size is bounded.
 
-import CXML2
+import CXMLReader
 
 extension XMLRPCCall {
     /// Parses a `<methodCall>` document: what supervisor 4.3 and Python's xmlrpc.client accept,
@@ -12,27 +12,27 @@ extension XMLRPCCall {
             return .failure(XMLRPCError(.tooLarge, "request body of \(body.count) bytes is over the limit of \(limits.maxBytes)"))
         }
         if let refusal = Screen.check(body) { return .failure(refusal) }
-        _ = LibXML.ready
+        if let failure = mn_xml_load() {
+            return .failure(XMLRPCError(.unavailable, String(cString: failure)))
+        }
         // Messages without a parser context bypass the reader's handler and would reach stderr.
-        let saved = minder_xml_silence()
-        defer { minder_xml_restore(saved) }
+        let saved = mn_xml_silence()
+        defer { mn_xml_restore(saved) }
+        let firstError = FirstError()
         return body.withUnsafeBufferPointer { bytes in
             bytes.withMemoryRebound(to: CChar.self) { chars in
                 // The reader reads the buffer in place: it must not outlive this closure.
-                guard let reader = xmlReaderForMemory(chars.baseAddress, Int32(chars.count), nil, nil, LibXML.options) else {
-                    return .failure(XMLRPCError(.malformed, "not an XML document"))
-                }
-                defer { xmlFreeTextReader(reader) }
-                let firstError = FirstError()
-                xmlTextReaderSetStructuredErrorHandler(reader, { context, error in
-                    guard let context, let error, error.pointee.level.rawValue >= XML_ERR_ERROR.rawValue else { return }
+                guard let reader = mn_xml_reader_new(chars.baseAddress, Int32(chars.count), { context, line, message in
+                    guard let context, let message else { return }
                     let box = Unmanaged<FirstError>.fromOpaque(context).takeUnretainedValue()
                     if box.message == nil {
-                        let text = error.pointee.message.map { String(cString: $0) } ?? "error"
                         // One line: some of libxml2's messages have a second, with the bytes.
-                        box.message = "line \(error.pointee.line): " + text.split(whereSeparator: \.isNewline).joined(separator: "; ")
+                        box.message = "line \(line): " + String(cString: message).split(whereSeparator: \.isNewline).joined(separator: "; ")
                     }
-                }, Unmanaged.passUnretained(firstError).toOpaque())
+                }, Unmanaged.passUnretained(firstError).toOpaque()) else {
+                    return .failure(XMLRPCError(.malformed, "not an XML document"))
+                }
+                defer { mn_xml_reader_free(reader) }
                 var parser = Parser(reader: reader, limits: limits, firstError: firstError)
                 do throws(XMLRPCError) {
                     return .success(try parser.call())
@@ -42,20 +42,6 @@ extension XMLRPCCall {
             }
         }
     }
-}
-
-enum LibXML {
-    /// xmlInitParser must run once before threads share libxml2; a static let runs it once.
-    static let ready: Bool = {
-        xmlInitParser()
-        return true
-    }()
-
-    /// No network, no messages, and UTF-8 whatever the XML declaration says (see Screen).
-    /// Deliberately absent: NOENT (entity expansion), DTDLOAD, DTDATTR, DTDVALID (reading
-    /// DTDs) and HUGE (libxml2's own size and depth limits stay).
-    static let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue | XML_PARSE_NOWARNING.rawValue
-        | XML_PARSE_IGNORE_ENC.rawValue)
 }
 
 /// A pass over the raw bytes before libxml2 sees them, for what libxml2 spends before the
@@ -153,7 +139,7 @@ private enum Event {
 }
 
 private struct Parser {
-    let reader: xmlTextReaderPtr
+    let reader: OpaquePointer
     let limits: XMLRPCLimits
     let firstError: FirstError
     /// An event read ahead while joining text.
@@ -163,7 +149,7 @@ private struct Parser {
     var valueCount = 0
     var paramCount = 0
 
-    init(reader: xmlTextReaderPtr, limits: XMLRPCLimits, firstError: FirstError) {
+    init(reader: OpaquePointer, limits: XMLRPCLimits, firstError: FirstError) {
         self.reader = reader
         self.limits = limits
         self.firstError = firstError
@@ -404,27 +390,28 @@ private struct Parser {
             return .end
         }
         while true {
-            let status = xmlTextReaderRead(reader)
+            let status = mn_xml_read(reader)
             guard status >= 0 else { throw XMLRPCError(.malformed, firstError.message ?? "not well-formed XML") }
             guard status == 1 else { return .eof }
-            let type = xmlTextReaderNodeType(reader)
-            switch xmlReaderTypes(rawValue: UInt32(bitPattern: type)) {
-            case XML_READER_TYPE_ELEMENT:
-                guard Int(xmlTextReaderDepth(reader)) < limits.maxDepth else {
+            let type = mn_xml_node_type(reader)
+            switch Int(type) {
+            case MN_XML_ELEMENT:
+                guard Int(mn_xml_depth(reader)) < limits.maxDepth else {
                     throw tooLarge("elements nested more than \(limits.maxDepth) deep")
                 }
-                owedEnd = xmlTextReaderIsEmptyElement(reader) == 1
-                return .start(xmlTextReaderConstName(reader).map { String(cString: $0) } ?? "")
-            case XML_READER_TYPE_END_ELEMENT:
+                owedEnd = mn_xml_is_empty_element(reader) == 1
+                return .start(mn_xml_name(reader).map { String(cString: $0) } ?? "")
+            case MN_XML_END_ELEMENT:
                 return .end
-            case XML_READER_TYPE_TEXT, XML_READER_TYPE_CDATA, XML_READER_TYPE_WHITESPACE, XML_READER_TYPE_SIGNIFICANT_WHITESPACE:
-                guard let value = xmlTextReaderConstValue(reader) else { return .text([]) }
-                return .text(Array(UnsafeBufferPointer(start: value, count: Int(xmlStrlen(value)))))
-            case XML_READER_TYPE_COMMENT, XML_READER_TYPE_PROCESSING_INSTRUCTION, XML_READER_TYPE_XML_DECLARATION:
+            case MN_XML_TEXT, MN_XML_CDATA, MN_XML_WHITESPACE, MN_XML_SIGNIFICANT_WHITESPACE:
+                var length: UInt = 0
+                guard let value = mn_xml_value(reader, &length) else { return .text([]) }
+                return .text(Array(UnsafeBufferPointer(start: value, count: Int(length))))
+            case MN_XML_COMMENT, MN_XML_PROCESSING_INSTRUCTION, MN_XML_DECLARATION:
                 continue
-            case XML_READER_TYPE_DOCUMENT_TYPE:
+            case MN_XML_DOCUMENT_TYPE:
                 throw XMLRPCError(.forbidden, "a DOCTYPE is not accepted")
-            case XML_READER_TYPE_ENTITY_REFERENCE, XML_READER_TYPE_ENTITY, XML_READER_TYPE_END_ENTITY:
+            case MN_XML_ENTITY_REFERENCE, MN_XML_ENTITY, MN_XML_END_ENTITY:
                 throw XMLRPCError(.forbidden, "entities are not accepted")
             default:
                 throw invalid("unexpected XML node of type \(type)")

@@ -82,6 +82,8 @@ public struct XMLRPCError: Error, Sendable, Equatable, CustomStringConvertible {
         case tooLarge
         /// Well-formed XML that is not an XML-RPC call: a wrong element, a bad value or method name.
         case invalid
+        /// libxml2 could not be loaded: no request can be parsed.
+        case unavailable
     }
 
     public var kind: Kind
