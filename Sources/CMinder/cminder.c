@@ -12,6 +12,7 @@
 #include <sys/capability.h>
 #include <sys/epoll.h>
 #include <grp.h>
+#include <malloc.h>
 #include <mqueue.h>
 #include <semaphore.h>
 #include <sys/file.h>
@@ -347,6 +348,8 @@ static int spawn_child(const mn_spawn_attr *attr, int use_slots, pid_t *pid, int
     *pid = child;
     return 0;
 }
+
+int mn_malloc_one_arena(void) { return mallopt(M_ARENA_MAX, 1); }
 
 int mn_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 

@@ -27,7 +27,8 @@ final class StatsSegment {
     private var pending = Set<Int>()
     /// The header changed without a slot (a round with nothing running).
     private var headerPending = false
-    private var staged: [Int: SlotValues] = [:]
+    /// Each slot's latest values, kept to write again into a replaced segment.
+    private var staged: [SlotValues?]
     private var sequences: [UInt64]
     private var writes: UInt64 = 0
     private var recoveries: UInt64 = 0
@@ -62,6 +63,7 @@ final class StatsSegment {
         name = instance.statsSegment
         self.slots = slots
         sequences = Array(repeating: 0, count: slots)
+        staged = Array(repeating: nil, count: slots)
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         startTime = Double(now.tv_sec)
@@ -129,10 +131,12 @@ final class StatsSegment {
             requests?.published()
             // A fault during the writes sent them to private pages: write again into new objects, once.
             guard mn_guard_lost(segmentGuard) != 0 || semaphore.lost, attempt == 0 else { return true }
-            pending = Set(staged.keys)
+            pending = stagedSlots
         }
         return false
     }
+
+    private var stagedSlots: Set<Int> { Set(staged.indices.filter { staged[$0] != nil }) }
 
     private func writeHeader(_ base: UnsafeMutableRawPointer) {
         mn_stats_write_header(base, UInt32(slots), getpid(), startTime, semaphoreName, writes, droppedEvents, recoveries,
@@ -156,7 +160,7 @@ final class StatsSegment {
         base = nil
         if mapSegment() {
             notices.append("stats: the segment \(name) was truncated by another process; made a new one")
-            pending = Set(staged.keys)
+            pending = stagedSlots
         } else {
             notices.append("stats: the segment \(name) was truncated by another process, and a new one cannot be made: \(String(cString: strerror(errno))); stats are no longer published")
         }

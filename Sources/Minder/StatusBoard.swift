@@ -146,9 +146,11 @@ extension ProcessStatus {
     func described(now: Double) -> ProcessStatus {
         var s = self
         s.now = now
-        s.description = note
+        let note = self.note
         if waiting_for.isEmpty, ProcessState(rawValue: state) == .running {
             s.description = "pid \(pid), uptime \(Supervisor.uptime(max(0, now - start)))" + (note.isEmpty ? "" : ", " + note)
+        } else {
+            s.description = note
         }
         return s
     }
@@ -158,7 +160,8 @@ extension ProcessStatus {
         if !waiting_for.isEmpty { return "waiting for " + waiting_for }
         switch ProcessState(rawValue: state) {
         case .running?:
-            return ((ready == false ? ["not ready"] : []) + (status_text.isEmpty ? [] : [status_text])).joined(separator: ", ")
+            guard ready == false else { return status_text }
+            return status_text.isEmpty ? "not ready" : "not ready, " + status_text
         case .backoff?, .fatal?:
             return spawnerr.isEmpty ? "unknown error (try \"tail \(namespec)\")" : spawnerr
         case .stopped?, .exited?:

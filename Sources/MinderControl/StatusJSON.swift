@@ -12,38 +12,45 @@ extension ProcessStatus {
         var out: [UInt8] = []
         out.reserveCapacity(list.count * (fields == nil ? 512 : 32 * fields!.count) + 2)
         out.append(UInt8(ascii: "["))
+        let mask = Key.mask(fields)
         for (n, status) in list.enumerated() {
             if n > 0 { out.append(UInt8(ascii: ",")) }
-            status.appendJSON(to: &out, fields: fields)
+            status.appendJSON(to: &out, mask: mask)
         }
         out.append(UInt8(ascii: "]"))
         return out
     }
 
     public func appendJSON(to out: inout [UInt8], fields: Set<String>? = nil) {
-        var w = JSONRecordWriter(out: out, only: fields)
+        appendJSON(to: &out, mask: Key.mask(fields))
+    }
+
+    /// `mask`: a bit for each key to write (Key.mask): a request's fields are looked up once, not
+    /// for every key of every record.
+    func appendJSON(to out: inout [UInt8], mask: UInt32) {
+        var w = JSONRecordWriter(out: out)
         out = []  // the writer owns the bytes meanwhile, so appending does not copy them
-        w.string("description", description)
-        w.number("exitstatus", exitstatus)
-        w.string("group", group)
-        w.bool("healthy", healthy)
-        w.number("log_bytes_dropped", Int(clamping: log_bytes_dropped))
-        w.number("log_bytes_written", Int(clamping: log_bytes_written))
-        w.string("name", name)
-        w.string("namespec", namespec)
-        w.number("now", now)
-        w.number("pid", Int(pid))
-        w.bool("ready", ready)
-        w.number("restarts", restarts)
-        w.string("spawnerr", spawnerr)
-        w.number("start", start)
-        w.number("state", state)
-        w.string("statename", statename)
-        w.string("status_text", status_text)
-        w.string("stderr_logfile", stderr_logfile)
-        w.string("stdout_logfile", stdout_logfile)
-        w.number("stop", stop)
-        w.string("waiting_for", waiting_for)
+        if mask & Key.description.bit != 0 { w.string("description", description) }
+        if mask & Key.exitstatus.bit != 0 { w.number("exitstatus", exitstatus) }
+        if mask & Key.group.bit != 0 { w.string("group", group) }
+        if mask & Key.healthy.bit != 0 { w.bool("healthy", healthy) }
+        if mask & Key.log_bytes_dropped.bit != 0 { w.number("log_bytes_dropped", Int(clamping: log_bytes_dropped)) }
+        if mask & Key.log_bytes_written.bit != 0 { w.number("log_bytes_written", Int(clamping: log_bytes_written)) }
+        if mask & Key.name.bit != 0 { w.string("name", name) }
+        if mask & Key.namespec.bit != 0 { w.string("namespec", namespec) }
+        if mask & Key.now.bit != 0 { w.number("now", now) }
+        if mask & Key.pid.bit != 0 { w.number("pid", Int(pid)) }
+        if mask & Key.ready.bit != 0 { w.bool("ready", ready) }
+        if mask & Key.restarts.bit != 0 { w.number("restarts", restarts) }
+        if mask & Key.spawnerr.bit != 0 { w.string("spawnerr", spawnerr) }
+        if mask & Key.start.bit != 0 { w.number("start", start) }
+        if mask & Key.state.bit != 0 { w.number("state", state) }
+        if mask & Key.statename.bit != 0 { w.string("statename", statename) }
+        if mask & Key.status_text.bit != 0 { w.string("status_text", status_text) }
+        if mask & Key.stderr_logfile.bit != 0 { w.string("stderr_logfile", stderr_logfile) }
+        if mask & Key.stdout_logfile.bit != 0 { w.string("stdout_logfile", stdout_logfile) }
+        if mask & Key.stop.bit != 0 { w.number("stop", stop) }
+        if mask & Key.waiting_for.bit != 0 { w.string("waiting_for", waiting_for) }
         out = w.finish()
     }
 }
@@ -57,11 +64,7 @@ extension ProcessStatus {
     public static func fromJSONArray(_ bytes: [UInt8], fields: Set<String>? = nil) -> [ProcessStatus]? {
         guard case .array(let items)? = try? JSONValue.parse(bytes) else { return nil }
         // `ready` and `healthy` may be absent (Codable's decodeIfPresent); every other key must be there.
-        let required = keys.indices.reduce(UInt32(0)) { mask, n in
-            let key = keys[n]
-            let needed = fields.map { $0.contains(key) } ?? (key != "ready" && key != "healthy")
-            return needed ? mask | 1 << n : mask
-        }
+        let required = fields == nil ? Key.mask(nil) & ~(Key.ready.bit | Key.healthy.bit) : Key.mask(fields)
         var out: [ProcessStatus] = []
         out.reserveCapacity(items.count)
         for item in items {
@@ -119,12 +122,22 @@ extension ProcessStatus {
         guard seen & required == required else { return nil }
     }
 
-    /// Every key of a record, as the reader's bits number them.
-    public static let keys: [String] = [
-        "name", "group", "namespec", "statename", "state", "description", "pid", "start", "stop", "now", "spawnerr",
-        "exitstatus", "restarts", "stdout_logfile", "stderr_logfile", "log_bytes_written", "log_bytes_dropped",
-        "ready", "healthy", "status_text", "waiting_for",
-    ]
+    /// Every key of a record; its bit in a mask is its place here.
+    enum Key: Int, CaseIterable {
+        case name, group, namespec, statename, state, description, pid, start, stop, now, spawnerr, exitstatus, restarts
+        case stdout_logfile, stderr_logfile, log_bytes_written, log_bytes_dropped, ready, healthy, status_text, waiting_for
+
+        var bit: UInt32 { 1 << UInt32(rawValue) }
+
+        /// The bits of `fields`; every bit for nil.
+        static func mask(_ fields: Set<String>?) -> UInt32 {
+            guard let fields else { return (1 << UInt32(allCases.count)) - 1 }
+            return keys.indices.reduce(0) { fields.contains(keys[$1]) ? $0 | 1 << UInt32($1) : $0 }
+        }
+    }
+
+    /// Every key of a record, in Key's order.
+    public static let keys: [String] = Key.allCases.map { "\($0)" }
 }
 
 extension ProcessStatus {
@@ -184,68 +197,59 @@ extension StateEvent {
 public struct JSONRecordWriter {
     private var out: [UInt8]
     private var first = true
-    /// The keys to write; nil: all.
-    private let only: Set<String>?
 
-    public init(out: [UInt8], only: Set<String>? = nil) {
+    public init(out: [UInt8]) {
         self.out = out
-        self.only = only
-        self.out.append(UInt8(ascii: "{"))
     }
 
-    private func wants(_ name: String) -> Bool { only?.contains(name) ?? true }
-
     public mutating func finish() -> [UInt8] {
-        out.append(UInt8(ascii: "}"))
+        out.append(contentsOf: first ? "{}".utf8 : "}".utf8)
         return out
     }
 
-    private mutating func key(_ name: String) {
-        if !first { out.append(UInt8(ascii: ",")) }
+    /// Keys are Minder's own literals, which need no escaping.
+    private mutating func key(_ name: StaticString) {
+        out.append(contentsOf: first ? "{\"".utf8 : ",\"".utf8)
         first = false
-        quoted(name)
-        out.append(UInt8(ascii: ":"))
+        name.withUTF8Buffer { out.append(contentsOf: $0) }
+        out.append(contentsOf: "\":".utf8)
     }
 
-    public mutating func string(_ name: String, _ value: String) {
-        guard wants(name) else { return }
+    public mutating func string(_ name: StaticString, _ value: String) {
         key(name)
         quoted(value)
     }
 
-    public mutating func number(_ name: String, _ value: Int) {
-        guard wants(name) else { return }
+    public mutating func number(_ name: StaticString, _ value: Int) {
         key(name)
         out.append(contentsOf: String(value).utf8)
     }
 
-    public mutating func string(_ name: String, _ value: String?) {
+    public mutating func string(_ name: StaticString, _ value: String?) {
         guard let value else { return null(name) }
         string(name, value)
     }
 
-    public mutating func number(_ name: String, _ value: Int?) {
+    public mutating func number(_ name: StaticString, _ value: Int?) {
         guard let value else { return null(name) }
         number(name, value)
     }
 
-    public mutating func bool(_ name: String, _ value: Bool?) {
-        guard wants(name) else { return }
+    public mutating func bool(_ name: StaticString, _ value: Bool?) {
         key(name)
         out.append(contentsOf: (value.map { $0 ? "true" : "false" } ?? "null").utf8)
     }
 
-    public mutating func strings(_ name: String, _ values: [String]) {
+    public mutating func strings(_ name: StaticString, _ values: [String]) {
         array(name, values.count) { $0.quoted(values[$1]) }
     }
 
     /// An array of JSON values written already.
-    public mutating func raw(_ name: String, _ values: [[UInt8]]) {
+    public mutating func raw(_ name: StaticString, _ values: [[UInt8]]) {
         array(name, values.count) { $0.out.append(contentsOf: values[$1]) }
     }
 
-    private mutating func array(_ name: String, _ count: Int, _ element: (inout Self, Int) -> Void) {
-        guard wants(name) else { return }
+    private mutating func array(_ name: StaticString, _ count: Int, _ element: (inout Self, Int) -> Void) {
         key(name)
         out.append(UInt8(ascii: "["))
         for n in 0..<count {
@@ -255,14 +259,12 @@ public struct JSONRecordWriter {
         out.append(UInt8(ascii: "]"))
     }
 
-    private mutating func null(_ name: String) {
-        guard wants(name) else { return }
+    private mutating func null(_ name: StaticString) {
         key(name)
         out.append(contentsOf: "null".utf8)
     }
 
-    public mutating func number(_ name: String, _ value: Double) {
-        guard wants(name) else { return }
+    public mutating func number(_ name: StaticString, _ value: Double) {
         key(name)
         out.append(contentsOf: JSONValue.numberText(value).utf8)
     }

@@ -47,6 +47,10 @@ struct Minderd {
     let values: [String: String]
 
     static func main() {
+        // One malloc arena for every thread, set before any thread starts. minderd's threads (the
+        // loop, the log thread, the control server's) allocate little, and a per-thread arena
+        // strands what one thread frees where the others cannot reuse it: about 0.5 kB a program.
+        _ = mn_malloc_one_arena()
         let request: CommandLineRequest
         do {
             request = try commandLine.parse(Array(CommandLine.arguments.dropFirst()))

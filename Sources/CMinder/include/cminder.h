@@ -77,6 +77,9 @@ enum {
 /// failed child has already been reaped).
 int mn_spawn(const mn_spawn_attr *attr, pid_t *pid, int *stage, int *err);
 
+/// One malloc arena for the whole process (mallopt M_ARENA_MAX); call before any thread starts.
+int mn_malloc_one_arena(void);
+
 // Event sources for the supervisor's loop.
 int mn_epoll_create(void);
 int mn_epoll_add(int epfd, int fd, uint64_t token);
