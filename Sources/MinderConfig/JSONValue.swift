@@ -3,7 +3,7 @@
 // `JSON.decode`), so the parser takes hostile input: it bounds nesting, rejects bad UTF-8, bad
 // escapes and lone surrogates, and never traps (FuzzRouter feeds it).
 
-public indirect enum JSONValue: Sendable, Equatable {
+public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case int(Int)
@@ -161,6 +161,27 @@ public indirect enum JSONValue: Sendable, Equatable {
             return value
         }
     }
+
+    /// Reads an array of objects without building each object: `member` gets each member of
+    /// each object in turn (false stops the read, which then fails), and `end` follows each
+    /// object's last member (false, likewise). Flat records read this way cost no tree of values.
+    public static func forEachMember(inArrayOfObjects bytes: [UInt8], _ member: (String, JSONValue) -> Bool,
+                                     end: () -> Bool) throws(ParseError) {
+        try bytes.withUnsafeBufferPointer { (buffer) throws(ParseError) in
+            var parser = JSONParser(bytes: buffer)
+            parser.skipSpace()
+            guard parser.next == UInt8(ascii: "[") else { throw parser.fail("expected '['") }
+            try parser.items(closedBy: UInt8(ascii: "]"), depth: 1) { (p) throws(ParseError) in
+                guard p.next == UInt8(ascii: "{") else { throw p.fail("expected '{'") }
+                try p.members(depth: 2) { (key, p) throws(ParseError) in
+                    guard member(key, try p.value(depth: 2)) else { throw p.fail("a value not accepted") }
+                }
+                guard end() else { throw p.fail("an object not accepted") }
+            }
+            parser.skipSpace()
+            guard parser.at == buffer.count else { throw parser.fail("data after the value") }
+        }
+    }
 }
 
 private struct JSONParser {
@@ -206,15 +227,21 @@ private struct JSONParser {
 
     mutating func object(depth: Int) throws(JSONValue.ParseError) -> JSONValue {
         var members: [(String, JSONValue)] = []
+        try self.members(depth: depth) { (key, p) throws(JSONValue.ParseError) in members.append((key, try p.value(depth: depth))) }
+        return .object(members)
+    }
+
+    /// An object's members, from its `{`: `member` gets each key, with the parser at its value.
+    mutating func members(depth: Int, _ member: (String, inout JSONParser) throws(JSONValue.ParseError) -> Void)
+        throws(JSONValue.ParseError) {
         try items(closedBy: UInt8(ascii: "}"), depth: depth) { (p) throws(JSONValue.ParseError) in
             guard p.next == UInt8(ascii: "\"") else { throw p.fail("expected a key") }
             let key = try p.string()
             p.skipSpace()
             try p.expect(UInt8(ascii: ":"))
             p.skipSpace()
-            members.append((key, try p.value(depth: depth)))
+            try member(key, &p)
         }
-        return .object(members)
     }
 
     mutating func array(depth: Int) throws(JSONValue.ParseError) -> JSONValue {

@@ -62,64 +62,76 @@ extension ProcessStatus {
     /// what Codable refuses (StatusJSONTests). `fields`: the keys asked for (`?fields=`), which
     /// are then the ones that must be there; the others keep their zero values.
     public static func fromJSONArray(_ bytes: [UInt8], fields: Set<String>? = nil) -> [ProcessStatus]? {
-        guard case .array(let items)? = try? JSONValue.parse(bytes) else { return nil }
         // `ready` and `healthy` may be absent (Codable's decodeIfPresent); every other key must be there.
         let required = fields == nil ? Key.mask(nil) & ~(Key.ready.bit | Key.healthy.bit) : Key.mask(fields)
         var out: [ProcessStatus] = []
-        out.reserveCapacity(items.count)
-        for item in items {
-            guard let status = ProcessStatus(json: item, required: required) else { return nil }
-            out.append(status)
+        // Each record is filled in place, in the array: copying one costs a retain for each string.
+        var open = false
+        var seen: UInt32 = 0
+        do {
+            try JSONValue.forEachMember(inArrayOfObjects: bytes, { key, value in
+                if !open {
+                    out.append(.blank)
+                    open = true
+                }
+                guard let bit = out[out.count - 1].set(key, value) else { return false }
+                seen |= bit
+                return true
+            }, end: {
+                guard seen & required == required else { return false }
+                open = false
+                seen = 0
+                return true
+            })
+        } catch {
+            return nil
         }
         return out
     }
 
-    /// `required`: a bit for each of `keys` that must be there.
-    init?(json: JSONValue, required: UInt32) {
-        guard case .object(let pairs) = json else { return nil }
-        self.init(name: "", group: "", statename: "", state: 0, description: "", pid: 0, start: 0, stop: 0, now: 0,
-                  spawnerr: "", exitstatus: 0, restarts: 0, stdout_logfile: "", stderr_logfile: "")
-        var seen: UInt32 = 0
-        for (key, value) in pairs {
-            switch (key, value) {
-            case ("name", .string(let v)): name = v
-            case ("group", .string(let v)): group = v
-            case ("namespec", .string(let v)): namespec = v
-            case ("statename", .string(let v)): statename = v
-            case ("state", .int(let v)): state = v
-            case ("description", .string(let v)): description = v
-            case ("pid", .int(let v)):
-                guard let v = Int32(exactly: v) else { return nil }
-                pid = v
-            case ("start", _): guard let v = value.number else { return nil }; start = v
-            case ("stop", _): guard let v = value.number else { return nil }; stop = v
-            case ("now", _): guard let v = value.number else { return nil }; now = v
-            case ("spawnerr", .string(let v)): spawnerr = v
-            case ("exitstatus", .int(let v)): exitstatus = v
-            case ("restarts", .int(let v)): restarts = v
-            case ("stdout_logfile", .string(let v)): stdout_logfile = v
-            case ("stderr_logfile", .string(let v)): stderr_logfile = v
-            case ("log_bytes_written", .int(let v)):
-                guard let v = UInt64(exactly: v) else { return nil }
-                log_bytes_written = v
-            case ("log_bytes_dropped", .int(let v)):
-                guard let v = UInt64(exactly: v) else { return nil }
-                log_bytes_dropped = v
-            case ("ready", .bool(let v)): ready = v
-            case ("ready", .null): ready = nil
-            case ("healthy", .bool(let v)): healthy = v
-            case ("healthy", .null): healthy = nil
-            case ("status_text", .string(let v)): status_text = v
-            case ("waiting_for", .string(let v)): waiting_for = v
-            default:
-                // A key of Minder's with the wrong type is a bad record; another key is one this
-                // client does not know yet.
-                if Self.keys.contains(key) { return nil }
-                continue
-            }
-            seen |= 1 << Self.keys.firstIndex(of: key)!
+    static let blank = ProcessStatus(name: "", group: "", statename: "", state: 0, description: "", pid: 0, start: 0, stop: 0,
+                                     now: 0, spawnerr: "", exitstatus: 0, restarts: 0, stdout_logfile: "", stderr_logfile: "")
+
+    /// Sets the member `key`: its bit, 0 for a key this client does not know yet, nil for a key
+    /// of Minder's with the wrong type (a bad record).
+    mutating func set(_ key: String, _ value: JSONValue) -> UInt32? {
+        let bit: Key
+        switch (key, value) {
+        case ("name", .string(let v)): name = v; bit = .name
+        case ("group", .string(let v)): group = v; bit = .group
+        case ("namespec", .string(let v)): namespec = v; bit = .namespec
+        case ("statename", .string(let v)): statename = v; bit = .statename
+        case ("state", .int(let v)): state = v; bit = .state
+        case ("description", .string(let v)): description = v; bit = .description
+        case ("pid", .int(let v)):
+            guard let v = Int32(exactly: v) else { return nil }
+            pid = v; bit = .pid
+        case ("start", _): guard let v = value.number else { return nil }; start = v; bit = .start
+        case ("stop", _): guard let v = value.number else { return nil }; stop = v; bit = .stop
+        case ("now", _): guard let v = value.number else { return nil }; now = v; bit = .now
+        case ("spawnerr", .string(let v)): spawnerr = v; bit = .spawnerr
+        case ("exitstatus", .int(let v)): exitstatus = v; bit = .exitstatus
+        case ("restarts", .int(let v)): restarts = v; bit = .restarts
+        case ("stdout_logfile", .string(let v)): stdout_logfile = v; bit = .stdout_logfile
+        case ("stderr_logfile", .string(let v)): stderr_logfile = v; bit = .stderr_logfile
+        case ("log_bytes_written", .int(let v)):
+            guard let v = UInt64(exactly: v) else { return nil }
+            log_bytes_written = v; bit = .log_bytes_written
+        case ("log_bytes_dropped", .int(let v)):
+            guard let v = UInt64(exactly: v) else { return nil }
+            log_bytes_dropped = v; bit = .log_bytes_dropped
+        case ("ready", .bool(let v)): ready = v; bit = .ready
+        case ("ready", .null): ready = nil; bit = .ready
+        case ("healthy", .bool(let v)): healthy = v; bit = .healthy
+        case ("healthy", .null): healthy = nil; bit = .healthy
+        case ("status_text", .string(let v)): status_text = v; bit = .status_text
+        case ("waiting_for", .string(let v)): waiting_for = v; bit = .waiting_for
+        default:
+            // A key of Minder's with the wrong type is a bad record; another key is one this
+            // client does not know yet.
+            return Self.keys.contains(key) ? nil : 0
         }
-        guard seen & required == required else { return nil }
+        return bit.bit
     }
 
     /// Every key of a record; its bit in a mask is its place here.
@@ -136,8 +148,12 @@ extension ProcessStatus {
         }
     }
 
-    /// Every key of a record, in Key's order.
-    public static let keys: [String] = Key.allCases.map { "\($0)" }
+    /// Every key of a record, in Key's order (a test checks it against the case names).
+    public static let keys: [String] = [
+        "name", "group", "namespec", "statename", "state", "description", "pid", "start", "stop", "now", "spawnerr",
+        "exitstatus", "restarts", "stdout_logfile", "stderr_logfile", "log_bytes_written", "log_bytes_dropped",
+        "ready", "healthy", "status_text", "waiting_for",
+    ]
 }
 
 extension ProcessStatus {

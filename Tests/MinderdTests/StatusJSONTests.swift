@@ -57,6 +57,16 @@ struct StatusJSONTests {
             return
         }
         #expect(pairs.map(\.0).sorted() == ProcessStatus.keys.sorted())
+        // Each key's bit (its place in `keys`) is the one the writer and the reader give that key.
+        for key in ProcessStatus.keys {
+            let bytes = ProcessStatus.jsonArray([record], fields: [key])
+            guard case .array(let one) = try JSONValue.parse(bytes), case .object(let only) = one.first else {
+                Issue.record("not an array of objects")
+                return
+            }
+            #expect(only.map(\.0) == [key])
+            #expect(ProcessStatus.fromJSONArray(bytes, fields: [key]) != nil, "\(key)")
+        }
     }
 
     /// `?fields=`: the records have those keys only, with the values of the whole record, and the

@@ -41,6 +41,23 @@ func fuzzOne(_ data: [UInt8]) {
         precondition(once == twice)
     }
     _ = try? JSON.decode([ProcessStatus].self, body)
+    // The member-by-member reader (minderctl's status list) takes exactly the arrays of objects
+    // the parser takes, with the same members in the same order.
+    var members: [(String, JSONValue)] = [], objects = 0
+    let streamed = (try? JSONValue.forEachMember(inArrayOfObjects: body, { members.append(($0, $1)); return true },
+                                                 end: { objects += 1; return true })) != nil
+    func pairs(_ value: JSONValue) -> [(String, JSONValue)]? {
+        if case .object(let pairs) = value { return pairs }
+        return nil
+    }
+    if case .array(let items)? = try? JSONValue.parse(body), items.allSatisfy({ pairs($0) != nil }) {
+        precondition(streamed && objects == items.count, "the reader refused an array of objects")
+        let all = items.flatMap { pairs($0)! }
+        precondition(all.count == members.count && zip(all, members).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 })
+    } else {
+        precondition(!streamed, "the reader took what is not an array of objects")
+    }
+    _ = ProcessStatus.fromJSONArray(body)
 }
 
 #if FUZZING
