@@ -248,6 +248,22 @@ int mn_spawn(const mn_spawn_attr *attr, pid_t *pid, int *stage, int *err) {
     return rc;
 }
 
+// The child's stack between clone and exec. One is kept for the next spawn: mapping and
+// unmapping one for each child cost page faults and, with the child sharing our memory, a TLB
+// flush on every core it ran on. Threads that spawn at the same moment each get one.
+static const size_t stack_size = 64 * 1024;
+static void *spare_stack;
+
+static void *take_stack(void) {
+    void *stack = __atomic_exchange_n(&spare_stack, NULL, __ATOMIC_ACQ_REL);
+    return stack ? stack : mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+}
+
+static void give_back_stack(void *stack) {
+    void *none = NULL;
+    if (!__atomic_compare_exchange_n(&spare_stack, &none, stack, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) munmap(stack, stack_size);
+}
+
 // With `use_slots` (slots_lock held), the child's descriptors go in the slots for the clone.
 static int spawn_child(const mn_spawn_attr *attr, int use_slots, pid_t *pid, int *stage, int *err) {
     *stage = MN_STAGE_NONE;
@@ -258,8 +274,7 @@ static int spawn_child(const mn_spawn_attr *attr, int use_slots, pid_t *pid, int
         *err = errno;
         return -1;
     }
-    const size_t stack_size = 64 * 1024;
-    void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    void *stack = take_stack();
     if (stack == MAP_FAILED) {
         *stage = MN_STAGE_CLONE;
         *err = errno;
@@ -291,7 +306,7 @@ static int spawn_child(const mn_spawn_attr *attr, int use_slots, pid_t *pid, int
             *stage = MN_STAGE_DUP;
             *err = errno;
             for (int j = 0; j < MN_SLOTS; j++) if (filled[j]) dup3(slots_null, slots[j], O_CLOEXEC);
-            munmap(stack, stack_size);
+            give_back_stack(stack);
             close(errpipe[0]);
             close(errpipe[1]);
             return -1;
@@ -323,8 +338,8 @@ static int spawn_child(const mn_spawn_attr *attr, int use_slots, pid_t *pid, int
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     // The slots let go of the child's descriptors (a pipe end held there would keep the pipe open).
     for (int i = 0; i < MN_SLOTS; i++) if (filled[i]) dup3(slots_null, slots[i], O_CLOEXEC);
-    // CLONE_VFORK: we resume once the child has exec'd or exited.
-    munmap(stack, stack_size);
+    // CLONE_VFORK: we resume once the child has exec'd or exited, done with the stack.
+    give_back_stack(stack);
     close(errpipe[1]);
     if (child < 0) {
         close(errpipe[0]);
