@@ -257,7 +257,7 @@ struct Ctl {
         if json {
             print(String(decoding: JSON.encode(shown), as: UTF8.self))
         } else {
-            let width = max(30, shown.map { $0.namespec.unicodeScalars.count }.max() ?? 0) + 3
+            let width = max(30, shown.map { $0.namespec.codePoints }.max() ?? 0) + 3
             // One write for the table, not one per process, made as bytes (appending to a String
             // was a sixth of `status` at 1000 processes).
             var table: [UInt8] = []
@@ -855,12 +855,24 @@ extension String {
     }
 }
 
+extension String {
+    /// How many code points, as Python's len() counts (UTF-8 bytes that begin one).
+    fileprivate var codePoints: Int { utf8.reduce(0) { $1 & 0xC0 == 0x80 ? $0 : $0 + 1 } }
+}
+
 extension [UInt8] {
     /// `text` and spaces after it up to `width` code points, as Python's `%-Ns` counts them.
     fileprivate mutating func append(_ text: String, paddedTo width: Int) {
         append(contentsOf: text.utf8)
-        append(contentsOf: repeatElement(UInt8(ascii: " "), count: Swift.max(0, width - text.unicodeScalars.count)))
+        var pad = width - text.codePoints
+        while pad > 0 {
+            let n = Swift.min(pad, Self.spaces.count)
+            append(contentsOf: Self.spaces[..<n])
+            pad -= n
+        }
     }
+
+    private static let spaces = [UInt8](repeating: UInt8(ascii: " "), count: 64)
 }
 
 /// All of `bytes` to a descriptor (stdout, stderr), whatever a pipe takes at a time.
