@@ -120,7 +120,7 @@ public final class StatusBoard: Sendable {
 
     /// The named processes (all for nil) in display order, described as of now.
     func list(_ spec: NameSpec?) -> Result<[ProcessStatus], ControlReplyError> {
-        let found: Result<[ProcessStatus], ControlReplyError> = contents.withLock { c in
+        var found: Result<[ProcessStatus], ControlReplyError> = contents.withLock { c in
             switch spec {
             case nil, .all?:
                 return .success(c.displayOrder.map(c.status))
@@ -137,7 +137,15 @@ public final class StatusBoard: Sendable {
             }
         }
         let now = wallClockNow()
-        return found.map { $0.map { $0.described(now: now) } }
+        switch found {
+        case .failure: return found
+        case .success(var list):
+            // Described in place, `list` being the array's only owner: a copy of each record would
+            // cost a retain for each of its strings.
+            found = .success([])
+            for i in list.indices { list[i].describe(now: now) }
+            return .success(list)
+        }
     }
 }
 
@@ -145,14 +153,18 @@ extension ProcessStatus {
     /// supervisorctl's description column as of `now`.
     func described(now: Double) -> ProcessStatus {
         var s = self
-        s.now = now
+        s.describe(now: now)
+        return s
+    }
+
+    mutating func describe(now: Double) {
+        self.now = now
         let note = self.note
         if waiting_for.isEmpty, ProcessState(rawValue: state) == .running {
-            s.description = "pid \(pid), uptime \(Supervisor.uptime(max(0, now - start)))" + (note.isEmpty ? "" : ", " + note)
+            description = "pid \(pid), uptime \(Supervisor.uptime(max(0, now - start)))" + (note.isEmpty ? "" : ", " + note)
         } else {
-            s.description = note
+            description = note
         }
-        return s
     }
 
     /// The description but for a running process's pid and uptime, which change by the second.
