@@ -790,7 +790,7 @@ def write_report(out, r, sizes, status_sizes):
     per = {k: (r[(k, sizes[-1])]["rss_kb"] - r[(k, sizes[1])]["rss_kb"]) / (sizes[-1] - sizes[1]) for k in ("minder", "supervisord")}
     lines.append("| RSS of each added program, from %d to %d | 1 | %.1f kB | %.1f kB | %.3f |"
                  % (sizes[1], sizes[-1], per["supervisord"], per["minder"], per["minder"] / per["supervisord"]))
-    lines.append("| stripped binaries (`--static-swift-stdlib`: the Swift runtime linked in, glibc shared) | 1 | - |"
+    lines.append("| stripped binaries (`--static-swift-stdlib -Xswiftc -Osize`: the Swift runtime linked in, glibc shared) | 1 | - |"
                  " minderd %.1f MB, minderctl %.1f MB | - |" % (r[("minder", "binaries")]["minderd"], r[("minder", "binaries")]["minderctl"]))
     for n in sizes:
         lines.append(row("ctl `status` (median of 5)", "status_s", n, " s"))
@@ -857,7 +857,8 @@ def write_report(out, r, sizes, status_sizes):
     lines += [
         "",
         "Reproduce with `bench/run` (it installs supervisor 4.3.0 in `.build/bench-venv` and builds Minder in"
-        " release mode with `--static-swift-stdlib`); `bench/run --smoke` runs each scenario once at a tiny size.",
+        " release mode with `--static-swift-stdlib -Xswiftc -Osize`, as `scripts/install` does); `bench/run --smoke` runs each"
+        " scenario once at a tiny size.",
     ]
     try:
         labels, ratios = [], []
