@@ -41,7 +41,7 @@ struct SupervisorctlTests {
     /// `code` and returns what it printed.
     func python(_ d: DaemonHarness, _ code: String) throws -> RunResult {
         let script = """
-            import xmlrpc.client, sys
+            import socket, xmlrpc.client, sys
             from supervisor.xmlrpc import SupervisorTransport
             p = xmlrpc.client.ServerProxy('http://127.0.0.1', transport=SupervisorTransport(None, None, 'unix://\(d.dir.path)/m.sock'))
             def fault(call):
@@ -50,6 +50,16 @@ struct SupervisorctlTests {
                 except xmlrpc.client.Fault as f:
                     return (f.faultCode, f.faultString)
                 return None
+            def post(body):  # the whole raw reply to `body` POSTed to /RPC2
+                s = socket.socket(socket.AF_UNIX)
+                s.connect('\(d.dir.path)/m.sock')
+                s.sendall(b'POST /RPC2 HTTP/1.1\\r\\nHost: localhost\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n' % len(body) + body)
+                out = b''
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        return out
+                    out += chunk
 
             """ + code
         let path = d.dir.path + "/client.py"
@@ -239,26 +249,16 @@ struct SupervisorctlTests {
         let d = try DaemonHarness(Self.programs)
         try d.waitForLog("success: talker entered RUNNING")
         let r = try python(d, """
-            import socket
-            def post(body):
-                s = socket.socket(socket.AF_UNIX)
-                s.connect('\(d.dir.path)/m.sock')
-                s.sendall(b'POST /RPC2 HTTP/1.1\\r\\nHost: localhost\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n' % len(body) + body)
-                out = b''
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    out += chunk
-                return out.split(b' ')[1]
+            def status(body):
+                return post(body).split(b' ')[1]
             laughs = b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">' \\
                 + b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>' \\
                 + b'<methodCall><methodName>&d;</methodName></methodCall>'
             external = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><methodCall><methodName>&e;</methodName></methodCall>'
             deep = b'<methodCall><methodName>system.listMethods</methodName><params><param><value>' + b'<array><data><value>' * 40
             for body in [b'', b'not xml', b'<methodCall></methodCall>', laughs, external, deep, b'<a>' * 100000]:
-                assert post(body) == b'400', body[:60]
-            assert post(b"<?xml version='1.0'?><methodCall><methodName>supervisor.getPID</methodName></methodCall>") == b'200'
+                assert status(body) == b'400', body[:60]
+            assert status(b"<?xml version='1.0'?><methodCall><methodName>supervisor.getPID</methodName></methodCall>") == b'200'
             print('ok')
             """)
         #expect(r.stdout == "ok\n", "\(r.stderr)")
@@ -291,17 +291,7 @@ struct SupervisorctlTests {
         try d.launch()
         try d.waitForLog("success: talker entered RUNNING")
         let r = try python(d, """
-            import socket
-            body = b"<?xml version='1.0'?><methodCall><methodName>supervisor.getPID</methodName></methodCall>"
-            s = socket.socket(socket.AF_UNIX)
-            s.connect('\(d.dir.path)/m.sock')
-            s.sendall(b'POST /RPC2 HTTP/1.1\\r\\nHost: localhost\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n' % len(body) + body)
-            out = b''
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
+            out = post(b"<?xml version='1.0'?><methodCall><methodName>supervisor.getPID</methodName></methodCall>")
             print(out.split(b'\\r\\n')[0].decode())
             print(out.split(b'\\r\\n\\r\\n', 1)[1].decode())
             """)
