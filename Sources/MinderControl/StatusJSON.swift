@@ -79,6 +79,7 @@ extension ProcessStatus {
                 return true
             }, end: {
                 guard seen & required == required else { return false }
+                if !open { out.append(.blank) }  // `{}`, where no key is required
                 open = false
                 seen = 0
                 return true

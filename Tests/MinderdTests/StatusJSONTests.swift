@@ -90,6 +90,7 @@ struct StatusJSONTests {
         #expect(ProcessStatus.fromJSONArray(bytes) == nil, "without fields, every key must be there")
         #expect(ProcessStatus.fromJSONArray(bytes, fields: fields.union(["pid"])) == nil)
         #expect(ProcessStatus.jsonArray(list, fields: []) == Array("[{},{}]".utf8))
+        #expect(ProcessStatus.fromJSONArray(Array("[{},{}]".utf8), fields: [])?.count == 2)
     }
 
     @Test func eventBytesAreJSONEncoders() {
