@@ -10,6 +10,8 @@ public final class EventQueue {
     let mqd: Int32
     let msgsize: Int
     var serial = 0
+    /// In every event; asked once (getpid is a system call each time).
+    let minderdPID = getpid()
     /// Messages taken off a full queue to make room.
     public private(set) var dropped = 0
     /// Followers of GET /api/v1/events get every event too, and so do subscribers' own queues.
@@ -44,7 +46,7 @@ public final class EventQueue {
         var time = timespec()
         clock_gettime(CLOCK_REALTIME, &time)
         var event = StateEvent(serial: serial, time: Double(time.tv_sec) + Double(time.tv_nsec / 1_000_000) / 1000,
-                               minderd_pid: getpid(), group: group, name: name, from: from, to: to, pid: pid,
+                               minderd_pid: minderdPID, group: group, name: name, from: from, to: to, pid: pid,
                                exit_status: exitStatus, expected: expected)
         event.ready = ready
         let whole = event.json()
@@ -76,8 +78,8 @@ public final class EventQueue {
             }
             if rc == 0 { return dropped ? .sentAfterDrop : .sent }
             if errno != EAGAIN { return .failed }
-            var scratch = [CChar](repeating: 0, count: msgsize)
-            if mn_mq_receive(mqd, &scratch, msgsize) >= 0 { dropped = true }
+            let taken = withUnsafeTemporaryAllocation(of: CChar.self, capacity: msgsize) { mn_mq_receive(mqd, $0.baseAddress, msgsize) }
+            if taken >= 0 { dropped = true }
         }
         return .failed
     }

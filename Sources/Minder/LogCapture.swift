@@ -75,7 +75,16 @@ public final class LogCapture: @unchecked Sendable {
         case stop
     }
 
-    private let commands = Locked<[Command]>([])
+    /// Work for the log thread, and whether its wake waits for `flushWakes()`.
+    private struct Queue {
+        var commands: [Command] = []
+        var held = false
+        var wakeOwed = false
+    }
+    private let queue = Locked(Queue())
+    /// Held commands that wake the log thread anyway, so that a long turn of the loop (a start of
+    /// many programs) does not keep its lines back for the whole turn.
+    static let heldBatch = 64
     private let wakeFD: Int32
     private let epollFD: Int32
     private let finished = Locked<Bool>(false)
@@ -179,12 +188,34 @@ public final class LogCapture: @unchecked Sendable {
     /// Drains what is queued, closes everything, and returns once the thread is done.
     public func stop() {
         send(.stop)
+        mn_eventfd_signal(wakeFD)
         finishedSignal.wait()
     }
 
+    /// Until `flushWakes()`, queued work wakes the log thread only once `heldBatch` commands wait.
+    /// The supervisor's loop holds the wakes through each of its turns: a start of many programs
+    /// logs two lines and hands over pipes for each, and a wake for each was a context switch
+    /// (across cores) for each.
+    public func holdWakes() { queue.withLock { $0.held = true } }
+
+    public func flushWakes() {
+        let owed = queue.withLock { q in
+            defer { (q.held, q.wakeOwed) = (false, false) }
+            return q.wakeOwed
+        }
+        if owed { mn_eventfd_signal(wakeFD) }
+    }
+
     private func send(_ command: Command) {
-        commands.withLock { $0.append(command) }
-        mn_eventfd_signal(wakeFD)
+        let wake = queue.withLock { q in
+            q.commands.append(command)
+            if q.held && q.commands.count < Self.heldBatch {
+                q.wakeOwed = true
+                return false
+            }
+            return true
+        }
+        if wake { mn_eventfd_signal(wakeFD) }
     }
 
     private func loop() {
@@ -206,9 +237,9 @@ public final class LogCapture: @unchecked Sendable {
 
     /// Returns true on stop.
     private func runCommands() -> Bool {
-        let pending = commands.withLock { queue -> [Command] in
-            defer { queue.removeAll() }
-            return queue
+        let pending = queue.withLock { q -> [Command] in
+            defer { q.commands.removeAll() }
+            return q.commands
         }
         for command in pending {
             switch command {

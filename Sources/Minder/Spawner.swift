@@ -46,6 +46,29 @@ public struct SpawnContext: Sendable {
     }
 }
 
+/// Commands found on PATH, kept for one turn of the supervisor's loop: a start of many programs
+/// with the same command searches once, not once each (a search is a stat in each directory
+/// before the command's own). Forgotten at the end of the turn, so a command installed or removed
+/// later is seen at the next spawn, as with a search each time.
+final class CommandPaths {
+    private struct Key: Hashable {
+        var command: String, path: String?, directory: String?
+    }
+    private var found: [Key: String] = [:]
+
+    func resolve(_ command: String, path: String?, directory: String?) -> String? {
+        let key = Key(command: command, path: path, directory: directory)
+        if let known = found[key] { return known }
+        let resolved = Spawner.resolve(command, path: path, directory: directory)
+        if let resolved { found[key] = resolved }
+        return resolved
+    }
+
+    func forget() {
+        if !found.isEmpty { found.removeAll(keepingCapacity: true) }
+    }
+}
+
 enum Spawner {
     /// Where a process's stdout and stderr go (nil: /dev/null). An AUTO name is drawn here, once per
     /// process, so restarts keep appending to the same files.
@@ -57,7 +80,7 @@ enum Spawner {
     /// With `protocolStdout` (an event listener), stdout is always a pipe to minderd. With a
     /// `stdinSocket` (an FastCGI pool's listening socket), that is the child's stdin instead of a pipe.
     static func spawn(_ p: ProcessConfig, group: String, sinks: (stdout: LogSink?, stderr: LogSink?),
-                      context: SpawnContext, protocolStdout: Bool = false,
+                      context: SpawnContext, paths: CommandPaths? = nil, protocolStdout: Bool = false,
                       stdinSocket: Int32? = nil, notifySocket: String? = nil,
                       notifyFD: (source: Int32, target: Int32)? = nil) -> Result<SpawnedChild, SpawnFailure> {
         guard let argv = p.argv, let command = argv.first else {
@@ -77,7 +100,10 @@ enum Spawner {
             env["WATCHDOG_PID"] = "0000000000"
         }
 
-        guard let path = resolve(command, path: env["PATH"] ?? context.environment["PATH"], directory: p.directory) else {
+        let search = env["PATH"] ?? context.environment["PATH"]
+        let found = if let paths { paths.resolve(command, path: search, directory: p.directory) }
+                    else { resolve(command, path: search, directory: p.directory) }
+        guard let path = found else {
             return .failure(SpawnFailure("can't find command '\(command)'"))
         }
 
@@ -279,23 +305,24 @@ func errnoName(_ err: Int32) -> String {
     }
 }
 
-/// A NULL-terminated array of C strings valid inside `body`.
 /// A NULL-terminated array of C strings, all in one buffer (one allocation, not one per string:
 /// an environment has dozens and a start of 1000 programs builds one per spawn). The strings are
 /// writable (the child completes WATCHDOG_PID=).
 func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
-    var bytes: [CChar] = []
+    var bytes: [UInt8] = []
     bytes.reserveCapacity(strings.reduce(0) { $0 + $1.utf8.count + 1 })
     var offsets: [Int] = []
     offsets.reserveCapacity(strings.count)
     for s in strings {
         offsets.append(bytes.count)
-        for byte in s.utf8 { bytes.append(CChar(bitPattern: byte)) }
+        bytes.append(contentsOf: s.utf8)
         bytes.append(0)
     }
-    return bytes.withUnsafeMutableBufferPointer { buffer in
-        let pointers: [UnsafeMutablePointer<CChar>?] = offsets.map { buffer.baseAddress! + $0 } + [nil]
-        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    return bytes.withUnsafeMutableBufferPointer { raw in
+        raw.withMemoryRebound(to: CChar.self) { buffer in
+            let pointers: [UnsafeMutablePointer<CChar>?] = offsets.map { buffer.baseAddress! + $0 } + [nil]
+            return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+        }
     }
 }
 

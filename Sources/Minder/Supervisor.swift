@@ -88,6 +88,8 @@ public final class Supervisor {
     public private(set) var exitStatus: Int32 = 0
     let logger: Logger
     let capture: LogCapture
+    /// PATH lookups of the current turn (see `turn`).
+    let commandPaths = CommandPaths()
     var context: SpawnContext
     let reload: @Sendable () -> ConfigLoadResult
     let epollFD = mn_epoll_create()
@@ -194,58 +196,69 @@ public final class Supervisor {
     public func run() {
         events?.post(group: nil, name: nil, from: "STARTING", to: "RUNNING", pid: getpid(), exitStatus: nil, expected: nil)
         notifyListeners("SUPERVISOR_STATE_CHANGE_RUNNING", "")
-        startAll()
+        turn { startAll() }
         if let interval = selfNotify?.watchdogInterval { _ = mn_timerfd_set(watchdogFD, mn_monotonic_ns() + interval) }
         var tokens = [UInt64](repeating: 0, count: 8)
         while !finished {
             armTimer()
             let n = tokens.withUnsafeMutableBufferPointer { mn_epoll_wait(epollFD, $0.baseAddress, 8, -1) }
             if n < 0 { continue }
-            for token in tokens.prefix(Int(n)) {
-                switch token {
-                case 1: handleSignals()
-                case 2: fireDeadlines()
-                case 4:
-                    mn_timerfd_drain(statsRetryFD)
-                    flushStats()
-                case 5:
-                    mn_timerfd_drain(samplingFD)
-                    sample()
-                case 6: fireTicks()
-                case 7:
-                    if statsRequests?.drain() == true { sampleSoon() }
-                case 8:
-                    mn_timerfd_drain(deferredSampleFD)
-                    sampleDeferred = false
-                    sample()
-                case 9:
-                    mn_timerfd_drain(watchdogFD)
-                    selfNotify?.send("WATCHDOG=1")
-                    if let interval = selfNotify?.watchdogInterval { _ = mn_timerfd_set(watchdogFD, mn_monotonic_ns() + interval) }
-                case 3: handleControl()
-                case _ where token & NotifySockets.token != 0: notifyReadable(token)
-                case _ where token & Self.probeToken != 0: probeWritable(token)
-                case _ where token & Self.readyPipeToken != 0: readyPipeReadable(Int32(truncatingIfNeeded: token & 0xffff_ffff))
-                case _ where token & Self.mainPIDToken != 0: mainPIDExited(Int32(truncatingIfNeeded: token & 0xffff_ffff))
-                case _ where token & EventSubscribers.token != 0:
-                    events?.subscribers?.watchedExited(token)
-                default: listenerReadable(Int32(truncatingIfNeeded: token & 0xffff_ffff))
+            turn {
+                for token in tokens.prefix(Int(n)) {
+                    switch token {
+                    case 1: handleSignals()
+                    case 2: fireDeadlines()
+                    case 4:
+                        mn_timerfd_drain(statsRetryFD)
+                        flushStats()
+                    case 5:
+                        mn_timerfd_drain(samplingFD)
+                        sample()
+                    case 6: fireTicks()
+                    case 7:
+                        if statsRequests?.drain() == true { sampleSoon() }
+                    case 8:
+                        mn_timerfd_drain(deferredSampleFD)
+                        sampleDeferred = false
+                        sample()
+                    case 9:
+                        mn_timerfd_drain(watchdogFD)
+                        selfNotify?.send("WATCHDOG=1")
+                        if let interval = selfNotify?.watchdogInterval { _ = mn_timerfd_set(watchdogFD, mn_monotonic_ns() + interval) }
+                    case 3: handleControl()
+                    case _ where token & NotifySockets.token != 0: notifyReadable(token)
+                    case _ where token & Self.probeToken != 0: probeWritable(token)
+                    case _ where token & Self.readyPipeToken != 0: readyPipeReadable(Int32(truncatingIfNeeded: token & 0xffff_ffff))
+                    case _ where token & Self.mainPIDToken != 0: mainPIDExited(Int32(truncatingIfNeeded: token & 0xffff_ffff))
+                    case _ where token & EventSubscribers.token != 0:
+                        events?.subscribers?.watchedExited(token)
+                    default: listenerReadable(Int32(truncatingIfNeeded: token & 0xffff_ffff))
+                    }
                 }
-            }
-            advanceStopSequence()
-            advanceWaiting()
-            checkWaiters()
-            if let selfNotify, selfNotifyStale, case .running = mood {
-                selfNotifyStale = false
-                let (settled, status) = autostartProgress()
-                selfNotify.update(settled: settled, status: status)
-            }
-            if let subscribers = events?.subscribers, !subscribers.notices.isEmpty {
-                for notice in subscribers.notices { logger.info("\(notice)") }
-                subscribers.notices.removeAll()
+                advanceStopSequence()
+                advanceWaiting()
+                checkWaiters()
+                if let selfNotify, selfNotifyStale, case .running = mood {
+                    selfNotifyStale = false
+                    let (settled, status) = autostartProgress()
+                    selfNotify.update(settled: settled, status: status)
+                }
+                if let subscribers = events?.subscribers, !subscribers.notices.isEmpty {
+                    for notice in subscribers.notices { logger.info("\(notice)") }
+                    subscribers.notices.removeAll()
+                }
             }
         }
         closeStdins()
+    }
+
+    /// One turn of the loop. Its log lines and pipes reach the log thread in a wake or a few, not
+    /// one each; a command it spawns many times is looked up on PATH once.
+    private func turn(_ body: () -> Void) {
+        capture.holdWakes()
+        body()
+        commandPaths.forget()
+        capture.flushWakes()
     }
 
     // MARK: events
@@ -429,7 +442,7 @@ public final class Supervisor {
             guard mn_pipe(&notifyPipe, 1) == 0 else { return feed(i, .spawnFailed("pipe for fd:\(n): \(errnoText())")) }
         }
         let spawned = Spawner.spawn(entry.machine.config, group: entry.group, sinks: sinks, context: context,
-                                    protocolStdout: listener, stdinSocket: socket, notifySocket: notify,
+                                    paths: commandPaths, protocolStdout: listener, stdinSocket: socket, notifySocket: notify,
                                     notifyFD: notifyPipe[1] >= 0 ? (notifyPipe[1], readyDescriptor(entry.machine.config)) : nil)
         if notifyPipe[1] >= 0 { close(notifyPipe[1]) }
         if case .success = spawned, notifyPipe[0] >= 0 {
