@@ -14,7 +14,7 @@ public func splitCommand(_ command: String) throws(CommandSplitError) -> [String
     var token = String.UnicodeScalarView()
     var inWord = false  // a token is started (possibly empty, from quotes)
     var scalars = command.unicodeScalars.makeIterator()
-    let whitespace: Set<Unicode.Scalar> = [" ", "\t", "\r", "\n"]
+    let whitespace = shlexWhitespace
     while let c = scalars.next() {
         switch c {
         case _ where whitespace.contains(c):
@@ -58,13 +58,16 @@ public func splitCommand(_ command: String) throws(CommandSplitError) -> [String
     return words
 }
 
+// Made once: a config with numprocs=1000 splits a command and reads an environment= for each process.
+private let shlexWordChars = Set("abcdfeghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_/.+-():".unicodeScalars)
+private let shlexWhitespace: Set<Unicode.Scalar> = [" ", "\t", "\r", "\n"]
+private let shlexQuotes: Set<Unicode.Scalar> = ["'", "\""]
+
 /// Tokens of `shlex.shlex(value)` in its default non-POSIX mode, with
 /// `/.+-():` added to the word characters as supervisord does. Quoted tokens
 /// keep their quotes; any other character is a token of its own.
 func environmentTokens(_ value: String) throws(EnvironmentParseError) -> [String] {
-    let wordChars = Set("abcdfeghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_/.+-():".unicodeScalars)
-    let whitespace: Set<Unicode.Scalar> = [" ", "\t", "\r", "\n"]
-    let quotes: Set<Unicode.Scalar> = ["'", "\""]
+    let (wordChars, whitespace, quotes) = (shlexWordChars, shlexWhitespace, shlexQuotes)
     let input = Array(value.unicodeScalars)
     var i = 0
     var tokens: [String] = []

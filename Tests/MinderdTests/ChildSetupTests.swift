@@ -53,6 +53,34 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    /// PATH is searched once per turn of minderd's loop, not once per minderd: a command put
+    /// earlier on PATH after a start is the one the next start runs.
+    @Test func eachStartSearchesPathAgain() throws {
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:tool]
+            command=tool
+            environment=PATH="%(here)s/a:%(here)s/b"
+            startsecs=0
+            """, start: false)
+        func install(_ dir: String) throws {
+            try FileManager.default.createDirectory(atPath: d.dir.path + "/" + dir, withIntermediateDirectories: true)
+            let path = d.dir.path + "/\(dir)/tool"
+            try "#!/bin/sh\necho \(dir) > \(d.dir.path)/which\nexec sleep 1000\n".write(toFile: path, atomically: true, encoding: .utf8)
+            #expect(chmod(path, 0o755) == 0)
+        }
+        func which() -> String? { try? String(contentsOfFile: d.dir.path + "/which", encoding: .utf8) }
+        try install("b")
+        try d.launch()
+        try waitUntil("b's tool to run") { which() == "b\n" }
+        try install("a")
+        #expect(try run(minderctlPath, ["-c", d.configPath, "restart", "tool"]).status == 0)
+        try waitUntil("a's tool to run") { which() == "a\n" }
+        #expect(try d.stop() == 0)
+    }
+
     @Test func execFailuresAreReportedWithTheirReason() throws {
         let d = try DaemonHarness("""
             [program:notexec]

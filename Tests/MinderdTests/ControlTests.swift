@@ -31,7 +31,6 @@ import Testing
         programs=w
         """
 
-    var minderctlPath: String { (minderdPath as NSString).deletingLastPathComponent + "/minderctl" }
 
     func ctl(_ d: DaemonHarness, _ args: String...) throws -> RunResult {
         try run(minderctlPath, ["-c", d.configPath] + args)

@@ -4,7 +4,6 @@ import Testing
 
 /// State events on a real POSIX message queue.
 @Suite(.serialized) struct EventQueueTests {
-    var minderctlPath: String { (minderdPath as NSString).deletingLastPathComponent + "/minderctl" }
 
     func events(_ d: DaemonHarness) throws -> [StateEvent] {
         let out = try run(minderctlPath, ["-c", d.configPath, "--json", "events"])

@@ -9,7 +9,6 @@ let mqueueMsgMax = Int(((try? String(contentsOfFile: "/proc/sys/fs/mqueue/msg_ma
 
 /// GET /api/v1/events: every follower gets every state event, whatever the others do.
 @Suite struct EventStreamTests {
-    var minderctlPath: String { (minderdPath as NSString).deletingLastPathComponent + "/minderctl" }
 
     /// A follower writing what it reads to a file, killed by pid at the end.
     final class Follower {

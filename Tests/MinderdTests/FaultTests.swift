@@ -4,7 +4,6 @@ import Testing
 
 /// The faults a long-running minderd meets, reproduced against a real one.
 @Suite struct FaultTests {
-    var minderctlPath: String { (minderdPath as NSString).deletingLastPathComponent + "/minderctl" }
 
     func ctl(_ d: DaemonHarness, _ args: String...) throws -> RunResult {
         try run(minderctlPath, ["-c", d.configPath] + args)

@@ -14,7 +14,6 @@ import Testing
         startsecs=0
         """
 
-    var minderctlPath: String { (minderdPath as NSString).deletingLastPathComponent + "/minderctl" }
 
     func statusPIDs(_ d: DaemonHarness) throws -> [String: Int32] {
         let r = try run(minderctlPath, ["-c", d.configPath, "--json", "status"])

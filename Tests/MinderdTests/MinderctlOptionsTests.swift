@@ -3,7 +3,6 @@ import Testing
 
 /// minderctl finds its server and takes its options as supervisorctl does.
 @Suite struct MinderctlOptionsTests {
-    var minderctlPath: String { (minderdPath as NSString).deletingLastPathComponent + "/minderctl" }
 
     /// A client config with only [supervisorctl] serverurl, as supervisorctl accepts.
     @Test func aConfigWithOnlyTheClientSection() throws {

@@ -5,7 +5,6 @@ import Testing
 
 /// The shared-memory stats segment, read with minderctl and with the example reader in Python.
 @Suite(.serialized) struct StatsTests {
-    var minderctlPath: String { (minderdPath as NSString).deletingLastPathComponent + "/minderctl" }
 
     struct Row: Decodable {
         var namespec: String

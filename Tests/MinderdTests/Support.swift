@@ -64,6 +64,9 @@ let minderdPath: String = {
     return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("minderd").path
 }()
 
+/// The minderctl beside it.
+let minderctlPath = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
+
 /// Set by scripts/sanitize: the binaries under test carry a sanitizer's runtime.
 let sanitized = ProcessInfo.processInfo.environment["MINDER_SANITIZER"] != nil
 
