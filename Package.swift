@@ -60,7 +60,7 @@ let package = Package(
                 "CLineEdit",
                 "CMinder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ], linkerSettings: [.unsafeFlags(compactRelocations, .when(configuration: .release))]),
+            ], linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"] + compactRelocations, .when(configuration: .release))]),
         // The shell's line editing and history (libedit).
         .target(name: "CLineEdit", linkerSettings: [.linkedLibrary("edit")]),
         // What minderd and minderctl share about the control API: names, faults, JSON shapes.
