@@ -72,6 +72,7 @@ enum { MN_SLOTS = 5 };
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static int slots_state;  // 0: not tried, 1: in use, -1: not available
 static int slots[MN_SLOTS], slots_null = -1, slots_limit;
+static int unshare_refused;  // the kernel said no to CLOSE_RANGE_UNSHARE (under slots_lock)
 
 static int slots_take(void) {
     slots_null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -241,11 +242,21 @@ int mn_spawn(const mn_spawn_attr *attr, pid_t *pid, int *stage, int *err) {
     if (!use_slots) pthread_mutex_unlock(&slots_lock);
     int rc = spawn_child(attr, use_slots, pid, stage, err);
     if (use_slots) {
-        if (rc != 0 && *stage == MN_STAGE_UNSHARE) slots_state = -1;
+        if (rc != 0 && *stage == MN_STAGE_UNSHARE) {
+            slots_state = -1;
+            unshare_refused = 1;
+        }
         pthread_mutex_unlock(&slots_lock);
         if (rc != 0 && *stage == MN_STAGE_UNSHARE) rc = spawn_child(attr, 0, pid, stage, err);
     }
     return rc;
+}
+
+int mn_spawn_copies_table(void) {
+    pthread_mutex_lock(&slots_lock);
+    int copies = unshare_refused;
+    pthread_mutex_unlock(&slots_lock);
+    return copies;
 }
 
 // The child's stack between clone and exec. One is kept for the next spawn: mapping and

@@ -90,6 +90,8 @@ public final class Supervisor {
     let capture: LogCapture
     /// PATH lookups of the current turn (see `turn`).
     let commandPaths = CommandPaths()
+    /// Whether the main log said that children copy the descriptor table (an old kernel).
+    var toldTableCopies = false
     var context: SpawnContext
     let reload: @Sendable () -> ConfigLoadResult
     let epollFD = mn_epoll_create()
@@ -454,6 +456,10 @@ public final class Supervisor {
         if case .failure = spawned, entries[i].holdsSocket {
             entries[i].holdsSocket = false
             releaseSocket(entry.group)
+        }
+        if !toldTableCopies, mn_spawn_copies_table() != 0 {
+            toldTableCopies = true
+            logger.warning("this kernel refuses close_range(CLOSE_RANGE_UNSHARE) (Linux before 5.9): each child copies minderd's descriptor table and closes it at exec, which makes starting many programs slower")
         }
         switch spawned {
         case .success(let child):

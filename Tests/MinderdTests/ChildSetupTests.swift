@@ -1,6 +1,12 @@
 import Foundation
 import Testing
 
+#if arch(x86_64)
+private let onX86_64 = true
+#else
+private let onX86_64 = false
+#endif
+
 /// What a child finds when it starts: environment, signals, descriptors, limits, credentials.
 @Suite(.serialized) struct ChildSetupTests {
 
@@ -52,6 +58,59 @@ import Testing
         #expect(getpgid(pid) == pid, "the child leads its own process group")
         #expect(try d.stop() == 0)
     }
+
+    /// On a kernel without close_range's CLOSE_RANGE_UNSHARE (Linux before 5.9) a child copies
+    /// minderd's descriptor table instead of sharing it until its first step. A seccomp filter
+    /// makes this kernel answer that call as an old one does (EINVAL), for minderd and its children.
+    @Test(.enabled(if: onX86_64, "the filter uses x86_64's system call numbers"))
+    func withoutCloseRangeUnshareChildrenGetOnlyTheirOwnDescriptors() throws {
+        let d = try DaemonHarness("""
+            [program:probe]
+            command=/bin/sh -c 'ls /proc/self/fd > %(here)s/fds.txt;echo hello;exec sleep 1000'
+            startsecs=0
+            stdout_logfile=%(here)s/probe.out
+
+            [program:notexec]
+            command=%(here)s/plain.txt
+            startretries=0
+            """, start: false)
+        try "not a program".write(toFile: d.dir.path + "/plain.txt", atomically: true, encoding: .utf8)
+        d.launcher = ["/usr/bin/python3", "-c", Self.oldKernel]
+        try d.launch()
+        try d.waitForLog("this kernel refuses close_range(CLOSE_RANGE_UNSHARE)")
+        #expect(procStatus(d.pid)["Seccomp"] == "2", "minderd runs under the filter")
+        try waitUntil("the probe's output") { (try? String(contentsOfFile: d.dir.path + "/probe.out", encoding: .utf8)) == "hello\n" }
+        let fds = try String(contentsOfFile: d.dir.path + "/fds.txt", encoding: .utf8).split(separator: "\n").compactMap { Int($0) }
+        #expect(fds.filter { $0 > 3 }.isEmpty, "only stdio reaches the child: \(fds)")
+        // The exec's error still comes back through the child's close-on-exec pipe.
+        try d.waitForLog("spawnerr: couldn't exec \(d.dir.path)/plain.txt: EACCES")
+        #expect(try d.stop() == 0)
+    }
+
+    /// Installs a seccomp filter under which close_range with CLOSE_RANGE_UNSHARE fails with
+    /// EINVAL, checks that it does, then execs its arguments.
+    static let oldKernel = """
+        import ctypes, errno, os, struct, sys
+        libc = ctypes.CDLL(None, use_errno=True)
+        def op(code, jt, jf, k): return struct.pack("<HBBI", code, jt, jf, k)
+        program = b"".join([
+            op(0x20, 0, 0, 4),                            # A = arch
+            op(0x15, 0, 5, 0xC000003E),                   # x86_64, else allow
+            op(0x20, 0, 0, 0),                            # A = system call number
+            op(0x15, 0, 3, 436),                          # close_range, else allow
+            op(0x20, 0, 0, 32),                           # A = its flags (third argument)
+            op(0x45, 0, 1, 2),                            # CLOSE_RANGE_UNSHARE, else allow
+            op(0x06, 0, 0, 0x00050000 | errno.EINVAL),    # fail with EINVAL
+            op(0x06, 0, 0, 0x7FFF0000),                   # allow
+        ])
+        filters = ctypes.create_string_buffer(program)
+        fprog = ctypes.create_string_buffer(struct.pack("<H6xQ", len(program) // 8, ctypes.addressof(filters)))
+        assert libc.prctl(38, 1, 0, 0, 0) == 0            # PR_SET_NO_NEW_PRIVS
+        assert libc.prctl(22, 2, fprog, 0, 0) == 0        # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+        failed = libc.syscall(436, 1 << 30, 1 << 30, 2)
+        assert failed == -1 and ctypes.get_errno() == errno.EINVAL, (failed, ctypes.get_errno())
+        os.execv(sys.argv[1], sys.argv[1:])
+        """
 
     /// PATH is searched once per turn of minderd's loop, not once per minderd: a command put
     /// earlier on PATH after a start is the one the next start runs.

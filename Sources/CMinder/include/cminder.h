@@ -77,6 +77,10 @@ enum {
 /// failed child has already been reaped).
 int mn_spawn(const mn_spawn_attr *attr, pid_t *pid, int *stage, int *err);
 
+/// 1 once a spawn found that the kernel refuses close_range(CLOSE_RANGE_UNSHARE) (before Linux
+/// 5.9), so that every child copies the whole descriptor table; 0 otherwise.
+int mn_spawn_copies_table(void);
+
 /// One malloc arena for the whole process (mallopt M_ARENA_MAX); call before any thread starts.
 int mn_malloc_one_arena(void);
 
