@@ -707,7 +707,7 @@ struct Ctl {
 
     static func statsTable(_ snapshot: StatsReader.Snapshot) -> String {
         let rows = snapshot.rows
-        let width = max(20, rows.map(\.namespec.count).max() ?? 0) + 2
+        let width = max(20, rows.map(\.namespec.codePoints).max() ?? 0) + 2
         func cell(_ text: String, _ w: Int) -> String { text.padded(to: w) }
         var lines = [cell("NAME", width) + cell("STATE", 10) + cell("PID", 9) + cell("RESTARTS", 10) + cell("CPU s", 10)
             + cell("RSS MB", 9) + cell("FDS", 6) + "THREADS"]
@@ -848,14 +848,13 @@ struct Ctl {
 }
 
 extension String {
-    /// Spaces after it up to `width` characters (Python's `%-Ns`: a longer text is kept whole).
+    /// Spaces after it up to `width` code points, as Python's `%-Ns` counts them (a longer text is
+    /// kept whole).
     fileprivate func padded(to width: Int) -> String {
-        let count = count
+        let count = codePoints
         return count >= width ? self : self + String(repeating: " " as String, count: width - count)
     }
-}
 
-extension String {
     /// How many code points, as Python's len() counts (UTF-8 bytes that begin one).
     fileprivate var codePoints: Int { utf8.reduce(0) { $1 & 0xC0 == 0x80 ? $0 : $0 + 1 } }
 }

@@ -203,10 +203,13 @@ import Testing
     @Test func availAddAndRemoveGroups() throws {
         let d = try DaemonHarness(Self.programs)
         try d.waitForLog("success: sleeper entered RUNNING")
-        try DaemonHarness.config(Self.programs + "\n[program:later]\ncommand=sleep 1000\nstartsecs=0\npriority=5\n")
+        // A name with a combining mark (e and U+0301) is padded by code points, as supervisorctl's `%-32s` does.
+        try DaemonHarness.config(Self.programs + "\n[program:later]\ncommand=sleep 1000\nstartsecs=0\npriority=5\n"
+                                 + "\n[program:cafe\u{301}]\ncommand=sleep 1000\nautostart=false\n")
             .write(toFile: d.configPath, atomically: true, encoding: .utf8)
         let avail = try ctl(d, "avail").stdout.split(separator: "\n").map(String.init)
         #expect(avail.contains("later                            avail     auto      5:5"))
+        #expect(avail.map { Array($0.unicodeScalars) }.contains(Array("cafe\u{301}                            avail     manual    999:999".unicodeScalars)))
         #expect(avail.contains("manual                           in use    manual    999:999"))
         #expect(try ctl(d, "add", "later").stdout == "later: added process group\n")
         let again = try ctl(d, "add", "later")
