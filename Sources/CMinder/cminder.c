@@ -98,6 +98,34 @@ struct child_args {
     int unshare_from;
 };
 
+/* The signals a child sets back to their default before it unblocks them for its exec: those
+   whose disposition is not the default, since an ignored one would outlive the exec and a caught
+   one would run minderd's handler in the child between the unblocking and the exec. They are
+   SIGPIPE, which minderd ignores, SIGBUS, which the stats plane catches for a moment at a time,
+   what the Swift runtime and the sanitizers catch, and any signal minderd's own parent left
+   ignored (nohup, a shell's background job). minderd installs no other disposition once it
+   spawns, so they are found once, at the first spawn, rather than with 64 system calls in every
+   child while minderd waits for its exec. */
+static int reset[NSIG], n_reset;
+static pthread_once_t reset_once = PTHREAD_ONCE_INIT;
+
+static int is_default(int s) {
+    struct sigaction old;
+    if (sigaction(s, NULL, &old) == 0) return old.sa_handler == SIG_DFL && !(old.sa_flags & SA_SIGINFO);
+#if defined(__x86_64__)
+    struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } k;
+    if (syscall(SYS_rt_sigaction, s, NULL, &k, sizeof k.mask) == 0) return k.handler == SIG_DFL;
+#endif
+    return 0;  // not known: set it back anyway
+}
+
+static void find_reset(void) {
+    for (int s = 1; s < NSIG; s++) {
+        if (s == SIGKILL || s == SIGSTOP) continue;
+        if (s == SIGPIPE || s == SIGBUS || !is_default(s)) reset[n_reset++] = s;
+    }
+}
+
 // Reports the failed stage and errno to the parent, then exits: raw write and exit_group, which
 // no sanitizer's interceptor sees (they would act on the parent's state, which we share).
 __attribute__((no_sanitize("thread", "address"))) static void child_fail(int errpipe, int stage) {
@@ -120,18 +148,17 @@ __attribute__((no_sanitize("thread", "address"))) static int child_main(void *p)
         child_fail(c->errpipe, MN_STAGE_UNSHARE);
     }
 
-    // Default dispositions for every signal, then an empty mask (set just before exec).
-    // glibc's sigaction refuses its two internal signals (32, 33), which an
+    // Default dispositions where minderd has others (see find_reset), then an empty mask (set
+    // just before exec). glibc's sigaction refuses its two internal signals (32, 33), which an
     // ignored disposition inherited from minderd's own parent would otherwise keep.
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
-    for (int s = 1; s < NSIG; s++) {
-        if (s == SIGKILL || s == SIGSTOP) continue;
-        if (sigaction(s, &dfl, NULL) != 0) {
+    for (int i = 0; i < n_reset; i++) {
+        if (sigaction(reset[i], &dfl, NULL) != 0) {
 #if defined(__x86_64__)
             struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } k = {SIG_DFL, 0, NULL, 0};
-            syscall(SYS_rt_sigaction, s, &k, NULL, sizeof k.mask);
+            syscall(SYS_rt_sigaction, reset[i], &k, NULL, sizeof k.mask);
 #endif
         }
     }
@@ -236,6 +263,7 @@ __attribute__((no_sanitize("thread", "address"))) static int child_main(void *p)
 static int spawn_child(const mn_spawn_attr *attr, int use_slots, pid_t *pid, int *stage, int *err);
 
 int mn_spawn(const mn_spawn_attr *attr, pid_t *pid, int *stage, int *err) {
+    pthread_once(&reset_once, find_reset);
     pthread_mutex_lock(&slots_lock);
     if (slots_state == 0) slots_state = slots_take() == 0 ? 1 : -1;
     int use_slots = slots_state == 1;

@@ -11,6 +11,11 @@ public enum Daemon {
     /// Blocks the loop's signals in the calling thread; call it before any other thread exists.
     public static func blockSignals() {
         Supervisor.handledSignals.withUnsafeBufferPointer { _ = mn_block_signals($0.baseAddress, Int32($0.count)) }
+        // A signal ignored when minderd started (nohup ignores SIGHUP, a shell's background job
+        // SIGINT and SIGQUIT, and some parents SIGCHLD, which would leave every exit unseen) would
+        // never reach the signalfd: the loop's signals get their defaults back, once blocked (so
+        // that a SIGHUP meanwhile waits for the loop instead of ending minderd).
+        for signal in Supervisor.handledSignals { Glibc.signal(signal, SIG_DFL) }
         // A reader of a log pipe (minderd's own stdout) that goes away must not end minderd: the
         // write fails with EPIPE instead. Children get every signal back to its default.
         signal(SIGPIPE, SIG_IGN)

@@ -115,6 +115,36 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    /// Started with its signals ignored (as nohup, a shell's background job or a careless parent
+    /// leaves them): minderd still sees its children exit, reloads on SIGHUP and stops on
+    /// SIGTERM, and its children get every signal at its default.
+    @Test func signalsIgnoredByItsParentStillReachMinderd() throws {
+        let d = try DaemonHarness("""
+            [program:probe]
+            command=/bin/sh -c 'grep SigIgn /proc/self/status > %(here)s/ignored.txt;exec sleep 1000'
+            startsecs=0
+
+            [program:quick]
+            command=/bin/sh -c 'exit 3'
+            startsecs=0
+            autorestart=false
+            """, start: false)
+        d.launcher = ["/bin/sh", "-c", "trap '' HUP INT QUIT TERM USR1 USR2 CHLD PIPE; exec \"$0\" \"$@\""]
+        try d.launch()
+        try d.waitForLog("exited: quick (exit status 3; not expected)")
+        // SIGUSR1 (bit 9) as the launcher left it, SIGPIPE (bit 12) ignored by minderd itself; the
+        // loop's signals at their defaults.
+        #expect(procStatus(d.pid)["SigIgn"] == "0000000000001200")
+        try waitUntil("the probe's signals") { FileManager.default.fileExists(atPath: d.dir.path + "/ignored.txt") }
+        try waitUntil("the probe's signals written") {
+            (try? String(contentsOfFile: d.dir.path + "/ignored.txt", encoding: .utf8))?.hasSuffix("\n") == true
+        }
+        #expect(try String(contentsOfFile: d.dir.path + "/ignored.txt", encoding: .utf8) == "SigIgn:\t0000000000000000\n")
+        d.signal(SIGHUP)
+        try d.waitForLog("received SIGHUP indicating restart request")
+        #expect(try d.stop() == 0)
+    }
+
     /// A Python client run as nobody that opens `count` connections, says how many it holds, and waits.
     func flood(_ socket: String, count: Int, groups: [String], output: String) throws -> Interactive {
         let script = """
