@@ -15,7 +15,7 @@ public enum Daemon {
         // SIGINT and SIGQUIT, and some parents SIGCHLD, which would leave every exit unseen) would
         // never reach the signalfd: the loop's signals get their defaults back, once blocked (so
         // that a SIGHUP meanwhile waits for the loop instead of ending minderd).
-        for signal in Supervisor.handledSignals { Glibc.signal(signal, SIG_DFL) }
+        for handled in Supervisor.handledSignals { signal(handled, SIG_DFL) }
         // A reader of a log pipe (minderd's own stdout) that goes away must not end minderd: the
         // write fails with EPIPE instead. Children get every signal back to its default.
         signal(SIGPIPE, SIG_IGN)

@@ -188,7 +188,7 @@ public final class LogCapture: @unchecked Sendable {
     /// Drains what is queued, closes everything, and returns once the thread is done.
     public func stop() {
         send(.stop)
-        mn_eventfd_signal(wakeFD)
+        mn_eventfd_signal(wakeFD)  // held or not
         finishedSignal.wait()
     }
 
