@@ -65,30 +65,68 @@ static int mn_cap_last(void);
    exec: three pipes per running program and the open logs, so a start of N programs made N²
    closes. Instead the child shares the table (CLONE_FILES) and unshares it with close_range(limit,
    ~0, CLOSE_RANGE_UNSHARE), which copies only the descriptors below `limit`. What it needs is
-   placed below that first: in five slots, descriptors held on /dev/null and taken once, at the
-   first spawn, while few are open. A kernel without the flag (before 5.9) makes the first spawn
-   fail at MN_STAGE_UNSHARE; that spawn is made again the old way, and so is every later one. */
-enum { MN_SLOTS = 5 };
+   placed below that first: in a set of five slots, descriptors held on /dev/null and taken once,
+   at the first spawn, while few are open. A set is one spawn's until its child has exec'd; there
+   is one set for each thread that may spawn at once (the spawn threads, the loop, a test's).
+   A kernel without the flag (before 5.9) makes the first spawn fail at MN_STAGE_UNSHARE; that
+   spawn is made again the old way, and so is every later one. */
+enum { MN_SLOTS = 5, MN_SLOT_SETS = 6 };
+struct slot_set {
+    int fd[MN_SLOTS];
+    int limit;  // the first descriptor the child does not keep
+    int busy;
+};
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
-static int slots_state;  // 0: not tried, 1: in use, -1: not available
-static int slots[MN_SLOTS], slots_null = -1, slots_limit;
-static int unshare_refused;  // the kernel said no to CLOSE_RANGE_UNSHARE (under slots_lock)
+static pthread_cond_t slots_freed = PTHREAD_COND_INITIALIZER;
+static int slots_state;  // 0: not tried, 1: in use, -1: not available (under slots_lock)
+static struct slot_set slot_sets[MN_SLOT_SETS];
+static int slots_null = -1;
+static int unshare_refused;  // the kernel said no to CLOSE_RANGE_UNSHARE (atomic)
 
 static int slots_take(void) {
     slots_null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (slots_null < 0) return -1;
-    slots_limit = 0;
-    for (int i = 0; i < MN_SLOTS; i++) {
-        // Above the notification descriptors (3 to 9) a child may be given.
-        slots[i] = fcntl(slots_null, F_DUPFD_CLOEXEC, 10);
-        if (slots[i] < 0) {
-            while (i-- > 0) close(slots[i]);
-            close(slots_null);
-            return -1;
+    for (int s = 0; s < MN_SLOT_SETS; s++) {
+        struct slot_set *set = &slot_sets[s];
+        set->limit = 0;
+        for (int i = 0; i < MN_SLOTS; i++) {
+            // Above the notification descriptors (3 to 9) a child may be given.
+            set->fd[i] = fcntl(slots_null, F_DUPFD_CLOEXEC, 10);
+            if (set->fd[i] < 0) {
+                while (i-- > 0) close(set->fd[i]);
+                while (s-- > 0) for (int j = 0; j < MN_SLOTS; j++) close(slot_sets[s].fd[j]);
+                close(slots_null);
+                return -1;
+            }
+            if (set->fd[i] + 1 > set->limit) set->limit = set->fd[i] + 1;
         }
-        if (slots[i] + 1 > slots_limit) slots_limit = slots[i] + 1;
     }
     return 0;
+}
+
+/// A free set of slots, waited for if every one is in use; NULL when there are none to use.
+static struct slot_set *slots_claim(void) {
+    pthread_mutex_lock(&slots_lock);
+    if (slots_state == 0) slots_state = slots_take() == 0 ? 1 : -1;
+    struct slot_set *set = NULL;
+    while (slots_state == 1 && !set) {
+        for (int s = 0; s < MN_SLOT_SETS && !set; s++) if (!slot_sets[s].busy) set = &slot_sets[s];
+        if (set) set->busy = 1;
+        else pthread_cond_wait(&slots_freed, &slots_lock);
+    }
+    pthread_mutex_unlock(&slots_lock);
+    return set;
+}
+
+static void slots_release(struct slot_set *set, int refused) {
+    pthread_mutex_lock(&slots_lock);
+    set->busy = 0;
+    if (refused) {
+        slots_state = -1;
+        __atomic_store_n(&unshare_refused, 1, __ATOMIC_RELEASE);
+    }
+    pthread_cond_broadcast(&slots_freed);
+    pthread_mutex_unlock(&slots_lock);
 }
 
 struct child_args {
@@ -260,51 +298,204 @@ __attribute__((no_sanitize("thread", "address"))) static int child_main(void *p)
     return 127;
 }
 
-static int spawn_child(const mn_spawn_attr *attr, int use_slots, pid_t *pid, int *stage, int *err);
+static int spawn_child(const mn_spawn_attr *attr, const struct slot_set *set, pid_t *pid, int *stage, int *err);
 
 int mn_spawn(const mn_spawn_attr *attr, pid_t *pid, int *stage, int *err) {
     pthread_once(&reset_once, find_reset);
-    pthread_mutex_lock(&slots_lock);
-    if (slots_state == 0) slots_state = slots_take() == 0 ? 1 : -1;
-    int use_slots = slots_state == 1;
-    if (!use_slots) pthread_mutex_unlock(&slots_lock);
-    int rc = spawn_child(attr, use_slots, pid, stage, err);
-    if (use_slots) {
-        if (rc != 0 && *stage == MN_STAGE_UNSHARE) {
-            slots_state = -1;
-            unshare_refused = 1;
-        }
-        pthread_mutex_unlock(&slots_lock);
-        if (rc != 0 && *stage == MN_STAGE_UNSHARE) rc = spawn_child(attr, 0, pid, stage, err);
+    struct slot_set *set = slots_claim();
+    int rc = spawn_child(attr, set, pid, stage, err);
+    if (set) {
+        int refused = rc != 0 && *stage == MN_STAGE_UNSHARE;
+        slots_release(set, refused);
+        if (refused) rc = spawn_child(attr, NULL, pid, stage, err);
     }
     return rc;
 }
 
-int mn_spawn_copies_table(void) {
-    pthread_mutex_lock(&slots_lock);
-    int copies = unshare_refused;
-    pthread_mutex_unlock(&slots_lock);
-    return copies;
+int mn_spawn_copies_table(void) { return __atomic_load_n(&unshare_refused, __ATOMIC_ACQUIRE); }
+
+/* Spawns handed to threads of their own. The caller waits for each child's exec in mn_spawn
+   (CLONE_VFORK); a start of many programs instead prepares the next while spawn threads wait for
+   the last ones, one thread per core. A job carries its own copy of everything the child reads,
+   so the caller's buffers need not outlive the call. The threads are started at the first job
+   and never end: a child's parent-death signal is tied to the thread that cloned it. */
+struct mn_spawn_job {
+    mn_spawn_attr attr;  // pointing into the job's own memory
+    pid_t pid;
+    int rc, stage, err, done;
+    struct mn_spawn_job *next;
+};
+
+static void *bump(char **at, size_t size, size_t align) {
+    uintptr_t p = ((uintptr_t)*at + align - 1) & ~(uintptr_t)(align - 1);
+    *at = (char *)p + size;
+    return (void *)p;
 }
 
-// The child's stack between clone and exec. One is kept for the next spawn: mapping and
+static size_t vector_size(char *const *v, size_t *count) {
+    size_t n = 0, bytes = 0;
+    for (; v && v[n]; n++) bytes += strlen(v[n]) + 1;
+    *count = n;
+    return bytes;
+}
+
+static char *copy_string(char **at, const char *s) {
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    return memcpy(bump(at, n, 1), s, n);
+}
+
+mn_spawn_job *mn_spawn_job_new(const mn_spawn_attr *a) {
+    size_t nargv, nenvp;
+    size_t strings = vector_size(a->argv, &nargv) + vector_size(a->envp, &nenvp) + strlen(a->path) + 1 +
+                     (a->directory ? strlen(a->directory) + 1 : 0);
+    size_t size = sizeof(struct mn_spawn_job) + (nargv + nenvp + 2) * sizeof(char *) +
+                  (size_t)a->ngroups * sizeof(gid_t) + (size_t)a->nrlimits * sizeof(mn_rlimit) +
+                  (size_t)a->ncaps * sizeof(int) + strings + 6 * 16;
+    struct mn_spawn_job *job = calloc(1, size);
+    if (!job) return NULL;
+    char *at = (char *)(job + 1);
+    job->attr = *a;
+    char **argv = bump(&at, (nargv + 1) * sizeof(char *), 16);
+    char **envp = bump(&at, (nenvp + 1) * sizeof(char *), 16);
+    mn_rlimit *limits = a->nrlimits > 0 ? bump(&at, (size_t)a->nrlimits * sizeof(mn_rlimit), 16) : NULL;
+    gid_t *groups = a->ngroups > 0 ? bump(&at, (size_t)a->ngroups * sizeof(gid_t), 16) : NULL;
+    int *caps = a->ncaps > 0 ? bump(&at, (size_t)a->ncaps * sizeof(int), 16) : NULL;
+    if (limits) memcpy(limits, a->rlimits, (size_t)a->nrlimits * sizeof(mn_rlimit));
+    if (groups) memcpy(groups, a->groups, (size_t)a->ngroups * sizeof(gid_t));
+    if (caps) memcpy(caps, a->caps, (size_t)a->ncaps * sizeof(int));
+    for (size_t i = 0; i < nargv; i++) argv[i] = copy_string(&at, a->argv[i]);
+    argv[nargv] = NULL;
+    job->attr.watchdog_pid_env = NULL;
+    for (size_t i = 0; i < nenvp; i++) {
+        envp[i] = copy_string(&at, a->envp[i]);
+        if (a->envp[i] == a->watchdog_pid_env) job->attr.watchdog_pid_env = envp[i];
+    }
+    envp[nenvp] = NULL;
+    job->attr.argv = argv;
+    job->attr.envp = envp;
+    job->attr.rlimits = limits;
+    job->attr.groups = groups;
+    job->attr.caps = caps;
+    job->attr.path = copy_string(&at, a->path);
+    job->attr.directory = copy_string(&at, a->directory);
+    return job;
+}
+
+static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t jobs_queued = PTHREAD_COND_INITIALIZER, jobs_done = PTHREAD_COND_INITIALIZER;
+static struct mn_spawn_job *jobs_head, *jobs_tail;
+static int spawn_threads;  // started; -1: none could be
+
+static void *spawn_thread(void *unused) {
+    (void)unused;
+    for (;;) {
+        pthread_mutex_lock(&jobs_lock);
+        while (!jobs_head) pthread_cond_wait(&jobs_queued, &jobs_lock);
+        struct mn_spawn_job *job = jobs_head;
+        jobs_head = job->next;
+        if (!jobs_head) jobs_tail = NULL;
+        pthread_mutex_unlock(&jobs_lock);
+        pid_t pid = 0;
+        int stage = 0, err = 0;
+        int rc = mn_spawn(&job->attr, &pid, &stage, &err);
+        pthread_mutex_lock(&jobs_lock);
+        job->pid = pid;
+        job->rc = rc;
+        job->stage = stage;
+        job->err = err;
+        job->done = 1;
+        pthread_cond_broadcast(&jobs_done);
+        pthread_mutex_unlock(&jobs_lock);
+    }
+    return NULL;
+}
+
+// Under jobs_lock. One thread per core this process may run on, at most four (the slot sets).
+static void start_spawn_threads(void) {
+    cpu_set_t cpus;
+    int wanted = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+    if (wanted > 4) wanted = 4;
+    if (wanted < 1) wanted = 1;
+    // Every signal blocked, as minderd's loop reads them from a signalfd; inherited by the threads.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    for (int i = 0; i < wanted; i++) {
+        pthread_t thread;
+        if (pthread_create(&thread, &attr, spawn_thread, NULL) != 0) break;
+        spawn_threads++;
+    }
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (spawn_threads == 0) spawn_threads = -1;
+}
+
+void mn_spawn_job_submit(mn_spawn_job *job) {
+    pthread_mutex_lock(&jobs_lock);
+    if (spawn_threads == 0) start_spawn_threads();
+    if (spawn_threads < 0) {
+        // No thread to hand it to: spawned here, now.
+        pthread_mutex_unlock(&jobs_lock);
+        mn_spawn_job_run(job);
+        return;
+    }
+    job->next = NULL;
+    if (jobs_tail) jobs_tail->next = job;
+    else jobs_head = job;
+    jobs_tail = job;
+    pthread_cond_signal(&jobs_queued);
+    pthread_mutex_unlock(&jobs_lock);
+}
+
+void mn_spawn_job_run(mn_spawn_job *job) {
+    job->rc = mn_spawn(&job->attr, &job->pid, &job->stage, &job->err);
+    pthread_mutex_lock(&jobs_lock);
+    job->done = 1;
+    pthread_mutex_unlock(&jobs_lock);
+}
+
+int mn_spawn_job_wait(mn_spawn_job *job, pid_t *pid, int *stage, int *err) {
+    pthread_mutex_lock(&jobs_lock);
+    while (!job->done) pthread_cond_wait(&jobs_done, &jobs_lock);
+    pthread_mutex_unlock(&jobs_lock);
+    *pid = job->pid;
+    *stage = job->stage;
+    *err = job->err;
+    return job->rc;
+}
+
+void mn_spawn_job_free(mn_spawn_job *job) { free(job); }
+
+// The child's stack between clone and exec. A few are kept for the next spawns: mapping and
 // unmapping one for each child cost page faults and, with the child sharing our memory, a TLB
-// flush on every core it ran on. Threads that spawn at the same moment each get one.
+// flush on every core it ran on. Threads that spawn at the same moment each take one.
 static const size_t stack_size = 64 * 1024;
-static void *spare_stack;
+enum { MN_SPARE_STACKS = 4 };
+static void *spare_stacks[MN_SPARE_STACKS];
 
 static void *take_stack(void) {
-    void *stack = __atomic_exchange_n(&spare_stack, NULL, __ATOMIC_ACQ_REL);
-    return stack ? stack : mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    for (int i = 0; i < MN_SPARE_STACKS; i++) {
+        void *stack = __atomic_exchange_n(&spare_stacks[i], NULL, __ATOMIC_ACQ_REL);
+        if (stack) return stack;
+    }
+    return mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 }
 
 static void give_back_stack(void *stack) {
-    void *none = NULL;
-    if (!__atomic_compare_exchange_n(&spare_stack, &none, stack, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) munmap(stack, stack_size);
+    for (int i = 0; i < MN_SPARE_STACKS; i++) {
+        void *none = NULL;
+        if (__atomic_compare_exchange_n(&spare_stacks[i], &none, stack, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return;
+    }
+    munmap(stack, stack_size);
 }
 
-// With `use_slots` (slots_lock held), the child's descriptors go in the slots for the clone.
-static int spawn_child(const mn_spawn_attr *attr, int use_slots, pid_t *pid, int *stage, int *err) {
+// With a set of slots (this spawn's), the child's descriptors go in them for the clone.
+static int spawn_child(const mn_spawn_attr *attr, const struct slot_set *set, pid_t *pid, int *stage, int *err) {
     *stage = MN_STAGE_NONE;
     *err = 0;
     int errpipe[2];
@@ -332,27 +523,27 @@ static int spawn_child(const mn_spawn_attr *attr, int use_slots, pid_t *pid, int
     mn_spawn_attr placed = *attr;
     struct child_args args = {&placed, errpipe[1], 0};
     int filled[MN_SLOTS] = {0};
-    if (use_slots) {
+    if (set) {
         int *fds[MN_SLOTS] = {&placed.stdin_fd, &placed.stdout_fd, &placed.stderr_fd, &placed.notify_source, &args.errpipe};
         int i = 0;
         for (; i < MN_SLOTS; i++) {
             if (*fds[i] < 0) continue;
-            if (dup3(*fds[i], slots[i], O_CLOEXEC) < 0) break;
-            *fds[i] = slots[i];
+            if (dup3(*fds[i], set->fd[i], O_CLOEXEC) < 0) break;
+            *fds[i] = set->fd[i];
             filled[i] = 1;
         }
         if (i < MN_SLOTS) {
             *stage = MN_STAGE_DUP;
             *err = errno;
-            for (int j = 0; j < MN_SLOTS; j++) if (filled[j]) dup3(slots_null, slots[j], O_CLOEXEC);
+            for (int j = 0; j < MN_SLOTS; j++) if (filled[j]) dup3(slots_null, set->fd[j], O_CLOEXEC);
             give_back_stack(stack);
             close(errpipe[0]);
             close(errpipe[1]);
             return -1;
         }
-        args.unshare_from = slots_limit;
+        args.unshare_from = set->limit;
     }
-    int flags = CLONE_VM | CLONE_VFORK | SIGCHLD | (use_slots ? CLONE_FILES : 0);
+    int flags = CLONE_VM | CLONE_VFORK | SIGCHLD | (set ? CLONE_FILES : 0);
 
     // No signal handler may run in the child while it shares our memory.
     sigset_t all, old;
@@ -376,7 +567,7 @@ static int spawn_child(const mn_spawn_attr *attr, int use_slots, pid_t *pid, int
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     // The slots let go of the child's descriptors (a pipe end held there would keep the pipe open).
-    for (int i = 0; i < MN_SLOTS; i++) if (filled[i]) dup3(slots_null, slots[i], O_CLOEXEC);
+    for (int i = 0; i < MN_SLOTS; i++) if (filled[i]) dup3(slots_null, set->fd[i], O_CLOEXEC);
     // CLONE_VFORK: we resume once the child has exec'd or exited, done with the stack.
     give_back_stack(stack);
     close(errpipe[1]);

@@ -48,6 +48,9 @@ extension Supervisor {
                 requestStart(edge.process, pull: true, visited: &visited)
             }
         }
+        // A dependency whose spawn is still out is STARTING without knowing whether its exec
+        // worked: its spawn is finished before `started` counts it.
+        if !graph.edges[i].isEmpty { finishBatchedSpawns() }
         if unmet(i) == nil {
             if entries[i].waiting { setWaiting(i, false) }
             feed(i, .start)

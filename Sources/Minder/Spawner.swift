@@ -83,6 +83,16 @@ enum Spawner {
                       context: SpawnContext, paths: CommandPaths? = nil, protocolStdout: Bool = false,
                       stdinSocket: Int32? = nil, notifySocket: String? = nil,
                       notifyFD: (source: Int32, target: Int32)? = nil) -> Result<SpawnedChild, SpawnFailure> {
+        prepare(p, group: group, sinks: sinks, context: context, paths: paths, protocolStdout: protocolStdout,
+                stdinSocket: stdinSocket, notifySocket: notifySocket, notifyFD: notifyFD).flatMap { $0.finish() }
+    }
+
+    /// Everything for a spawn but the clone: the command found, the environment and credentials
+    /// built, the pipes made. The clone is the prepared spawn's, on this thread or another.
+    static func prepare(_ p: ProcessConfig, group: String, sinks: (stdout: LogSink?, stderr: LogSink?),
+                        context: SpawnContext, paths: CommandPaths? = nil, protocolStdout: Bool = false,
+                        stdinSocket: Int32? = nil, notifySocket: String? = nil,
+                        notifyFD: (source: Int32, target: Int32)? = nil) -> Result<PreparedSpawn, SpawnFailure> {
         guard let argv = p.argv, let command = argv.first else {
             return .failure(SpawnFailure("the command cannot be split: \(p.command)"))
         }
@@ -128,17 +138,16 @@ enum Spawner {
         }
         let caps = p.capabilities ?? []
         let capsState = p.capabilities.map { list in list.withUnsafeBufferPointer { mn_caps_prepare($0.baseAddress, Int32($0.count)) } }
-        defer { if let capsState { mn_caps_free(capsState) } }
         if p.capabilities != nil && capsState == nil { return .failure(SpawnFailure("cannot prepare capabilities")) }
         let limits = p.rlimits.map { mn_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
 
+        // From here, what is made is the prepared spawn's to close or free.
+        let prepared = PreparedSpawn(path: path, directory: p.directory, capsState: capsState ?? nil)
         // Pipes: the child gets the write ends (read end for stdin); ours are close-on-exec.
-        var fdsToClose: [Int32] = []
-        defer { for fd in fdsToClose { close(fd) } }
         var stdinPipe: [Int32] = [-1, -1]
         guard mn_pipe(&stdinPipe, 0) == 0 else { return .failure(SpawnFailure("pipe: \(errnoText())")) }
-        fdsToClose.append(stdinPipe[0])
-        var outputs: [(fd: Int32, channel: Int32, sink: LogSink?, syslog: Bool)] = []
+        prepared.childEnds.append(stdinPipe[0])
+        if stdinSocket == nil { prepared.stdinFD = stdinPipe[1] } else { close(stdinPipe[1]) }
         var childFD: [Int32] = [stdinSocket ?? stdinPipe[0], -1, -1]
         let channels: [(Int, LogSink?, ChannelLog)] = p.redirectStderr ? [(1, sinks.stdout, p.stdout)]
             : [(1, sinks.stdout, p.stdout), (2, sinks.stderr, p.stderr)]
@@ -148,24 +157,19 @@ enum Spawner {
             let read = sink != nil || syslog || log.eventsEnabled || log.captureMaxBytes > 0 || (index == 1 && protocolStdout)
             guard read else {
                 let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
-                fdsToClose.append(null)
+                prepared.childEnds.append(null)
                 childFD[index] = null
                 continue
             }
             var pipe: [Int32] = [-1, -1]
-            guard mn_pipe(&pipe, 1) == 0 else {
-                for o in outputs { close(o.fd) }
-                close(stdinPipe[1])
-                return .failure(SpawnFailure("pipe: \(errnoText())"))
-            }
-            fdsToClose.append(pipe[1])
-            outputs.append((pipe[0], Int32(index), sink, syslog))
+            guard mn_pipe(&pipe, 1) == 0 else { return .failure(SpawnFailure("pipe: \(errnoText())")) }
+            prepared.childEnds.append(pipe[1])
+            prepared.outputs.append((pipe[0], Int32(index), sink, syslog))
             childFD[index] = pipe[1]
         }
         if p.redirectStderr { childFD[2] = childFD[1] }
 
-        var pid: pid_t = 0, stage: Int32 = 0, err: Int32 = 0
-        let rc = withCStrings(argv) { argvPtr in
+        prepared.job = withCStrings(argv) { argvPtr in
             withCStrings(context.inherited.compactMap { env[$0.key] == nil ? $0.entry : nil }
                          + env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }) { envPtr in
                 let watchdogPID = p.watchdogSec > 0 ? watchdogPIDEntry(envPtr) : nil
@@ -188,7 +192,7 @@ enum Spawner {
                                         pdeathsig: p.parentDeathSignal ?? 0, parent: getpid(),
                                         notify_fd: notifyFD?.target ?? -1, notify_source: notifyFD?.source ?? -1,
                                         watchdog_pid_env: watchdogPID)
-                                    return mn_spawn(&attr, &pid, &stage, &err)
+                                    return mn_spawn_job_new(&attr)
                                 }
                             }
                         }
@@ -196,18 +200,8 @@ enum Spawner {
                 }
             }
         }
-        guard rc == 0 else {
-            for o in outputs { close(o.fd) }
-            close(stdinPipe[1])
-            return .failure(SpawnFailure(stage: stage, errno: err, path: path, directory: p.directory))
-        }
-        if stdinSocket != nil {
-            close(stdinPipe[1])
-            return .success(SpawnedChild(pid: pid, stdinFD: -1, outputs: outputs))
-        }
-        // Writes to a child that does not read its stdin must fail, not block the loop.
-        _ = fcntl(stdinPipe[1], F_SETFL, fcntl(stdinPipe[1], F_GETFL) | O_NONBLOCK)
-        return .success(SpawnedChild(pid: pid, stdinFD: stdinPipe[1], outputs: outputs))
+        guard prepared.job != nil else { return .failure(SpawnFailure("cannot spawn \(path): out of memory")) }
+        return .success(prepared)
     }
 
     /// supervisord's check before a start request: a command that cannot run is refused at once.
@@ -263,6 +257,74 @@ enum Spawner {
             count = Int32(groups.count)
         }
         return Array(groups.prefix(Int(count)))
+    }
+}
+
+/// A spawn prepared on the loop: a copy of what the child path reads, which may be cloned on a
+/// spawn thread meanwhile (`submit`), and our ends of the child's pipes. `finish` waits for the
+/// clone and gives the child, or why there is none. Whatever is not handed on is closed or freed
+/// when it goes, and a job still out is waited for first.
+final class PreparedSpawn {
+    fileprivate var job: OpaquePointer?
+    private var capsState: UnsafeMutableRawPointer?
+    /// The child's ends of its pipes (and /dev/null), ours to close once it is cloned.
+    fileprivate var childEnds: [Int32] = []
+    /// Our ends: its stdin (-1 with a socket for stdin) and its output.
+    fileprivate var stdinFD: Int32 = -1
+    fileprivate var outputs: [(fd: Int32, channel: Int32, sink: LogSink?, syslog: Bool)] = []
+    private let path: String, directory: String?
+    private var submitted = false, finished = false
+
+    fileprivate init(path: String, directory: String?, capsState: UnsafeMutableRawPointer?) {
+        self.path = path
+        self.directory = directory
+        self.capsState = capsState
+    }
+
+    /// The clone goes to a spawn thread; this thread goes on.
+    func submit() {
+        guard let job, !submitted else { return }
+        submitted = true
+        mn_spawn_job_submit(job)
+    }
+
+    func finish() -> Result<SpawnedChild, SpawnFailure> {
+        guard let job, !finished else { return .failure(SpawnFailure("spawned already")) }
+        if !submitted { mn_spawn_job_run(job) }
+        finished = true
+        var pid: pid_t = 0, stage: Int32 = 0, err: Int32 = 0
+        let rc = mn_spawn_job_wait(job, &pid, &stage, &err)
+        for fd in childEnds { close(fd) }
+        childEnds = []
+        guard rc == 0 else {
+            closeOurs()
+            return .failure(SpawnFailure(stage: stage, errno: err, path: path, directory: directory))
+        }
+        // Writes to a child that does not read its stdin must fail, not block the loop.
+        if stdinFD >= 0 { _ = fcntl(stdinFD, F_SETFL, fcntl(stdinFD, F_GETFL) | O_NONBLOCK) }
+        return .success(SpawnedChild(pid: pid, stdinFD: stdinFD, outputs: outputs))
+    }
+
+    private func closeOurs() {
+        for o in outputs { close(o.fd) }
+        if stdinFD >= 0 { close(stdinFD) }
+        outputs = []
+        stdinFD = -1
+    }
+
+    deinit {
+        if let job {
+            if submitted && !finished {
+                // The child may still be reading the job: never free it under the clone. A child
+                // nobody took (which the supervisor never lets happen) is not left running untracked.
+                var pid: pid_t = 0, stage: Int32 = 0, err: Int32 = 0
+                if mn_spawn_job_wait(job, &pid, &stage, &err) == 0 { _ = kill(pid, SIGKILL) }
+            }
+            mn_spawn_job_free(job)
+        }
+        if let capsState { mn_caps_free(capsState) }
+        for fd in childEnds { close(fd) }
+        if !finished { closeOurs() }
     }
 }
 

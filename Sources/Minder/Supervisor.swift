@@ -92,6 +92,9 @@ public final class Supervisor {
     let commandPaths = CommandPaths()
     /// Whether the main log said that children copy the descriptor table (an old kernel).
     var toldTableCopies = false
+    /// Spawns out on the spawn threads, during `spawningInBatch`; nil outside one.
+    var spawnBatch: [PendingSpawn]?
+    static let spawnBatchLimit = 16
     var context: SpawnContext
     let reload: @Sendable () -> ConfigLoadResult
     let epollFD = mn_epoll_create()
@@ -268,8 +271,10 @@ public final class Supervisor {
     func startAll() {
         // Priority order in one pass: a lower priority is spawned first, unless it waits for a
         // dependency (which it starts, autostart or not).
-        for i in entries.indices where entries[i].machine.config.autostart {
-            requestStart(i, pull: true)
+        spawningInBatch {
+            for i in entries.indices where entries[i].machine.config.autostart {
+                requestStart(i, pull: true)
+            }
         }
     }
 
@@ -412,7 +417,44 @@ public final class Supervisor {
         }
     }
 
+    /// A spawn begun and not yet finished: its entry, the clone and the s6 notification pipe.
+    struct PendingSpawn {
+        var entry: Int
+        var prepared: PreparedSpawn
+        var notifyPipe: [Int32]
+    }
+
     func spawn(_ i: Int) {
+        guard let pending = beginSpawn(i) else { return }
+        guard spawnBatch != nil else { return finishSpawn(pending) }
+        pending.prepared.submit()
+        spawnBatch!.append(pending)
+        // A bounded number out at once: each holds its pipes, and the oldest is likely done.
+        if spawnBatch!.count >= Self.spawnBatchLimit { finishSpawn(spawnBatch!.removeFirst()) }
+    }
+
+    /// Spawns begun in `body` are cloned by the spawn threads while the loop prepares the next
+    /// (a start of many programs), and finished, in order, before this returns: nothing else of
+    /// the loop runs while one is out, so no exit, request or timer meets a process without its pid.
+    func spawningInBatch<R>(_ body: () -> R) -> R {
+        guard spawnBatch == nil else { return body() }
+        spawnBatch = []
+        let result = body()
+        finishBatchedSpawns()
+        spawnBatch = nil
+        return result
+    }
+
+    /// Every spawn of the batch that is out, finished in the order they began.
+    func finishBatchedSpawns() {
+        while let first = spawnBatch?.first {
+            spawnBatch!.removeFirst()
+            finishSpawn(first)
+        }
+    }
+
+    /// Everything before the clone; nil when it failed (the failure fed to the process).
+    func beginSpawn(_ i: Int) -> PendingSpawn? {
         let entry = entries[i]
         let sinks = logSinks(i)
         let listener = pools[entry.group] != nil
@@ -424,28 +466,53 @@ public final class Supervisor {
                 entries[i].holdsSocket = true
             case .failure(let failure):
                 bridge.board.countSpawnFailure()
-                return feed(i, .spawnFailed(failure.description))
+                feed(i, .spawnFailed(failure.description))
+                return nil
             }
         }
         var notify: String?
         if entry.machine.config.ready == .notify {
             guard let sockets = notifySockets else {
-                return feed(i, .spawnFailed("ready=notify needs minderd's notify directory, which could not be made"))
+                feed(i, .spawnFailed("ready=notify needs minderd's notify directory, which could not be made"))
+                return nil
             }
             let identity = entry.machine.config.identity
             switch sockets.path(for: entry.namespec, uid: identity?.uid ?? entry.machine.config.uid, gid: identity?.gid, epollFD: epollFD) {
             case .success(let path): notify = path
-            case .failure(let failure): return feed(i, .spawnFailed(failure.description))
+            case .failure(let failure):
+                feed(i, .spawnFailed(failure.description))
+                return nil
             }
         }
         // s6's notification descriptor: a pipe whose write end the child gets as descriptor N.
         var notifyPipe: [Int32] = [-1, -1]
         if case .fd(let n) = entry.machine.config.ready {
-            guard mn_pipe(&notifyPipe, 1) == 0 else { return feed(i, .spawnFailed("pipe for fd:\(n): \(errnoText())")) }
+            guard mn_pipe(&notifyPipe, 1) == 0 else {
+                feed(i, .spawnFailed("pipe for fd:\(n): \(errnoText())"))
+                return nil
+            }
         }
-        let spawned = Spawner.spawn(entry.machine.config, group: entry.group, sinks: sinks, context: context,
-                                    paths: commandPaths, protocolStdout: listener, stdinSocket: socket, notifySocket: notify,
-                                    notifyFD: notifyPipe[1] >= 0 ? (notifyPipe[1], readyDescriptor(entry.machine.config)) : nil)
+        let prepared = Spawner.prepare(entry.machine.config, group: entry.group, sinks: sinks, context: context,
+                                       paths: commandPaths, protocolStdout: listener, stdinSocket: socket, notifySocket: notify,
+                                       notifyFD: notifyPipe[1] >= 0 ? (notifyPipe[1], readyDescriptor(entry.machine.config)) : nil)
+        switch prepared {
+        case .success(let prepared):
+            return PendingSpawn(entry: i, prepared: prepared, notifyPipe: notifyPipe)
+        case .failure(let failure):
+            endSpawn(i, .failure(failure), notifyPipe: notifyPipe)
+            return nil
+        }
+    }
+
+    func finishSpawn(_ pending: PendingSpawn) {
+        endSpawn(pending.entry, pending.prepared.finish(), notifyPipe: pending.notifyPipe)
+    }
+
+    /// After the clone (or a failure before it): the child's pipes go to the log thread and the
+    /// process learns its pid, or why it has none.
+    func endSpawn(_ i: Int, _ spawned: Result<SpawnedChild, SpawnFailure>, notifyPipe: [Int32]) {
+        let entry = entries[i]
+        let listener = pools[entry.group] != nil
         if notifyPipe[1] >= 0 { close(notifyPipe[1]) }
         if case .success = spawned, notifyPipe[0] >= 0 {
             entries[i].readyPipe = notifyPipe[0]

@@ -201,7 +201,9 @@ extension Supervisor {
             rebuildViews()
             logger.info("added process group \(name)")
             notifyListeners("PROCESS_GROUP_ADDED", "groupname:\(name)\n")
-            for i in first..<entries.count where entries[i].machine.config.autostart { feed(i, .start) }
+            spawningInBatch {
+                for i in first..<entries.count where entries[i].machine.config.autostart { feed(i, .start) }
+            }
             return .ok(["added": name])
         case .removeGroup(let name):
             guard config.groups.contains(where: { $0.name == name }) else {
@@ -301,7 +303,9 @@ extension Supervisor {
         }
         let single: Bool = if case .process = spec { true } else { false }
         if !single { indices = indices.filter { keep(entries[$0]) } }
-        let pending = indices.map { (entries[$0].namespec, act($0)) }
+        // A start of a group or all: cloned on the spawn threads, each known before any outcome is.
+        func acted() -> [(String, Outcome)] { indices.map { (entries[$0].namespec, act($0)) } }
+        let pending = indices.count > 1 ? spawningInBatch(acted) : acted()
         // Outcomes known at once (a start that cannot find its command) come first, then those
         // that waited, each in process order: supervisord too lists what failed at once first.
         let settled = Box<[Int: ProcessResult]>([:])

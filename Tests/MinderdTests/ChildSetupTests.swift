@@ -160,6 +160,53 @@ private let onX86_64 = false
         #expect(try d.stop() == 0)
     }
 
+    /// A start of many programs is cloned on spawn threads while the loop prepares the next:
+    /// each process still gets its own pipes and descriptors, its pid is the one its program is
+    /// told, and exec failures among them are each reported for their own program.
+    @Test func manyStartedAtOnceEachGetTheirOwnPipesPidsAndErrors() throws {
+        let d = try DaemonHarness("""
+            [program:w]
+            command=/bin/sh -c 'echo "I am $SUPERVISOR_PROCESS_NAME"; ls /proc/self/fd > %(here)s/fds-$SUPERVISOR_PROCESS_NAME; exec sleep 1000'
+            process_name=w_%(process_num)d
+            numprocs=40
+            startsecs=0
+            stdout_logfile=%(here)s/%(process_num)d.out
+
+            [program:bad]
+            command=/bin/true
+            process_name=bad_%(process_num)d
+            numprocs=5
+            directory=/nonexistent/%(process_num)d
+            startretries=0
+            """, loglevel: "info")
+        try d.waitForLog("success: w_", count: 40)
+        var pids: [Int32] = []
+        for n in 0..<40 {
+            let pid = try d.pid(of: "w_\(n)")
+            pids.append(pid)
+            let out = d.dir.path + "/\(n).out", fds = d.dir.path + "/fds-w_\(n)"
+            try waitUntil("w_\(n)'s output") { (try? String(contentsOfFile: out, encoding: .utf8))?.hasSuffix("\n") == true }
+            #expect(try String(contentsOfFile: out, encoding: .utf8) == "I am w_\(n)\n")
+            try waitUntil("w_\(n)'s descriptors") { (try? String(contentsOfFile: fds, encoding: .utf8))?.hasSuffix("\n") == true }
+            let open = try String(contentsOfFile: fds, encoding: .utf8).split(separator: "\n").compactMap { Int($0) }
+            #expect(open.allSatisfy { $0 <= 3 }, "only stdio reaches w_\(n): \(open)")
+            let environ = try Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ")).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            #expect(environ.contains("SUPERVISOR_PROCESS_NAME=w_\(n)"), "pid \(pid) is w_\(n)'s")
+        }
+        #expect(Set(pids).count == 40)
+        for n in 0..<5 {
+            try d.waitForLog("spawnerr: couldn't chdir to /nonexistent/\(n): ENOENT")
+            try d.waitForLog("gave up: bad_\(n) entered FATAL state")
+        }
+        // They were cloned by threads other than the loop's.
+        let threads = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(d.pid)/task").filter { $0 != String(d.pid) }
+        let byThreads = threads.flatMap { task in
+            ((try? String(contentsOfFile: "/proc/\(d.pid)/task/\(task)/children", encoding: .utf8)) ?? "").split(separator: " ").compactMap { Int32($0) }
+        }
+        #expect(!Set(byThreads).isDisjoint(with: pids), "spawn threads cloned them")
+        #expect(try d.stop() == 0)
+    }
+
     @Test(.enabled(if: geteuid() == 0, "running a program as another user needs root"))
     func runsAsAnotherUser() throws {
         let d = try DaemonHarness("""

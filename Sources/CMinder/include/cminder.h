@@ -77,6 +77,19 @@ enum {
 /// failed child has already been reaped).
 int mn_spawn(const mn_spawn_attr *attr, pid_t *pid, int *stage, int *err);
 
+/// A spawn to run on another thread: a copy of `attr` and all it points to (caps_state
+/// excepted, which the caller keeps until the job is done). NULL when out of memory.
+typedef struct mn_spawn_job mn_spawn_job;
+mn_spawn_job *mn_spawn_job_new(const mn_spawn_attr *attr);
+/// Hands the job to the spawn threads (started at the first job).
+void mn_spawn_job_submit(mn_spawn_job *job);
+/// Spawns it on the calling thread instead.
+void mn_spawn_job_run(mn_spawn_job *job);
+/// Waits until the job is done; then as mn_spawn.
+int mn_spawn_job_wait(mn_spawn_job *job, pid_t *pid, int *stage, int *err);
+/// After mn_spawn_job_wait (or for a job never handed over).
+void mn_spawn_job_free(mn_spawn_job *job);
+
 /// 1 once a spawn found that the kernel refuses close_range(CLOSE_RANGE_UNSHARE) (before Linux
 /// 5.9), so that every child copies the whole descriptor table; 0 otherwise.
 int mn_spawn_copies_table(void);
