@@ -188,7 +188,7 @@ extension Supervisor {
                 c[keyPath: keyPath].eventsEnabled = false
                 c[keyPath: keyPath].captureMaxBytes = 0
             }
-            switch Spawner.spawn(c, group: entries[i].group, sinks: (nil, nil), context: context) {
+            switch Spawner.spawn(c, group: entries[i].group, sinks: (nil, nil), context: context, paths: commandPaths) {
             case .failure(let failure):
                 entries[i][keyPath: slot] = state
                 return finish(i, health: health, passed: false, why: failure.description)

@@ -80,7 +80,7 @@ enum Spawner {
     /// With `protocolStdout` (an event listener), stdout is always a pipe to minderd. With a
     /// `stdinSocket` (an FastCGI pool's listening socket), that is the child's stdin instead of a pipe.
     static func spawn(_ p: ProcessConfig, group: String, sinks: (stdout: LogSink?, stderr: LogSink?),
-                      context: SpawnContext, paths: CommandPaths? = nil, protocolStdout: Bool = false,
+                      context: SpawnContext, paths: CommandPaths, protocolStdout: Bool = false,
                       stdinSocket: Int32? = nil, notifySocket: String? = nil,
                       notifyFD: (source: Int32, target: Int32)? = nil) -> Result<SpawnedChild, SpawnFailure> {
         prepare(p, group: group, sinks: sinks, context: context, paths: paths, protocolStdout: protocolStdout,
@@ -90,7 +90,7 @@ enum Spawner {
     /// Everything for a spawn but the clone: the command found, the environment and credentials
     /// built, the pipes made. The clone is the prepared spawn's, on this thread or another.
     static func prepare(_ p: ProcessConfig, group: String, sinks: (stdout: LogSink?, stderr: LogSink?),
-                        context: SpawnContext, paths: CommandPaths? = nil, protocolStdout: Bool = false,
+                        context: SpawnContext, paths: CommandPaths, protocolStdout: Bool = false,
                         stdinSocket: Int32? = nil, notifySocket: String? = nil,
                         notifyFD: (source: Int32, target: Int32)? = nil) -> Result<PreparedSpawn, SpawnFailure> {
         guard let argv = p.argv, let command = argv.first else {
@@ -111,9 +111,7 @@ enum Spawner {
         }
 
         let search = env["PATH"] ?? context.environment["PATH"]
-        let found = if let paths { paths.resolve(command, path: search, directory: p.directory) }
-                    else { resolve(command, path: search, directory: p.directory) }
-        guard let path = found else {
+        guard let path = paths.resolve(command, path: search, directory: p.directory) else {
             return .failure(SpawnFailure("can't find command '\(command)'"))
         }
 
