@@ -428,6 +428,7 @@ static void start_spawn_threads(void) {
     for (int i = 0; i < wanted; i++) {
         pthread_t thread;
         if (pthread_create(&thread, &attr, spawn_thread, NULL) != 0) break;
+        pthread_setname_np(thread, "minder-spawn");
         spawn_threads++;
     }
     pthread_attr_destroy(&attr);

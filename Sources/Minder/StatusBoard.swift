@@ -161,7 +161,19 @@ extension ProcessStatus {
         self.now = now
         let note = self.note
         if waiting_for.isEmpty, ProcessState(rawValue: state) == .running {
-            description = "pid \(pid), uptime \(Supervisor.uptime(max(0, now - start)))" + (note.isEmpty ? "" : ", " + note)
+            // Written as bytes, one string made: a `status` of 1000 programs describes each, and
+            // interpolating made a string for each part.
+            var text: [UInt8] = []
+            text.reserveCapacity(32 + note.utf8.count)
+            text.append(contentsOf: "pid ".utf8)
+            appendDecimal(Int(pid), to: &text)
+            text.append(contentsOf: ", uptime ".utf8)
+            Supervisor.appendUptime(max(0, now - start), to: &text)
+            if !note.isEmpty {
+                text.append(contentsOf: ", ".utf8)
+                text.append(contentsOf: note.utf8)
+            }
+            description = String(decoding: text, as: UTF8.self)
         } else {
             description = note
         }

@@ -270,11 +270,25 @@ extension Supervisor {
 
     /// Python's str(timedelta) over whole seconds: `0:05:12`, `1 day, 2:03:04`.
     static func uptime(_ seconds: Double) -> String {
+        var text: [UInt8] = []
+        appendUptime(seconds, to: &text)
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// supervisorctl's uptime: `H:MM:SS`, after `N day(s), ` from the first day on.
+    static func appendUptime(_ seconds: Double, to text: inout [UInt8]) {
         let total = Int(seconds)
         let days = total / 86400, rest = total % 86400
-        func twoDigits(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        let clock = "\(rest / 3600):\(twoDigits(rest % 3600 / 60)):\(twoDigits(rest % 60))"
-        return days == 0 ? clock : "\(days) day\(days == 1 ? "" : "s"), \(clock)"
+        if days > 0 {
+            appendDecimal(days, to: &text)
+            text.append(contentsOf: (days == 1 ? " day, " : " days, ").utf8)
+        }
+        appendDecimal(rest / 3600, to: &text)
+        for part in [rest % 3600 / 60, rest % 60] {
+            text.append(UInt8(ascii: ":"))
+            if part < 10 { text.append(UInt8(ascii: "0")) }
+            appendDecimal(part, to: &text)
+        }
     }
 
     /// supervisord's stop time: `Nov 26 06:46 AM` in local time.

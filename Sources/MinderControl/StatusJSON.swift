@@ -224,12 +224,15 @@ public struct JSONRecordWriter {
         return out
     }
 
-    /// Keys are Minder's own literals, which need no escaping.
+    /// Keys are Minder's own literals, which need no escaping. Appended byte by byte: a string
+    /// literal's UTF-8 view is appended through the generic path, a sixth of a `status` reply.
     private mutating func key(_ name: StaticString) {
-        out.append(contentsOf: first ? "{\"".utf8 : ",\"".utf8)
+        out.append(first ? UInt8(ascii: "{") : UInt8(ascii: ","))
+        out.append(UInt8(ascii: "\""))
         first = false
         name.withUTF8Buffer { out.append(contentsOf: $0) }
-        out.append(contentsOf: "\":".utf8)
+        out.append(UInt8(ascii: "\""))
+        out.append(UInt8(ascii: ":"))
     }
 
     public mutating func string(_ name: StaticString, _ value: String) {
@@ -239,7 +242,7 @@ public struct JSONRecordWriter {
 
     public mutating func number(_ name: StaticString, _ value: Int) {
         key(name)
-        out.append(contentsOf: String(value).utf8)
+        appendDecimal(value, to: &out)
     }
 
     public mutating func string(_ name: StaticString, _ value: String?) {
@@ -288,5 +291,23 @@ public struct JSONRecordWriter {
 
     private mutating func quoted(_ text: String) {
         JSONValue.appendString(text, to: &out)
+    }
+}
+
+/// `value` in decimal, as `String(value)` writes it, without making the string.
+public func appendDecimal(_ value: Int, to out: inout [UInt8]) {
+    if value < 0 { out.append(UInt8(ascii: "-")) }
+    var rest = value.magnitude
+    var count = 1
+    var probe = rest
+    while probe >= 10 {
+        probe /= 10
+        count += 1
+    }
+    let start = out.count
+    out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: count))
+    for i in stride(from: start + count - 1, through: start, by: -1) {
+        out[i] = UInt8(ascii: "0") + UInt8(rest % 10)
+        rest /= 10
     }
 }

@@ -257,16 +257,17 @@ struct Ctl {
         if json {
             print(String(decoding: JSON.encode(shown), as: UTF8.self))
         } else {
-            let width = max(30, shown.map { $0.namespec.codePoints }.max() ?? 0) + 3
+            // Fields read in place (shown[i].x): a copy of each record would retain all its strings.
+            let width = max(30, shown.indices.map { shown[$0].namespec.codePoints }.max() ?? 0) + 3
             // One write for the table, not one per process, made as bytes (appending to a String
             // was a sixth of `status` at 1000 processes).
             var table: [UInt8] = []
             table.reserveCapacity(shown.count * (width + 40))
             for e in errors { table += e.utf8 + [UInt8(ascii: "\n")] }
-            for p in shown {
-                table.append(p.namespec, paddedTo: width)
-                table.append(p.statename, paddedTo: 10)
-                table += p.description.utf8
+            for i in shown.indices {
+                table.append(shown[i].namespec, paddedTo: width)
+                table.append(shown[i].statename, paddedTo: 10)
+                table += shown[i].description.utf8
                 table.append(UInt8(ascii: "\n"))
             }
             fflush(nil)  // what print() holds goes first

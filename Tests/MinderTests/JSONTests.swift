@@ -29,6 +29,12 @@ import Testing
         try roundTrip(status)
         status.ready = nil
         try roundTrip([status, status])
+        // Numbers written without making strings: negative, zero and the extremes as Foundation.
+        for (exit, pid) in [(-15, Int32.max), (0, 1), (Int.min, 0), (Int.max, 10)] {
+            status.exitstatus = exit
+            status.pid = pid
+            try roundTrip(status)
+        }
         try roundTrip(ProcessResult(name: "a", group: "a", code: .SUCCESS, description: "OK"))
         try roundTrip(SupervisorInfo(statename: "RUNNING", state: 1, identifier: "minder", pid: 1, version: "0.1.0"))
         try roundTrip(ConfigDiff(added: ["x"], changed: [], removed: ["y", "z"]))
