@@ -269,12 +269,6 @@ extension Supervisor {
     }
 
     /// Python's str(timedelta) over whole seconds: `0:05:12`, `1 day, 2:03:04`.
-    static func uptime(_ seconds: Double) -> String {
-        var text: [UInt8] = []
-        appendUptime(seconds, to: &text)
-        return String(decoding: text, as: UTF8.self)
-    }
-
     /// supervisorctl's uptime: `H:MM:SS`, after `N day(s), ` from the first day on.
     static func appendUptime(_ seconds: Double, to text: inout [UInt8]) {
         let total = Int(seconds)

@@ -225,7 +225,7 @@ public struct JSONRecordWriter {
     }
 
     /// Keys are Minder's own literals, which need no escaping. Appended byte by byte: a string
-    /// literal's UTF-8 view is appended through the generic path, a sixth of a `status` reply.
+    /// literal's UTF-8 view goes through Array's generic append, once per key of every record.
     private mutating func key(_ name: StaticString) {
         out.append(first ? UInt8(ascii: "{") : UInt8(ascii: ","))
         out.append(UInt8(ascii: "\""))
@@ -297,17 +297,11 @@ public struct JSONRecordWriter {
 /// `value` in decimal, as `String(value)` writes it, without making the string.
 public func appendDecimal(_ value: Int, to out: inout [UInt8]) {
     if value < 0 { out.append(UInt8(ascii: "-")) }
-    var rest = value.magnitude
-    var count = 1
-    var probe = rest
-    while probe >= 10 {
-        probe /= 10
-        count += 1
-    }
     let start = out.count
-    out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: count))
-    for i in stride(from: start + count - 1, through: start, by: -1) {
-        out[i] = UInt8(ascii: "0") + UInt8(rest % 10)
+    var rest = value.magnitude
+    repeat {
+        out.append(UInt8(ascii: "0") + UInt8(rest % 10))
         rest /= 10
-    }
+    } while rest > 0
+    out[start...].reverse()
 }

@@ -10,7 +10,11 @@ import Testing
             (86400, "1 day, 0:00:00"), (90061, "1 day, 1:01:01"), (2 * 86400 + 600, "2 days, 0:10:00"),
             (400 * 86400 + 36000, "400 days, 10:00:00"),
         ]
-        for (seconds, text) in cases { #expect(Supervisor.uptime(seconds) == text) }
+        for (seconds, text) in cases {
+            var written: [UInt8] = []
+            Supervisor.appendUptime(seconds, to: &written)
+            #expect(String(decoding: written, as: UTF8.self) == text)
+        }
     }
 
     @Test func runningProcessesShowPidUptimeAndNote() {
