@@ -146,20 +146,23 @@ def wait_running(sv, conf, n, timeout=120):
         time.sleep(0.05)
 
 
+def timed_start(sv, conf, n):
+    """Starts the daemon; returns it and the seconds until n programs are RUNNING, as the ctl tool shows."""
+    t0 = time.monotonic()
+    proc = sv.start(conf)
+    while sv.status(conf).count(" RUNNING ") < n:
+        if time.monotonic() - t0 > 300:
+            proc.kill()
+            raise RuntimeError("%s: not all RUNNING after 300 s" % sv.kind)
+        time.sleep(0.02)
+    return proc, time.monotonic() - t0
+
+
 def scenario_startup(sv, n):
     """Seconds until n programs are RUNNING (as the ctl tool shows), RSS in kB, status time, shutdown time."""
     work, tag, conf = sleepers(sv, n, 10)
     try:
-        t0 = time.monotonic()
-        proc = sv.start(conf)
-        while True:
-            out = sv.status(conf)
-            if out.count(" RUNNING ") >= n:
-                break
-            if time.monotonic() - t0 > 300:
-                raise RuntimeError("%s: not all RUNNING after 300 s" % sv.kind)
-            time.sleep(0.02)
-        started = time.monotonic() - t0
+        proc, started = timed_start(sv, conf, n)
         time.sleep(1)
         rss = rss_kb(proc.pid)
         parts = rss_parts(proc.pid)
@@ -173,6 +176,49 @@ def scenario_startup(sv, n):
     finally:
         cleanup(tag)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def scenario_targets(sv, small, n, rounds):
+    """Minder's own ratios, each measured so that the machine's phase cancels out: in every round
+    the posix_spawn floor and the daemon's start of n programs run back to back, and `status` at
+    `small` programs and at n alternates call by call between two daemons up at once. The order
+    within a pair flips each round; the result is the median of the rounds' ratios."""
+    start_ratios, status_ratios, floors, starts = [], [], [], []
+    for i in range(rounds):
+        work, tag, conf = sleepers(sv, n, 15)
+        work_small, tag_small, conf_small = sleepers(sv, small, 16)
+        procs = []
+        try:
+            if i % 2 == 0:
+                floor = reference_spawn(n)
+            proc, started = timed_start(sv, conf, n)
+            procs.append((proc, tag))
+            if i % 2 == 1:
+                floor = reference_spawn(n)
+            proc, _ = timed_start(sv, conf_small, small)
+            procs.append((proc, tag_small))
+            time.sleep(1)
+            times = {conf: [], conf_small: []}
+            for j in range(10):
+                for c in ((conf, conf_small) if (i + j) % 2 == 0 else (conf_small, conf)):
+                    t0 = time.monotonic()
+                    sv.status(c)
+                    times[c].append(time.monotonic() - t0)
+            floors.append(floor)
+            starts.append(started)
+            start_ratios.append(started / floor)
+            status_ratios.append(statistics.median(times[conf]) / statistics.median(times[conf_small]))
+            for proc, t in procs:
+                stop(proc, t)
+        finally:
+            for proc, t in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                cleanup(t)
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(work_small, ignore_errors=True)
+    return {"start_ratio": statistics.median(start_ratios), "status_ratio": statistics.median(status_ratios),
+            "start_ratios": start_ratios, "status_ratios": status_ratios, "floors": floors, "starts": starts}
 
 
 def single_status_request(kind, name):
@@ -682,7 +728,12 @@ def main():
     ap.add_argument("--supervisord", help="folder with supervisord and supervisorctl")
     ap.add_argument("--smoke", action="store_true", help="every scenario once, tiny")
     ap.add_argument("--out", default="docs/benchmarks.md")
+    ap.add_argument("--targets", action="store_true", help="only Minder's start and status ratios, then stop")
     a = ap.parse_args()
+    target_rounds = 1 if a.smoke else 5
+    if a.targets:
+        print(scenario_targets(Supervisor("minder", a.minder), 10, 5 if a.smoke else 1000, target_rounds), flush=True)
+        return
     sizes = [5] if a.smoke else [10, 100, 500, 1000]
     restarts = 3 if a.smoke else 50
     status_sizes = [5] if a.smoke else [100, 500]
@@ -731,6 +782,8 @@ def main():
         except ImportError:
             print("the web page: skipped, selenium is not installed (bench/run installs it)", flush=True)
         if sv.kind == "minder":
+            results[(sv.kind, "targets")] = scenario_targets(sv, sizes[0] if a.smoke else 10, sizes[-1], target_rounds)
+            print(sv.kind, "start and status ratios", results[(sv.kind, "targets")], flush=True)
             results[(sv.kind, "idle-sampling")] = scenario_idle(sv, idle_n, idle_s, "stats_interval=1")
             print(sv.kind, "idle, sampling every second", results[(sv.kind, "idle-sampling")], flush=True)
             # Readiness and dependencies: what supervisord cannot do, against the machine's own time.
@@ -781,6 +834,11 @@ def write_report(out, r, sizes, status_sizes):
     for n in sizes:
         lines.append(row("all N programs RUNNING, as the ctl tool sees them (one process spawning N `sleep`s: %.3f s)"
                          % r[("spawn", n)], "start_s", n, " s"))
+    t = r[("minder", "targets")]
+    lines.append("| Minder's start of %d programs against the spawn floor, each round's pair run back to back (median of %d"
+                 " rounds; floors %s s, starts %s s) | %d | - | %.2fx | - |"
+                 % (sizes[-1], len(t["start_ratios"]), ", ".join("%.3f" % x for x in t["floors"]),
+                    ", ".join("%.3f" % x for x in t["starts"]), sizes[-1], t["start_ratio"]))
     for n in sizes:
         lines.append(row("daemon RSS", "rss_kb", n, " kB", "%d"))
     mp, sp = r[("minder", sizes[1])]["rss_parts"], r[("supervisord", sizes[1])]["rss_parts"]
@@ -794,6 +852,9 @@ def write_report(out, r, sizes, status_sizes):
                  " minderd %.1f MB, minderctl %.1f MB | - |" % (r[("minder", "binaries")]["minderd"], r[("minder", "binaries")]["minderctl"]))
     for n in sizes:
         lines.append(row("ctl `status` (median of 5)", "status_s", n, " s"))
+    lines.append("| Minder's `status` at %d programs against at 10, the two daemons up at once and asked in turn"
+                 " (median of %d rounds' ratios: %s) | %d | - | %.2fx | - |"
+                 % (sizes[-1], len(t["status_ratios"]), ", ".join("%.2f" % x for x in t["status_ratios"]), sizes[-1], t["status_ratio"]))
     for n in sizes:
         lines.append(row("shutdown: SIGTERM until daemon and children are gone", "shutdown_s", n, " s"))
     s, m = r[("supervisord", "restart")]["restart_ms"], r[("minder", "restart")]["restart_ms"]
