@@ -188,7 +188,8 @@ extension Supervisor {
                 c[keyPath: keyPath].eventsEnabled = false
                 c[keyPath: keyPath].captureMaxBytes = 0
             }
-            switch Spawner.spawn(c, group: entries[i].group, sinks: (nil, nil), context: context, paths: commandPaths) {
+            switch Spawner.prepare(c, group: entries[i].group, sinks: (nil, nil), context: context, paths: commandPaths)
+                .flatMap({ $0.finish() }) {
             case .failure(let failure):
                 entries[i][keyPath: slot] = state
                 return finish(i, health: health, passed: false, why: failure.description)
@@ -330,15 +331,16 @@ extension Supervisor {
     }
 
     /// READY=1, a newline on fd:N or a readiness probe that passed: the machine, the views, the
-    /// events; and the health check begins.
+    /// health check, then the events, so that whoever an event wakes (`minderctl wait --for
+    /// healthy`) reads the process healthy already.
     func becameReady(_ i: Int) {
         feed(i, .ready)
         writeStats(i)
+        // Ready again after RELOADING=1: the checks under way go on.
+        if entries[i].healthProbe == nil { startHealthCheck(i) }
         let m = entries[i].machine, state = m.state.description
         events?.post(group: entries[i].group, name: m.name, from: state, to: state, pid: m.pid, exitStatus: nil,
                      expected: nil, ready: true)
         notifyListeners("PROCESS_READY", "processname:\(m.name) groupname:\(entries[i].group) pid:\(m.pid ?? 0)")
-        // Ready again after RELOADING=1: the checks under way go on.
-        if entries[i].healthProbe == nil { startHealthCheck(i) }
     }
 }

@@ -523,9 +523,9 @@ struct Ctl {
     }
 
     /// `wait NAME... [--for ready|healthy|running|stopped] [--timeout S]`: until every named process
-    /// (group:* for a group) is in that condition, re-checked at each state event minderd streams,
-    /// so it returns as soon as the last one gets there. 0 then; 1 on timeout (default 60 s), or
-    /// when one it waits to be up goes FATAL; 2 for a bad argument or name.
+    /// (group:* for a group) is in that condition, kept up to date by the state events minderd
+    /// streams, so it returns as soon as the last one gets there. 0 then; 1 on timeout (default
+    /// 60 s), or when one it waits to be up goes FATAL; 2 for a bad argument or name.
     func waitCommand(_ args: [String]) throws(CtlError) -> Int32 {
         var names: [String] = [], condition = "ready", timeout = 60.0
         var rest = args[...]
@@ -550,71 +550,93 @@ struct Ctl {
             print(CommandHelp.topics["wait"]!, terminator: "")
             return 2
         }
-        enum Verdict { case done, failed(String), waiting([String]) }
-        func satisfied(_ s: ProcessStatus) -> Bool {
-            switch condition {
-            case "running": s.statename == "RUNNING"
-            case "ready": s.statename == "RUNNING" && s.ready != false
-            case "healthy": s.statename == "RUNNING" && s.ready != false && s.healthy != false
-            default: !["STARTING", "RUNNING", "BACKOFF", "STOPPING"].contains(s.statename)
-            }
-        }
-        func check() throws(CtlError) -> Verdict {
-            var waiting: [String] = []
+        var watch = WaitState(condition: condition, names: names)
+        /// Every named process, read again: at the start, once the stream runs (so nothing is
+        /// missed in between), and after one of minderd's own events (a reload may change them).
+        func readAll() throws(CtlError) {
+            var found: [ProcessStatus] = []
             for name in names {
                 switch try call("GET", "/processes/\(NameSpec(name).pathComponent)") {
                 case .fault(let f): throw CtlError(description: "\(name): \(f.error.message)")
-                case .ok(let body):
-                    for s in try decode([ProcessStatus].self, body) where !satisfied(s) {
-                        if condition != "stopped" && s.statename == "FATAL" { return .failed("\(s.namespec) is FATAL: \(s.spawnerr)") }
-                        waiting.append("\(s.namespec) (\(s.statename)\(s.ready == false ? ", not ready" : ""))")
-                    }
+                case .ok(let body): found += try decode([ProcessStatus].self, body)
                 }
             }
-            return waiting.isEmpty ? .done : .waiting(waiting)
+            watch.replaceAll(found)
         }
-        func report(_ verdict: Verdict) -> Int32? {
-            switch verdict {
-            case .done: return 0
-            case .failed(let why):
-                print("Error: \(why)")
-                return 1
-            case .waiting: return nil
+        /// One process an event names; a fault means it is gone (removed by a reload).
+        func read(_ spec: NameSpec) throws(CtlError) {
+            switch try call("GET", "/processes/\(spec.pathComponent)") {
+            case .fault: watch.forget(spec.description)
+            case .ok(let body): for s in try decode([ProcessStatus].self, body) { watch.note(s) }
             }
         }
-        var verdict: Verdict
-        do throws(CtlError) { verdict = try check() } catch {
+        func report() -> Int32? {
+            if let failed = watch.failed {
+                print("Error: \(failed)")
+                return 1
+            }
+            return watch.unmet.isEmpty ? 0 : nil
+        }
+        do throws(CtlError) { try readAll() } catch {
             print("Error: \(error)")
             return 2
         }
-        if let code = report(verdict) { return code }
-        // Checked again once the stream runs (nothing missed in between), then at each event.
+        if let code = report() { return code }
         let deadline = ControlClient.monotonicNow() + timeout
         var failure: CtlError?
-        let again: () -> Bool = {
-            do throws(CtlError) { verdict = try check() } catch {
+        var pending: [UInt8] = []
+        /// false once the wait is over, met or failed.
+        func follow(_ step: () throws(CtlError) -> Void) -> Bool {
+            do throws(CtlError) { try step() } catch {
                 failure = error
                 return false
             }
-            if case .waiting = verdict { return true }
-            return false
+            return watch.failed == nil && !watch.unmet.isEmpty
         }
         var stillGoing = true
         do {
-            _ = try client.stream(ControlAPI.prefix + "/events", until: deadline, onStart: { stillGoing = again() }) { _ in
-                stillGoing = stillGoing && again()
-                return stillGoing
+            _ = try client.stream(ControlAPI.prefix + "/events", until: deadline, onStart: { stillGoing = follow(readAll) }) { bytes in
+                guard stillGoing else { return false }
+                pending += bytes
+                for frame in Self.eventFrames(&pending) {
+                    guard let event = try? JSON.decode(StateEvent.self, frame) else { continue }
+                    stillGoing = follow { () throws(CtlError) in
+                        switch watch.apply(event) {
+                        case .current: break
+                        case .read(let spec): try read(spec)
+                        case .readAll: try readAll()
+                        }
+                    }
+                    if !stillGoing { return false }
+                }
+                return true
             }
         } catch .timedOut {
         } catch {
             throw CtlError(description: error.description)
         }
         if let failure { throw failure }
-        if let code = report(verdict) { return code }
-        if case .waiting(let left) = verdict {
-            print("Error: timed out after \(timeout) s waiting for \(condition): \(left.joined(separator: ", "))")
+        if let code = report() { return code }
+        let left = watch.unmet.sorted().map { ns in
+            watch.known[ns].map { "\($0.namespec) (\($0.statename)\($0.ready == false ? ", not ready" : ""))" } ?? ns
         }
+        print("Error: timed out after \(timeout) s waiting for \(condition): \(left.joined(separator: ", "))")
         return 1
+    }
+
+    /// Takes the complete server-sent-event frames off the front of `pending` and returns each
+    /// one's `data:`, the event's JSON; a partial frame stays for the next bytes.
+    static func eventFrames(_ pending: inout [UInt8]) -> [[UInt8]] {
+        var events: [[UInt8]] = []
+        var start = 0
+        while let end = (start..<max(start, pending.count - 1)).first(where: { pending[$0] == 10 && pending[$0 + 1] == 10 }) {
+            for line in pending[start..<end].split(separator: 10) where line.starts(with: Array("data: ".utf8)) {
+                events.append(Array(line.dropFirst(6)))
+            }
+            start = end + 2
+        }
+        pending.removeFirst(start)
+        return events
     }
 
     /// `events --follow` on the Unix socket: asks minderd for a queue of our own (room for 128
@@ -675,13 +697,7 @@ struct Ctl {
         do {
             response = try client.stream(ControlAPI.prefix + "/events") { bytes in
                 pending += bytes
-                // Frames end with an empty line; a frame's `data: ` line is the event's JSON.
-                while let end = (0..<max(0, pending.count - 1)).first(where: { pending[$0] == 10 && pending[$0 + 1] == 10 }) {
-                    for line in pending[..<end].split(separator: 10) where line.starts(with: Array("data: ".utf8)) {
-                        printEvent(Array(line.dropFirst(6)))
-                    }
-                    pending.removeFirst(end + 2)
-                }
+                for event in Self.eventFrames(&pending) { printEvent(event) }
             }
         } catch {
             throw CtlError(description: error.description)

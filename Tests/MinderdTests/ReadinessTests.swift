@@ -247,6 +247,40 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    /// `minderctl wait` over a group keeps each process's state from the events: it waits while
+    /// some are still STOPPED, returns once the last is RUNNING, and waits for them all to stop.
+    @Test func minderctlWaitFollowsAGroupThroughItsEvents() throws {
+        let dir = try TemporaryDirectory()
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:grp]
+            command=sleep 1000
+            process_name=%(program_name)s_%(process_num)d
+            numprocs=20
+            autostart=false
+            startsecs=0
+            """)
+        let ctl = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
+        let up = try Interactive(ctl, ["-c", d.configPath, "wait", "grp:*", "--for", "running", "--timeout", "60"],
+                                 output: dir.path + "/up.out")
+        defer { up.kill() }
+        let half = (0..<10).map { "grp:grp_\($0)" }
+        #expect(try run(ctl, ["-c", d.configPath, "start"] + half).status == 0)
+        #expect(up.process.isRunning, "half of the group is still STOPPED")
+        #expect(try run(ctl, ["-c", d.configPath, "start", "grp:*"]).status == 0)
+        #expect(up.waitForExit() && up.process.terminationStatus == 0, "wait returned 0 once the whole group was RUNNING")
+        let down = try Interactive(ctl, ["-c", d.configPath, "wait", "all", "--for", "stopped", "--timeout", "60"],
+                                   output: dir.path + "/down.out")
+        defer { down.kill() }
+        #expect(try run(ctl, ["-c", d.configPath, "stop"] + half).status == 0)
+        #expect(down.process.isRunning, "half of the group is still RUNNING")
+        #expect(try run(ctl, ["-c", d.configPath, "stop", "all"]).status == 0)
+        #expect(down.waitForExit() && down.process.terminationStatus == 0, "wait returned 0 once everything had stopped")
+        #expect(try d.stop() == 0)
+    }
+
     /// watchdog_sec: pings keep the program running past the interval; when they stop, minderd
     /// restarts it. The program gets WATCHDOG_USEC as from systemd.
     @Test func aProgramThatStopsPingingIsRestarted() throws {
