@@ -77,18 +77,10 @@ enum Spawner {
          p.redirectStderr ? nil : sink(for: p.stderr, channel: "stderr", p, context))
     }
 
-    /// With `protocolStdout` (an event listener), stdout is always a pipe to minderd. With a
-    /// `stdinSocket` (an FastCGI pool's listening socket), that is the child's stdin instead of a pipe.
-    static func spawn(_ p: ProcessConfig, group: String, sinks: (stdout: LogSink?, stderr: LogSink?),
-                      context: SpawnContext, paths: CommandPaths, protocolStdout: Bool = false,
-                      stdinSocket: Int32? = nil, notifySocket: String? = nil,
-                      notifyFD: (source: Int32, target: Int32)? = nil) -> Result<SpawnedChild, SpawnFailure> {
-        prepare(p, group: group, sinks: sinks, context: context, paths: paths, protocolStdout: protocolStdout,
-                stdinSocket: stdinSocket, notifySocket: notifySocket, notifyFD: notifyFD).flatMap { $0.finish() }
-    }
-
     /// Everything for a spawn but the clone: the command found, the environment and credentials
     /// built, the pipes made. The clone is the prepared spawn's, on this thread or another.
+    /// With `protocolStdout` (an event listener), stdout is always a pipe to minderd. With a
+    /// `stdinSocket` (a FastCGI pool's listening socket), that is the child's stdin instead of a pipe.
     static func prepare(_ p: ProcessConfig, group: String, sinks: (stdout: LogSink?, stderr: LogSink?),
                         context: SpawnContext, paths: CommandPaths, protocolStdout: Bool = false,
                         stdinSocket: Int32? = nil, notifySocket: String? = nil,
