@@ -488,9 +488,15 @@ import Testing
         try d.waitForLog("success: web entered RUNNING")
         let before = status(d, "web")
         #expect(before?.ready == false && before?.healthy == false, "\(String(describing: before))")
+        let ctl = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
+        let waiter = try Interactive(ctl, ["-c", d.configPath, "wait", "web", "--for", "healthy", "--timeout", "60"],
+                                     output: dir.path + "/wait.out")
+        defer { waiter.kill() }
+        #expect(waiter.process.isRunning, "not ready yet")
         _ = FileManager.default.createFile(atPath: dir.path + "/go", contents: nil)
         try d.waitForLog("ready: web")
-        try waitUntil("web healthy") { status(d, "web")?.healthy == true }
+        #expect(waiter.waitForExit() && waiter.process.terminationStatus == 0, "wait --for healthy returned 0")
+        #expect(status(d, "web")?.healthy == true)
         #expect(status(d, "web")?.ready == true)
         let metrics = String(decoding: try ControlClient(socketPath: d.dir.path + "/m.sock").request("GET", "/metrics").body, as: UTF8.self)
         #expect(metrics.contains("minder_process_ready{group=\"web\",name=\"web\"} 1\n") && metrics.contains("minder_process_healthy{group=\"web\",name=\"web\"} 1\n"))
