@@ -219,7 +219,7 @@ import Testing
         // The default config: stats are sampled when a reader asks, never on a timer.
         let d = try DaemonHarness("[unix_http_server]\nfile=%(here)s/m.sock\n[program:idle]\ncommand=sleep 1000\nstartsecs=0\n")
         try d.waitForLog("success: idle entered RUNNING")
-        let ctl = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
+        let ctl = minderctlPath
         #expect(try run(ctl, ["-c", d.configPath, "stats"]).status == 0)
         // A request whose body comes a moment after its head arms the connection's 10 s body
         // deadline while the server's loop sleeps, then cancels it; the window covers when the

@@ -5,7 +5,7 @@ import Testing
 /// depends_on=: starts that wait for what they need, in order, with real programs, minderctl,
 /// supervisorctl and `update`; stops in reverse.
 @Suite struct DependencyTests {
-    let ctl = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
+    let ctl = minderctlPath
 
     func status(_ d: DaemonHarness, _ name: String) -> ProcessStatus? { d.status(name) }
 

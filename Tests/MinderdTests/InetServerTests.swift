@@ -73,7 +73,7 @@ struct InetServerTests {
             let wrong = try run(venv + "/supervisorctl", ["-s", url, "-u", "admin", "-p", "nope", "status"])
             #expect(wrong.stdout.contains("Server requires authentication"), "\(wrong.stdout)")
             // minderctl over TCP too, a request that changes something included.
-            let minderctl = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
+            let minderctl = minderctlPath
             let restarted = try run(minderctl, ["-s", url, "-u", "admin", "-p", "s3cret", "restart", "sleeper"])
             #expect(restarted.stdout == "sleeper: stopped\nsleeper: started\n", "\(url): \(restarted.stdout)\(restarted.stderr)")
         }
@@ -148,7 +148,7 @@ struct CorpusInetServerTests {
             let r = try? run(venv + "/supervisorctl", ["-c", config, "status"])
             return r?.stdout.split(separator: "\n").count == 4
         }
-        let minderctl = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
+        let minderctl = minderctlPath
         let status = try run(minderctl, ["-c", config, "status", "sdidemo"])
         #expect(status.stdout.hasPrefix("sdidemo                          STOPPED   Not started"), "\(status.stdout)\(status.stderr)")
     }

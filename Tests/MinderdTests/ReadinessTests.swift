@@ -74,7 +74,7 @@ import Testing
         let listened = try String(contentsOfFile: d.dir.path + "/events.txt", encoding: .utf8)
         #expect(listened.contains("processname:app groupname:app pid:\(after?.pid ?? -1)"), "\(listened)")
         // The stats segment has it too.
-        let ctlPath = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
+        let ctlPath = minderctlPath
         struct Row: Decodable { var name: String; var ready: Bool? }
         let rows = try JSON.decode([Row].self, Array(run(ctlPath, ["-c", d.configPath, "--json", "stats"]).stdout.utf8))
         #expect(rows.first { $0.name == "app" }?.ready == true && rows.first { $0.name == "plain" }?.ready == nil)
@@ -229,7 +229,7 @@ import Testing
             startsecs=1
             startretries=0
             """)
-        let ctl = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
+        let ctl = minderctlPath
         try waitUntil("app running, not ready") { status(d, "app")?.status_text == "warming up" }
         let waiter = try Interactive(ctl, ["-c", d.configPath, "wait", "app", "--timeout", "60"], output: dir.path + "/wait.out")
         defer { waiter.kill() }
@@ -262,7 +262,7 @@ import Testing
             autostart=false
             startsecs=0
             """)
-        let ctl = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
+        let ctl = minderctlPath
         let up = try Interactive(ctl, ["-c", d.configPath, "wait", "grp:*", "--for", "running", "--timeout", "60"],
                                  output: dir.path + "/up.out")
         defer { up.kill() }
@@ -424,7 +424,7 @@ import Testing
         // The parent of `leaves` exited: the program runs on in its child, now minderd's.
         try d.waitForLog("the former main process of leaves")
         #expect(status(d, "leaves")?.statename == "RUNNING")
-        let ctl = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
+        let ctl = minderctlPath
         #expect(try run(ctl, ["-c", d.configPath, "stop", "leaves"]).stdout == "leaves: stopped\n")
         try d.waitForLog("stopped: leaves (terminated by SIGTERM)")
         // The child of `stays` exits while its parent lives: minderd sees it go, not how.
@@ -488,7 +488,7 @@ import Testing
         try d.waitForLog("success: web entered RUNNING")
         let before = status(d, "web")
         #expect(before?.ready == false && before?.healthy == false, "\(String(describing: before))")
-        let ctl = (minderdPath as NSString).deletingLastPathComponent + "/minderctl"
+        let ctl = minderctlPath
         let waiter = try Interactive(ctl, ["-c", d.configPath, "wait", "web", "--for", "healthy", "--timeout", "60"],
                                      output: dir.path + "/wait.out")
         defer { waiter.kill() }
