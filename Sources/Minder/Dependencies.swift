@@ -49,8 +49,10 @@ extension Supervisor {
             }
         }
         // A dependency whose spawn is still out is STARTING without knowing whether its exec
-        // worked: its spawn is finished before `started` counts it.
-        if !graph.edges[i].isEmpty { finishBatchedSpawns() }
+        // worked: the batch is finished up to its spawn (in order) before `started` counts it.
+        if let last = spawnBatch?.lastIndex(where: { out in graph.edges[i].contains { $0.process == out.entry } }) {
+            finishBatchedSpawns(count: last + 1)
+        }
         if unmet(i) == nil {
             if entries[i].waiting { setWaiting(i, false) }
             feed(i, .start)

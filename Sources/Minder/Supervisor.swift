@@ -445,11 +445,14 @@ public final class Supervisor {
         return result
     }
 
-    /// Every spawn of the batch that is out, finished in the order they began.
-    func finishBatchedSpawns() {
-        while let first = spawnBatch?.first {
+    /// The batch's spawns that are out, finished in the order they began: all of them, or the
+    /// first `count`.
+    func finishBatchedSpawns(count: Int = .max) {
+        var left = count
+        while left > 0, let first = spawnBatch?.first {
             spawnBatch!.removeFirst()
             finishSpawn(first)
+            left -= 1
         }
     }
 

@@ -164,6 +164,41 @@ import Testing
         """
     }
 
+    /// Programs started together have their clones made on spawn threads: a `started` dependency
+    /// whose spawn is still out is not counted until its exec is known, and here it fails (its
+    /// directory is missing), so what needs it waits, while the rest of the start goes on.
+    @Test func aDependencyWhoseExecFailsInTheSameStartIsNotCountedAsStarted() throws {
+        let dir = try TemporaryDirectory()
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:base]
+            command=sleep 1000
+            directory=\(dir.path)/missing
+            startsecs=0
+            startretries=0
+            priority=1
+
+            [program:other]
+            command=sleep 1000
+            startsecs=0
+            priority=2
+
+            [program:app]
+            command=sleep 1000
+            startsecs=0
+            priority=3
+            depends_on=base:started
+            """)
+        try d.waitForLog("gave up: base entered FATAL state")
+        try d.waitForLog("success: other entered RUNNING state")
+        #expect(line(d, "spawnerr: couldn't chdir to \(dir.path)/missing") != nil, "\(d.log)")
+        #expect(line(d, "spawned: 'app'") == nil, "\(d.log)")
+        #expect(status(d, "app")?.waiting_for.contains("base") == true, "\(String(describing: status(d, "app")))")
+        #expect(try d.stop() == 0)
+    }
+
     /// SIGHUP reads the config anew: an edge added there orders the restart (web after cache,
     /// against priority), and an edge removed lets its program start at once.
     @Test func aReloadTakesAddedAndRemovedEdges() throws {
