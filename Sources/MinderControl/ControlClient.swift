@@ -143,25 +143,36 @@ public struct ControlClient: Sendable {
             while let chunk = try receive(fd) { pending += chunk }
             return try Self.parse(pending)
         }
-        pending.removeFirst(headEnd! + 4)
         onStart()
-        // Chunked transfer coding: "<hex size>\r\n<data>\r\n", a zero size ends it.
+        var start = headEnd! + 4
         while true {
-            if let lineEnd = (0..<max(0, pending.count - 1)).first(where: { pending[$0] == 13 && pending[$0 + 1] == 10 }) {
-                let sizeText = String(decoding: pending[..<lineEnd], as: UTF8.self).split(separator: ";").first ?? ""
-                guard let size = Int(sizeText.pyStrip(), radix: 16) else {
-                    throw .other("bad chunked reply from minderd")
-                }
-                if size == 0 { return nil }
-                if pending.count >= lineEnd + 2 + size + 2 {
-                    if !onData(Array(pending[(lineEnd + 2)..<(lineEnd + 2 + size)])) { return nil }
-                    pending.removeFirst(lineEnd + 2 + size + 2)
-                    continue
-                }
-            }
+            guard let next = try Self.takeChunks(pending, from: start, onData) else { return nil }
+            // What was taken goes once per read, not once per chunk (one read may bring hundreds
+            // of events).
+            pending.removeFirst(next)
+            start = 0
             guard let chunk = try receive(fd) else { return nil }
             pending += chunk
         }
+    }
+
+    /// Chunked transfer coding, `<hex size>[;ext]\r\n<data>\r\n` until a zero size: gives
+    /// `onData` each whole chunk of `bytes` from `start` on, and returns where the first partial
+    /// one begins; nil once the last chunk came or `onData` said stop. A size that is not hex, is
+    /// negative or is absurd is an error, before it is added to anything.
+    public static func takeChunks(_ bytes: [UInt8], from start: Int, _ onData: ([UInt8]) -> Bool) throws(ClientError) -> Int? {
+        var start = start
+        while let lineEnd = (start..<max(start, bytes.count - 1)).first(where: { bytes[$0] == 13 && bytes[$0 + 1] == 10 }) {
+            let sizeText = String(decoding: bytes[start..<lineEnd], as: UTF8.self).split(separator: ";").first ?? ""
+            guard let size = Int(sizeText.pyStrip(), radix: 16), size >= 0, size < 1 << 40 else {
+                throw .other("bad chunked reply from minderd")
+            }
+            if size == 0 { return nil }
+            guard bytes.count >= lineEnd + 2 + size + 2 else { break }
+            if !onData(Array(bytes[(lineEnd + 2)..<(lineEnd + 2 + size)])) { return nil }
+            start = lineEnd + 2 + size + 2
+        }
+        return start
     }
 
     /// Connects and sends one request; returns the socket.

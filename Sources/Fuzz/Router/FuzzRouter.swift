@@ -1,6 +1,6 @@
-// Fuzz target for the control API's router (ControlRoute.parse), the web page's (WebRoute.parse) and
-// the JSON parser under request bodies, which see
-// whatever a client on the socket sends. Built with -DFUZZING it is a
+// Fuzz target for the control API's router (ControlRoute.parse), the web page's (WebRoute.parse),
+// the JSON parser under request bodies, which see whatever a client on the socket sends, and
+// minderctl's readers of what comes back (status records, chunked replies). Built with -DFUZZING it is a
 // libFuzzer target; otherwise it replays corpus files, so every seed and
 // every crash reproducer stays a regression test (scripts/fuzz --replay).
 
@@ -58,6 +58,11 @@ func fuzzOne(_ data: [UInt8]) {
         precondition(!streamed, "the reader took what is not an array of objects")
     }
     _ = ProcessStatus.fromJSONArray(body)
+    // The body as a chunked reply read by minderctl: each chunk lies within it, in order.
+    var end = 0
+    if let rest = try? ControlClient.takeChunks(body, from: 0, { end += $0.count; return true }) {
+        precondition(end <= rest && rest <= body.count)
+    }
 }
 
 #if FUZZING
