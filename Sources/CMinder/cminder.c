@@ -761,14 +761,22 @@ int mn_claim_unix_socket(const char *path, int backlog, int32_t *server) {
 }
 
 int mn_proc_identity(int pid, uint64_t *start_ticks, uint32_t *uid, char *exe, size_t exe_cap) {
+    // One walk to /proc/PID, then its files through that descriptor: the three facts are of the
+    // same process even if the pid is reused meanwhile (the old directory's files then fail).
     char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
+    snprintf(path, sizeof path, "/proc/%d", pid);
+    int dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return -1;
+    struct stat st;
+    int fd = fstat(dir, &st) == 0 ? openat(dir, "stat", O_RDONLY | O_CLOEXEC) : -1;
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0) close(fd);
+    ssize_t len = n > 0 ? readlinkat(dir, "exe", exe, exe_cap - 1) : -1;
+    close(dir);
     if (n <= 0) return -1;
     buf[n] = 0;
+    exe[len > 0 ? len : 0] = 0;
+    *uid = st.st_uid;
     // Fields after the command, which may hold spaces and parentheses: start after the last ')'.
     char *p = strrchr(buf, ')');
     if (!p) return -1;
@@ -779,13 +787,6 @@ int mn_proc_identity(int pid, uint64_t *start_ticks, uint32_t *uid, char *exe, s
     }
     if (!p) return -1;
     *start_ticks = strtoull(p, NULL, 10);
-    struct stat st;
-    snprintf(path, sizeof path, "/proc/%d", pid);
-    if (stat(path, &st) != 0) return -1;
-    *uid = st.st_uid;
-    snprintf(path, sizeof path, "/proc/%d/exe", pid);
-    ssize_t len = readlink(path, exe, exe_cap - 1);
-    exe[len > 0 ? len : 0] = 0;
     return 0;
 }
 
