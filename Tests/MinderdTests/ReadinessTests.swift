@@ -263,6 +263,8 @@ import Testing
             startsecs=0
             """)
         let ctl = minderctlPath
+        // minderd answers before the waiter asks, which would otherwise find no socket yet.
+        try waitUntil("minderd answering") { d.status("grp:grp_0")?.statename == "STOPPED" }
         let up = try Interactive(ctl, ["-c", d.configPath, "wait", "grp:*", "--for", "running", "--timeout", "60"],
                                  output: dir.path + "/up.out")
         defer { up.kill() }
