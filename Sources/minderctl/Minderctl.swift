@@ -606,6 +606,9 @@ struct Ctl {
                         case .read(let spec): try read(spec)
                         case .readAll: try readAll()
                         }
+                        // An event may be older than the last read (it was on its way meanwhile),
+                        // so a wait that seems met is confirmed by reading them all once more.
+                        if watch.unmet.isEmpty && watch.failed == nil { try readAll() }
                     }
                     if !stillGoing { return false }
                 }
