@@ -130,8 +130,8 @@ public struct ProcessMachine: Sendable {
     /// Every exit since this machine was made (minderd's start, or the reload or update that made the
     /// program anew), for /metrics.
     public private(set) var exits = ExitCounts()
-    /// With `ready=`: whether the running process said it is ready (false from each spawn until it
-    /// does); nil without.
+    /// With `ready=`: whether the running process said it is ready (false until it does, from
+    /// each spawn and before the first); nil without.
     public private(set) var ready: Bool?
     /// The stop under way is for a start that was not ready in time: its exit is a failed start.
     private var readyTimedOut = false
@@ -157,6 +157,7 @@ public struct ProcessMachine: Sendable {
     public init(sharing configs: [ProcessConfig], at index: Int) {
         self.configs = configs
         configIndex = index
+        ready = configs[index].ready == nil ? nil : false
     }
 
     public var name: String { config.name }

@@ -52,6 +52,13 @@ public final class Supervisor {
         var waitingFor = ""
 
         var namespec: String { group == machine.name ? group : "\(group):\(machine.name)" }
+
+        init(machine: ProcessMachine, group: String) {
+            self.machine = machine
+            self.group = group
+            // With health_check=: not healthy until its checks begin, before the first spawn too.
+            healthy = machine.config.healthCheck == nil ? nil : false
+        }
     }
 
     /// An optional that most entries lack, kept out of the table: 8 bytes in each entry instead

@@ -1,6 +1,7 @@
 // What `minderctl wait` knows of the processes it waits for: each one's last status, kept
 // current by minderd's state events. An event changes what is known of the one process it
-// names, so a wait over 1000 programs reads one process per event at most, not all 1000.
+// names, so a wait over 1000 programs reads at most one process per event, not all 1000, and
+// none at all for the state and readiness the events carry.
 
 /// The processes named by `wait`'s arguments and which of them are not yet in its condition.
 public struct WaitState: Sendable {
@@ -62,10 +63,16 @@ public struct WaitState: Sendable {
             // One added to a named group since it was read.
             return names.contains { Self.covers($0, group: group, name: name) } ? .read(spec) : .current
         }
-        // `running` and `stopped` need only the new state. `ready` and `healthy` need what an
-        // event does not always carry, and FATAL's message needs its spawn error.
-        guard condition == "running" || condition == "stopped", event.to != "FATAL" else { return .read(spec) }
+        // FATAL's message needs its spawn error, and a health check's verdicts come in no event.
+        guard event.to != "FATAL", condition != "healthy" || s.healthy == nil else { return .read(spec) }
         s.statename = event.to
+        // With ready= (`ready` not nil): not ready from each spawn, until a readiness event. A
+        // RELOADING=1 comes in no event, but a wait that seems met is confirmed by a read.
+        if event.ready == true {
+            s.ready = true
+        } else if event.to == "STARTING", s.ready != nil {
+            s.ready = false
+        }
         note(s)
         return .current
     }

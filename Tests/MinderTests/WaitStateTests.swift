@@ -41,15 +41,38 @@ import Testing
         #expect(w.apply(event("api", "api", "STOPPING", "STOPPED")) == .current && w.unmet.isEmpty)
     }
 
-    @Test func readinessAndHealthAndFatalAreReadFromMinderd() {
-        var w = WaitState(condition: "ready", names: ["api"])
-        w.replaceAll([process("api", "api", "STARTING", ready: false)])
-        let spec = NameSpec.process(group: "api", name: "api")
-        #expect(w.apply(event("api", "api", "STARTING", "RUNNING")) == .read(spec))
-        w.note(process("api", "api", "RUNNING", ready: false))
+    @Test func readinessIsKeptFromTheEventsToo() {
+        var w = WaitState(condition: "ready", names: ["api", "plain"])
+        w.replaceAll([process("api", "api", "STOPPED", ready: false), process("plain", "plain", "STOPPED")])
+        #expect(w.apply(event("api", "api", "STOPPED", "STARTING")) == .current)
+        #expect(w.apply(event("api", "api", "STARTING", "RUNNING")) == .current)
+        #expect(w.apply(event("plain", "plain", "STARTING", "RUNNING")) == .current)
+        // Without ready= (null), RUNNING is enough; with it, RUNNING waits for the readiness event.
         #expect(w.unmet == ["api"])
-        w.note(process("api", "api", "RUNNING", ready: true))
-        #expect(w.unmet.isEmpty)
+        var ready = event("api", "api", "RUNNING", "RUNNING")
+        ready.ready = true
+        #expect(w.apply(ready) == .current && w.unmet.isEmpty)
+        // A new spawn is not ready again.
+        #expect(w.apply(event("api", "api", "RUNNING", "EXITED")) == .current)
+        #expect(w.apply(event("api", "api", "EXITED", "STARTING")) == .current)
+        #expect(w.apply(event("api", "api", "STARTING", "RUNNING")) == .current)
+        #expect(w.unmet == ["api"] && w.known["api"]?.ready == false)
+    }
+
+    @Test func healthAndFatalAreReadFromMinderd() {
+        let spec = NameSpec.process(group: "api", name: "api")
+        var h = WaitState(condition: "healthy", names: ["api", "plain"])
+        var checked = process("api", "api", "STARTING", ready: false)
+        checked.healthy = false
+        h.replaceAll([checked, process("plain", "plain", "STARTING")])
+        // Health checks post no event: a process with one is read; one without follows its events.
+        #expect(h.apply(event("api", "api", "STARTING", "RUNNING")) == .read(spec))
+        #expect(h.apply(event("plain", "plain", "STARTING", "RUNNING")) == .current)
+        checked.statename = "RUNNING"
+        checked.ready = true
+        checked.healthy = true
+        h.note(checked)
+        #expect(h.unmet.isEmpty)
         // FATAL is read for its spawn error, and fails a wait for a process to be up.
         var r = WaitState(condition: "running", names: ["api"])
         r.replaceAll([process("api", "api", "BACKOFF")])

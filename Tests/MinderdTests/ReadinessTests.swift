@@ -249,6 +249,7 @@ import Testing
 
     /// `minderctl wait` over a group keeps each process's state from the events: it waits while
     /// some are still STOPPED, returns once the last is RUNNING, and waits for them all to stop.
+    /// Before its first start a program with ready= and health_check= is neither ready nor healthy.
     @Test func minderctlWaitFollowsAGroupThroughItsEvents() throws {
         let dir = try TemporaryDirectory()
         let d = try DaemonHarness("""
@@ -261,10 +262,20 @@ import Testing
             numprocs=20
             autostart=false
             startsecs=0
+
+            [program:checked]
+            command=sleep 1000
+            autostart=false
+            ready=notify
+            health_check=exec:true
             """)
         let ctl = minderctlPath
         // minderd answers before the waiter asks, which would otherwise find no socket yet.
         try waitUntil("minderd answering") { d.status("grp:grp_0")?.statename == "STOPPED" }
+        // Never started: not ready nor healthy with ready= and health_check=, null without them.
+        let checked = d.status("checked"), plain = d.status("grp:grp_0")
+        #expect(checked?.ready == false && checked?.healthy == false, "\(String(describing: checked))")
+        #expect(plain?.ready == nil && plain?.healthy == nil, "\(String(describing: plain))")
         let up = try Interactive(ctl, ["-c", d.configPath, "wait", "grp:*", "--for", "running", "--timeout", "60"],
                                  output: dir.path + "/up.out")
         defer { up.kill() }
