@@ -268,8 +268,8 @@ extension Supervisor {
         return status
     }
 
-    /// Python's str(timedelta) over whole seconds: `0:05:12`, `1 day, 2:03:04`.
-    /// supervisorctl's uptime: `H:MM:SS`, after `N day(s), ` from the first day on.
+    /// supervisorctl's uptime, Python's str(timedelta) over whole seconds: `0:05:12`,
+    /// `1 day, 2:03:04`.
     static func appendUptime(_ seconds: Double, to text: inout [UInt8]) {
         let total = Int(seconds)
         let days = total / 86400, rest = total % 86400

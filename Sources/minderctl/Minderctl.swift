@@ -604,7 +604,7 @@ struct Ctl {
                         switch watch.apply(event) {
                         case .current: break
                         case .read(let spec): try read(spec)
-                        case .readAll: try readAll()
+                        case .readAll: return try readAll()
                         }
                         // An event may be older than the last read (it was on its way meanwhile),
                         // so a wait that seems met is confirmed by reading them all once more.
@@ -629,12 +629,14 @@ struct Ctl {
 
     /// Takes the complete server-sent-event frames off the front of `pending` and returns each
     /// one's `data:`, the event's JSON; a partial frame stays for the next bytes.
+    static let dataField = Array("data: ".utf8)
+
     static func eventFrames(_ pending: inout [UInt8]) -> [[UInt8]] {
         var events: [[UInt8]] = []
         var start = 0
         while let end = (start..<max(start, pending.count - 1)).first(where: { pending[$0] == 10 && pending[$0 + 1] == 10 }) {
-            for line in pending[start..<end].split(separator: 10) where line.starts(with: Array("data: ".utf8)) {
-                events.append(Array(line.dropFirst(6)))
+            for line in pending[start..<end].split(separator: 10) where line.starts(with: Self.dataField) {
+                events.append(Array(line.dropFirst(Self.dataField.count)))
             }
             start = end + 2
         }
