@@ -20,15 +20,19 @@ let mqueueMsgMax = Int(((try? String(contentsOfFile: "/proc/sys/fs/mqueue/msg_ma
             _ = FileManager.default.createFile(atPath: output, contents: nil)
             process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
-            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-            process.standardError = FileHandle.nullDevice
+            // Its errors go into the same file, so that a failure shows why it read nothing.
+            let file = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+            process.standardOutput = file
+            process.standardError = file
             try process.run()
         }
 
+        /// What it has printed so far.
+        var text: String { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
+
         /// The serials of the state events it has printed, in order.
         var serials: [Int] {
-            let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-            return text.split(separator: "\n").compactMap { line in
+            text.split(separator: "\n").compactMap { line in
                 let json = line.hasPrefix("data: ") ? line.dropFirst(6) : line
                 return (try? JSON.decode(StateEvent.self, Array(json.utf8)))?.serial
             }
@@ -186,16 +190,20 @@ let mqueueMsgMax = Int(((try? String(contentsOfFile: "/proc/sys/fs/mqueue/msg_ma
         #expect(try client.request("POST", "/api/v1/processes/flip/start").status == 200)
         #expect(try client.request("POST", "/api/v1/processes/flip/stop").status == 200)
         // A follower that saw up to the second to last event asks for the rest.
-        var all: [Int] = []
+        // Both replies came after their events: minderd's own RUNNING, flip's STARTING, RUNNING,
+        // STOPPING and STOPPED are all kept, the last of them flip's STOPPED.
         let full = try Self.raw(socket, lastEventID: 0, output: d.dir.path + "/all.out")
-        try waitUntil("every event so far") {
-            all = full.serials
-            return all.count >= 4
-        }
+        do {
+            try waitUntil("flip's STOPPED from the start") { full.serials.count >= 5 }
+        } catch { throw Failure("\(error); the follower read: \(full.text)") }
+        let all = full.serials
+        #expect(all == Array(1...5), "from the start: \(full.text)")
         let n = all.last!
         let resumed = try Self.raw(socket, lastEventID: n - 2, output: d.dir.path + "/r.out")
-        try waitUntil("the last two events") { resumed.serials == [n - 1, n] }
-        #expect(all == Array(1...n), "from the start: \(all)")
+        do {
+            try waitUntil("the last two events") { resumed.serials.count >= 2 }
+        } catch { throw Failure("\(error); the follower read: \(resumed.text)") }
+        #expect(resumed.serials == [n - 1, n], "resumed after \(n - 2): \(resumed.text)")
         #expect(try d.stop() == 0)
     }
 }
