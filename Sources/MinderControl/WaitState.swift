@@ -13,8 +13,18 @@ public struct WaitState: Sendable {
         case readAll
     }
 
-    /// `ready`, `healthy`, `running` or `stopped`.
-    public let condition: String
+    /// What `--for` asks of every named process.
+    public enum Condition: String, CaseIterable, Sendable {
+        /// RUNNING and, with `ready=`, ready.
+        case ready
+        /// Ready and, with `health_check=`, healthy.
+        case healthy
+        case running
+        /// Not STARTING, RUNNING, BACKOFF nor STOPPING.
+        case stopped
+    }
+
+    public let condition: Condition
     /// The arguments as given: a bare name may be a group's.
     public let names: [String]
     public private(set) var known: [String: ProcessStatus] = [:]
@@ -23,24 +33,24 @@ public struct WaitState: Sendable {
     /// Why the wait fails: one it waits to see up is FATAL.
     public private(set) var failed: String?
 
-    public init(condition: String, names: [String]) {
+    public init(condition: Condition, names: [String]) {
         self.condition = condition
         self.names = names
     }
 
     public func satisfied(_ s: ProcessStatus) -> Bool {
         switch condition {
-        case "running": s.statename == "RUNNING"
-        case "ready": s.statename == "RUNNING" && s.ready != false
-        case "healthy": s.statename == "RUNNING" && s.ready != false && s.healthy != false
-        default: !["STARTING", "RUNNING", "BACKOFF", "STOPPING"].contains(s.statename)
+        case .running: s.statename == "RUNNING"
+        case .ready: s.statename == "RUNNING" && s.ready != false
+        case .healthy: s.statename == "RUNNING" && s.ready != false && s.healthy != false
+        case .stopped: !["STARTING", "RUNNING", "BACKOFF", "STOPPING"].contains(s.statename)
         }
     }
 
     public mutating func note(_ s: ProcessStatus) {
         known[s.namespec] = s
         if satisfied(s) { unmet.remove(s.namespec) } else { unmet.insert(s.namespec) }
-        if condition != "stopped", s.statename == "FATAL" { failed = failed ?? "\(s.namespec) is FATAL: \(s.spawnerr)" }
+        if condition != .stopped, s.statename == "FATAL" { failed = failed ?? "\(s.namespec) is FATAL: \(s.spawnerr)" }
     }
 
     /// Every named process, as read now.
@@ -64,7 +74,7 @@ public struct WaitState: Sendable {
             return names.contains { Self.covers($0, group: group, name: name) } ? .read(spec) : .current
         }
         // FATAL's message needs its spawn error, and a health check's verdicts come in no event.
-        guard event.to != "FATAL", condition != "healthy" || s.healthy == nil else { return .read(spec) }
+        guard event.to != "FATAL", condition != .healthy || s.healthy == nil else { return .read(spec) }
         s.statename = event.to
         // With ready= (`ready` not nil): not ready from each spawn, until a readiness event. A
         // RELOADING=1 comes in no event, but a wait that seems met is confirmed by a read.

@@ -527,12 +527,12 @@ struct Ctl {
     /// streams, so it returns as soon as the last one gets there. 0 then; 1 on timeout (default
     /// 60 s), or when one it waits to be up goes FATAL; 2 for a bad argument or name.
     func waitCommand(_ args: [String]) throws(CtlError) -> Int32 {
-        var names: [String] = [], condition = "ready", timeout = 60.0
+        var names: [String] = [], condition = WaitState.Condition.ready, timeout = 60.0
         var rest = args[...]
         while let arg = rest.popFirst() {
             switch arg {
             case "--for":
-                guard let c = rest.popFirst(), ["ready", "healthy", "running", "stopped"].contains(c) else {
+                guard let c = rest.popFirst().flatMap(WaitState.Condition.init(rawValue:)) else {
                     print("Error: --for takes ready, healthy, running or stopped")
                     return 2
                 }
@@ -623,7 +623,7 @@ struct Ctl {
         let left = watch.unmet.sorted().map { ns in
             watch.known[ns].map { "\($0.namespec) (\($0.statename)\($0.ready == false ? ", not ready" : ""))" } ?? ns
         }
-        print("Error: timed out after \(timeout) s waiting for \(condition): \(left.joined(separator: ", "))")
+        print("Error: timed out after \(timeout) s waiting for \(condition.rawValue): \(left.joined(separator: ", "))")
         return 1
     }
 

@@ -18,7 +18,7 @@ import Testing
     }
 
     @Test func runningIsKeptFromTheEventsAlone() {
-        var w = WaitState(condition: "running", names: ["web:*"])
+        var w = WaitState(condition: .running, names: ["web:*"])
         w.replaceAll([process("web", "web_0", "STOPPED"), process("web", "web_1", "STOPPED")])
         #expect(w.unmet == ["web:web_0", "web:web_1"])
         #expect(w.apply(event("web", "web_0", "STOPPED", "STARTING")) == .current)
@@ -35,14 +35,14 @@ import Testing
     }
 
     @Test func stoppedIsMetByEveryStateThatIsNotUp() {
-        var w = WaitState(condition: "stopped", names: ["api"])
+        var w = WaitState(condition: .stopped, names: ["api"])
         w.replaceAll([process("api", "api", "RUNNING")])
         #expect(w.apply(event("api", "api", "RUNNING", "STOPPING")) == .current && w.unmet == ["api"])
         #expect(w.apply(event("api", "api", "STOPPING", "STOPPED")) == .current && w.unmet.isEmpty)
     }
 
     @Test func readinessIsKeptFromTheEventsToo() {
-        var w = WaitState(condition: "ready", names: ["api", "plain"])
+        var w = WaitState(condition: .ready, names: ["api", "plain"])
         w.replaceAll([process("api", "api", "STOPPED", ready: false), process("plain", "plain", "STOPPED")])
         #expect(w.apply(event("api", "api", "STOPPED", "STARTING")) == .current)
         #expect(w.apply(event("api", "api", "STARTING", "RUNNING")) == .current)
@@ -61,7 +61,7 @@ import Testing
 
     @Test func healthAndFatalAreReadFromMinderd() {
         let spec = NameSpec.process(group: "api", name: "api")
-        var h = WaitState(condition: "healthy", names: ["api", "plain"])
+        var h = WaitState(condition: .healthy, names: ["api", "plain"])
         var checked = process("api", "api", "STARTING", ready: false)
         checked.healthy = false
         h.replaceAll([checked, process("plain", "plain", "STARTING")])
@@ -74,7 +74,7 @@ import Testing
         h.note(checked)
         #expect(h.unmet.isEmpty)
         // FATAL is read for its spawn error, and fails a wait for a process to be up.
-        var r = WaitState(condition: "running", names: ["api"])
+        var r = WaitState(condition: .running, names: ["api"])
         r.replaceAll([process("api", "api", "BACKOFF")])
         #expect(r.apply(event("api", "api", "BACKOFF", "FATAL")) == .read(spec))
         r.note(process("api", "api", "FATAL"))
@@ -82,7 +82,7 @@ import Testing
     }
 
     @Test func aProcessAddedToANamedGroupIsReadAndMinderdsOwnEventsReadAll() {
-        var w = WaitState(condition: "running", names: ["web", "db:db_0", "all2:"])
+        var w = WaitState(condition: .running, names: ["web", "db:db_0", "all2:"])
         w.replaceAll([process("web", "web_0", "RUNNING"), process("db", "db_0", "STOPPED")])
         // A bare name may be a group's: its new member is read.
         #expect(w.apply(event("web", "web_1", "STOPPED", "STARTING")) == .read(.process(group: "web", name: "web_1")))
@@ -90,7 +90,7 @@ import Testing
         // `group:name` names that process only.
         #expect(w.apply(event("db", "db_1", "STOPPED", "STARTING")) == .current)
         #expect(w.apply(event(nil, nil, "RUNNING", "RESTARTING")) == .readAll)
-        var all = WaitState(condition: "running", names: ["all"])
+        var all = WaitState(condition: .running, names: ["all"])
         #expect(all.apply(event("z", "z", "STOPPED", "STARTING")) == .read(.process(group: "z", name: "z")))
         w.forget("db:db_0")
         #expect(w.unmet.isEmpty && w.known["db:db_0"] == nil)
