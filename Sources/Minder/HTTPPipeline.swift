@@ -107,12 +107,14 @@ final class HTTPExchange: ChannelDuplexHandler, RemovableChannelHandler {
             var headers = HTTPHeaders()
             headers.add(name: "content-type", value: contentType)
             headers.add(name: "transfer-encoding", value: "chunked")
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .ok, headers: headers))),
-                                  promise: promise)
+            // A stream's head and chunks wait for the writer's flush, so that a backlog goes out
+            // in one write, not one per event.
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .ok, headers: headers))),
+                          promise: promise)
         case .chunk(let bytes):
             var buffer = context.channel.allocator.buffer(capacity: bytes.count)
             buffer.writeBytes(bytes)
-            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: promise)
         }
     }
 

@@ -294,6 +294,49 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    /// What a wait costs minderd, counted by its own metrics: every named process read at the
+    /// start, once the stream runs and once more to confirm, and nothing for each of the 100
+    /// state events that bring 50 programs up.
+    @Test func minderctlWaitReadsNoProcessForAStateEvent() throws {
+        let dir = try TemporaryDirectory()
+        let d = try DaemonHarness("""
+            [unix_http_server]
+            file=%(here)s/m.sock
+
+            [program:grp]
+            command=sleep 1000
+            process_name=%(program_name)s_%(process_num)d
+            numprocs=50
+            autostart=false
+            startsecs=0
+            """)
+        try waitUntil("minderd answering") { d.status("grp:grp_0")?.statename == "STOPPED" }
+        let client = ControlClient(socketPath: d.dir.path + "/m.sock")
+        // The replies minderd has counted, less this test's reads of /metrics (each counted after
+        // it is written, so in the next one).
+        var scrapes = 0
+        func served() throws -> Int {
+            let text = String(decoding: try client.request("GET", "/metrics").body, as: UTF8.self)
+            defer { scrapes += 1 }
+            let prefix = "minder_control_requests_total{code=\"2xx\"} "
+            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }),
+                  let n = Double(line.dropFirst(prefix.count)) else { throw Failure("no 2xx count in\n\(text)") }
+            return Int(n) - scrapes
+        }
+        let before = try served()
+        let waiter = try Interactive(minderctlPath, ["-c", d.configPath, "wait", "all", "--for", "running", "--timeout", "60"],
+                                     output: dir.path + "/wait.out")
+        defer { waiter.kill() }
+        // Following: it has read them all, opened the event stream, and read them all again.
+        try waitUntil("the wait following the events") { (try? served()) == before + 3 }
+        #expect(try client.request("POST", "/api/v1/processes/grp:%2A/start").status == 200)
+        #expect(waiter.waitForExit() && waiter.process.terminationStatus == 0, "wait returned 0 once all 50 were RUNNING")
+        // The start itself, and one read of all 50 to confirm.
+        let during = try served() - before - 3
+        #expect(during == 2, "replies during the wait besides its first reads: \(during)")
+        #expect(try d.stop() == 0)
+    }
+
     /// watchdog_sec: pings keep the program running past the interval; when they stop, minderd
     /// restarts it. The program gets WATCHDOG_USEC as from systemd.
     @Test func aProgramThatStopsPingingIsRestarted() throws {
