@@ -245,11 +245,10 @@ extension Supervisor {
 
     /// A listener wrote to its stdout (or closed it).
     func listenerReadable(_ fd: Int32) {
-        guard let i = entries.indices.first(where: { entries[$0].listener?.stdoutFD == fd }) else {
-            _ = mn_epoll_del(epollFD, fd)
-            close(fd)
-            return
-        }
+        // No listener's pipe: an event from the same wait as the listener's exit, whose handling
+        // (earlier in the batch) closed the pipe. The number is not ours any more: another thread
+        // may have opened it since, so it is neither closed nor taken off the epoll set.
+        guard let i = entries.indices.first(where: { entries[$0].listener?.stdoutFD == fd }) else { return }
         let name = entries[i].machine.name
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {

@@ -61,6 +61,8 @@ final class DaemonHarness: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
         process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
+        var environment = environment
+        if launcher.isEmpty, daemonPath == minderdPath, let closeChecker { environment["LD_PRELOAD"] = closeChecker }
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
@@ -118,7 +120,15 @@ final class DaemonHarness: @unchecked Sendable {
     @discardableResult
     func stop(timeout: Double = 60) throws -> Int32 {
         signal(SIGTERM)
-        return try waitForExit(timeout: timeout)
+        let status = try waitForExit(timeout: timeout)
+        if status != 0 {
+            // What the test's expectation cannot say: how it ended, and what it logged last.
+            let how = "ended with \(status) (its exit status, or the signal that killed it)"
+            let stderr = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+            let tail = log.split(separator: "\n").suffix(40).joined(separator: "\n")
+            FileHandle.standardError.write(Data("\(daemonPath) (pid \(pid)) \(how) after SIGTERM; its log ends:\n\(tail)\nstderr:\n\(stderr)\n".utf8))
+        }
+        return status
     }
 
     func waitForExit(timeout: Double = 60) throws -> Int32 {
@@ -234,3 +244,38 @@ func withUnixAddress<T>(_ path: String, _ body: (UnsafePointer<sockaddr>, sockle
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
     }
 }
+
+/// A library preloaded into every minderd the tests start by itself: it aborts minderd at a close
+/// of a descriptor that is not open, a second close of a number that by then may be another
+/// thread's. Built once, beside minderd; nil without cc, or under a sanitizer (whose own close is
+/// called first).
+let closeChecker: String? = {
+    guard !sanitized, FileManager.default.isExecutableFile(atPath: "/usr/bin/cc") else { return nil }
+    let library = URL(fileURLWithPath: minderdPath).deletingLastPathComponent().path + "/closecheck.so"
+    guard let dir = try? TemporaryDirectory() else { return nil }
+    let source = """
+        #define _GNU_SOURCE
+        #include <dlfcn.h>
+        #include <errno.h>
+        #include <stdio.h>
+        #include <stdlib.h>
+        #include <unistd.h>
+        // Only minderd: its children do not inherit it.
+        __attribute__((constructor)) static void minderd_only(void) { unsetenv("LD_PRELOAD"); }
+        int close(int fd) {
+            static int (*real)(int);
+            if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "close");
+            int r = real(fd);
+            if (r < 0 && errno == EBADF) {
+                char m[80];
+                write(2, m, snprintf(m, sizeof m, "close(%d) of a descriptor not open\\n", fd));
+                abort();
+            }
+            return r;
+        }
+        """
+    guard (try? source.write(toFile: dir.path + "/closecheck.c", atomically: true, encoding: .utf8)) != nil,
+          let built = try? run("/usr/bin/cc", ["-shared", "-fPIC", "-o", library + ".\(getpid())", dir.path + "/closecheck.c"]),
+          built.status == 0, rename(library + ".\(getpid())", library) == 0 else { return nil }
+    return library
+}()

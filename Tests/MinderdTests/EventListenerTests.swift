@@ -158,4 +158,25 @@ import Testing
         #expect(!d.log.contains("exited: oneshot (exit status 1"))
         #expect(try d.stop() == 0)
     }
+
+    /// Listeners that exit together each have their pipe closed once. The event for a pipe whose
+    /// listener's exit, earlier in the same wait, had closed it used to close the number again,
+    /// when another thread may have opened it (libdispatch's epoll set, whose loss took minderd
+    /// down). The harness's close checker aborts minderd at such a close.
+    @Test(.enabled(if: closeChecker != nil, "needs the close checker (cc, and no sanitizer)"))
+    func listenersExitingTogetherHaveEachPipeClosedOnce() throws {
+        let d = try DaemonHarness("""
+            [eventlistener:pool]
+            command=/usr/bin/python3 \(listener) %(here)s/events.txt
+            process_name=%(program_name)s_%(process_num)d
+            numprocs=8
+            events=PROCESS_STATE
+            startsecs=0
+            """)
+        try waitUntil("eight listeners ready") {
+            let log = d.log
+            return (0..<8).allSatisfy { log.contains("pool_\($0): ACKNOWLEDGED -> READY") }
+        }
+        #expect(try d.stop() == 0)
+    }
 }
