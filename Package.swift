@@ -61,8 +61,9 @@ let package = Package(
                 "CMinder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ], linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"] + compactRelocations, .when(configuration: .release))]),
-        // The shell's line editing and history (libedit).
-        .target(name: "CLineEdit", linkerSettings: [.linkedLibrary("edit")]),
+        // The shell's line editing and history: libedit, loaded when the shell starts, so only
+        // its headers are needed here (libedit-dev).
+        .target(name: "CLineEdit"),
         // What minderd and minderctl share about the control API: names, faults, JSON shapes.
         .target(name: "MinderControl", dependencies: ["MinderConfig", "CMinder"], swiftSettings: lean),
         // libxml2's reader (from memory, no DTDs), which parses XML-RPC request bodies. libxml2 is

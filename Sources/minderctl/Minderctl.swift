@@ -854,6 +854,9 @@ struct Ctl {
 
     func shell(showStatus: Bool = true) {
         if showStatus { _ = run(["status"]) }
+        if let why = mn_line_editing_unavailable() {
+            writeAll(2, "minderctl: no line editing or history, since libedit cannot be loaded (\(String(cString: why)))\n".utf8)
+        }
         if let historyFile { _ = mn_read_history(historyFile) }
         defer { if let historyFile { _ = mn_write_history(historyFile) } }
         while let raw = mn_readline("\(prompt)> ") {

@@ -160,6 +160,17 @@ import Testing
         let out = shell.output
         let input = shell.input
         defer { shell.kill() }
+        // The shell loads libedit; no other command does (the follower below is one, once it
+        // has printed an event).
+        try waitUntil("the shell reading its input") { readingStandardInput(shell.process.processIdentifier) }
+        #expect(try maps(shell.process.processIdentifier, "/libedit.so"))
+        let follower = try Interactive(minderctlPath, ["-c", d.configPath, "events", "--follow"], output: d.dir.path + "/events.out")
+        defer { follower.kill() }
+        try waitUntil("an event followed") {
+            _ = try? ctl(d, "start", "manual")
+            return ((try? String(contentsOfFile: follower.output, encoding: .utf8)) ?? "").contains("manual")
+        }
+        #expect(try !maps(follower.process.processIdentifier, "/libedit.so"))
         input.fileHandleForWriting.write(Data("pid sleeper\nversion\nquit\n".utf8))
         #expect(shell.waitForExit())
         let text = try String(contentsOfFile: out, encoding: .utf8)
@@ -169,6 +180,24 @@ import Testing
         // libedit's history file escapes spaces (pid\\040sleeper).
         let saved = try String(contentsOfFile: history, encoding: .utf8)
         #expect(saved.contains("sleeper\nversion\n"))
+        #expect(try d.stop() == 0)
+    }
+
+    /// Where libedit cannot be loaded (a mount namespace puts an empty file over it), the shell
+    /// says so and reads plain lines, without history.
+    @Test(.enabled(if: haveUnshare, "needs root and unshare(1)"))
+    func shellWithoutLibeditReadsPlainLines() throws {
+        let d = try DaemonHarness(Self.programs)
+        try d.waitForLog("success: sleeper entered RUNNING")
+        let r = try run("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", """
+            for l in /usr/lib/*/libedit.so.*; do mount --bind /dev/null "$l" || exit 99; done
+            printf 'pid sleeper\nversion\nquit\n' | exec "$0" -c "$1" -r "$2"
+            """, minderctlPath, d.configPath, d.dir.path + "/history"])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.contains("minderctl: no line editing or history, since libedit cannot be loaded"), "\(r.stderr)")
+        let pid = try statusPIDs(d)["sleeper"]!
+        #expect(r.stdout.contains("minder> \(pid)\nminder> 0.1.0\nminder> "), "\(r.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: d.dir.path + "/history"))
         #expect(try d.stop() == 0)
     }
 

@@ -21,6 +21,10 @@ let haveMan = FileManager.default.isExecutableFile(atPath: "/usr/bin/man")
         // Static Swift: no Swift library is loaded from the system; stripped: no symbol table.
         let libraries = try run("/usr/bin/ldd", [prefix + "/bin/minderd"])
         #expect(!libraries.stdout.contains("libswift") && !libraries.stdout.contains("libFoundation"), "\(libraries.stdout)")
+        // minderctl links no libedit: its shell loads it.
+        let ctlLibraries = try run("/usr/bin/ldd", [prefix + "/bin/minderctl"])
+        #expect(ctlLibraries.status == 0 && !ctlLibraries.stdout.contains("libswift") && !ctlLibraries.stdout.contains("libedit"),
+                "\(ctlLibraries.stdout)")
         let symbols = try run("/usr/bin/nm", [prefix + "/bin/minderd"])
         #expect(symbols.stderr.contains("no symbols"), "\(symbols.stderr)")
         // The footprint: no Foundation and no regex modules in minderd (their symbols are in the

@@ -266,21 +266,13 @@ struct SupervisorctlTests {
         #expect(try d.stop() == 0)
     }
 
-    /// Whether minderd has libxml2 mapped. /proc files have no size, and String(contentsOfFile:)
-    /// reads one page of them: the maps of a sanitized minderd are longer.
-    static func mapsLibXML2(_ pid: Int32) throws -> Bool {
-        let maps = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/\(pid)/maps"))
-        defer { try? maps.close() }
-        return String(decoding: try maps.readToEnd() ?? Data(), as: UTF8.self).contains("/libxml2.so")
-    }
-
     /// libxml2 is loaded by the first XML-RPC request, not at start.
     @Test func libxml2IsLoadedByTheFirstXMLRPCRequest() throws {
         let d = try DaemonHarness(Self.programs)
         try d.waitForLog("success: talker entered RUNNING")
-        #expect(try !Self.mapsLibXML2(d.pid))
+        #expect(try !maps(d.pid, "/libxml2.so"))
         #expect(try ctl(d, "status", "sleeper").status == 0)
-        #expect(try Self.mapsLibXML2(d.pid))
+        #expect(try maps(d.pid, "/libxml2.so"))
         #expect(try d.stop() == 0)
     }
 
@@ -310,7 +302,7 @@ struct SupervisorctlTests {
         #expect(r.stdout.contains("XML-RPC is unavailable: cannot load libxml2"), "\(r.stdout)")
         #expect(d.status("sleeper")?.statename == "RUNNING", "the JSON API still answers")
         #expect(r.stdout.contains("page HTTP/1.1 200"), "the page still answers: \(r.stdout)")
-        #expect(try !Self.mapsLibXML2(d.pid))
+        #expect(try !maps(d.pid, "/libxml2.so"))
         #expect(try d.stop() == 0)
     }
 }

@@ -117,3 +117,24 @@ func hostnameIsLocal() -> Bool {
     let address = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     return address.hasPrefix("127.") || address == "::1"
 }
+
+/// Whether process `pid` has a file whose path contains `library` mapped. /proc files have no
+/// size, and String(contentsOfFile:) reads one page of them: the maps of a sanitized process are
+/// longer.
+func maps(_ pid: Int32, _ library: String) throws -> Bool {
+    let maps = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/\(pid)/maps"))
+    defer { try? maps.close() }
+    return String(decoding: try maps.readToEnd() ?? Data(), as: UTF8.self).contains(library)
+}
+
+/// Whether process `pid` waits in a read of its standard input (/proc/PID/syscall: the call's
+/// number, then its first argument, the descriptor).
+func readingStandardInput(_ pid: Int32) -> Bool {
+    let call = (try? String(contentsOfFile: "/proc/\(pid)/syscall", encoding: .utf8)) ?? ""
+    #if arch(x86_64)
+    let read = 0
+    #else
+    let read = 63  // arm64's generic numbers
+    #endif
+    return call.hasPrefix("\(read) 0x0 ")
+}
