@@ -138,23 +138,24 @@ def sleepers(sv, n, scenario, supervisord_extra="", program_extra=""):
     return work, tag, sv.config(work, programs, "minfds=%d\n%s" % (n * 4 + 256, supervisord_extra))
 
 
-def wait_running(sv, conf, n, timeout=120):
+def wait_running(sv, conf, n, timeout=120, poll=0.05):
+    """Waits until n programs are RUNNING, as the ctl tool shows."""
     t0 = time.monotonic()
     while sv.status(conf).count(" RUNNING ") < n:
         if time.monotonic() - t0 > timeout:
             raise RuntimeError("%s: not all RUNNING after %d s" % (sv.kind, timeout))
-        time.sleep(0.05)
+        time.sleep(poll)
 
 
 def timed_start(sv, conf, n):
     """Starts the daemon; returns it and the seconds until n programs are RUNNING, as the ctl tool shows."""
     t0 = time.monotonic()
     proc = sv.start(conf)
-    while sv.status(conf).count(" RUNNING ") < n:
-        if time.monotonic() - t0 > 300:
-            proc.kill()
-            raise RuntimeError("%s: not all RUNNING after 300 s" % sv.kind)
-        time.sleep(0.02)
+    try:
+        wait_running(sv, conf, n, timeout=300, poll=0.02)
+    except RuntimeError:
+        proc.kill()
+        raise
     return proc, time.monotonic() - t0
 
 
