@@ -247,21 +247,28 @@ import Testing
         #expect(try d.stop() == 0)
     }
 
+    /// The control socket and the group `grp` of `n` sleepers, not started.
+    static func group(_ n: Int) -> String {
+        """
+        [unix_http_server]
+        file=%(here)s/m.sock
+
+        [program:grp]
+        command=sleep 1000
+        process_name=%(program_name)s_%(process_num)d
+        numprocs=\(n)
+        autostart=false
+        startsecs=0
+        """
+    }
+
     /// `minderctl wait` over a group keeps each process's state from the events: it waits while
     /// some are still STOPPED, returns once the last is RUNNING, and waits for them all to stop.
     /// Before its first start a program with ready= and health_check= is neither ready nor healthy.
     @Test func minderctlWaitFollowsAGroupThroughItsEvents() throws {
         let dir = try TemporaryDirectory()
         let d = try DaemonHarness("""
-            [unix_http_server]
-            file=%(here)s/m.sock
-
-            [program:grp]
-            command=sleep 1000
-            process_name=%(program_name)s_%(process_num)d
-            numprocs=20
-            autostart=false
-            startsecs=0
+            \(Self.group(20))
 
             [program:checked]
             command=sleep 1000
@@ -299,17 +306,7 @@ import Testing
     /// state events that bring 50 programs up.
     @Test func minderctlWaitReadsNoProcessForAStateEvent() throws {
         let dir = try TemporaryDirectory()
-        let d = try DaemonHarness("""
-            [unix_http_server]
-            file=%(here)s/m.sock
-
-            [program:grp]
-            command=sleep 1000
-            process_name=%(program_name)s_%(process_num)d
-            numprocs=50
-            autostart=false
-            startsecs=0
-            """)
+        let d = try DaemonHarness(Self.group(50))
         try waitUntil("minderd answering") { d.status("grp:grp_0")?.statename == "STOPPED" }
         let client = ControlClient(socketPath: d.dir.path + "/m.sock")
         // The replies minderd has counted, less this test's reads of /metrics (each counted after
