@@ -166,8 +166,9 @@ import Testing
         #expect(try maps(shell.process.processIdentifier, "/libedit.so"))
         let follower = try Interactive(minderctlPath, ["-c", d.configPath, "events", "--follow"], output: d.dir.path + "/events.out")
         defer { follower.kill() }
+        // A restart each time: the follower may connect after the first one's events.
         try waitUntil("an event followed") {
-            _ = try? ctl(d, "start", "manual")
+            _ = try? ctl(d, "restart", "manual")
             return ((try? String(contentsOfFile: follower.output, encoding: .utf8)) ?? "").contains("manual")
         }
         #expect(try !maps(follower.process.processIdentifier, "/libedit.so"))
